@@ -1,0 +1,42 @@
+//! Word count: a word is a maximal run of ASCII letters and digits, lowercased; output lines are
+//! `word<TAB>count`. The combiner pre-sums counts on the map side.
+use mr_sdk::prelude::*;
+
+#[derive(Default)]
+pub struct WordCount {
+    word: Vec<u8>,
+}
+
+impl Job for WordCount {
+    const INFO: JobInfo = JobInfo::new("wordcount", "0.1.0")
+        .description("Counts words (runs of ASCII letters and digits, lowercased).");
+}
+
+impl Mapper for WordCount {
+    fn map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result {
+        for word in record.value.split(|b| !b.is_ascii_alphanumeric()) {
+            if !word.is_empty() {
+                self.word.clear();
+                self.word.extend(word.iter().map(u8::to_ascii_lowercase));
+                out.emit(&self.word, b"1");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Combiner for WordCount {
+    fn combine(&mut self, _key: &[u8], values: &mut Values<'_>, out: &mut ValueEmitter<'_>) -> Result {
+        out.emit(values.sum_u64()?.to_string());
+        Ok(())
+    }
+}
+
+impl Reducer for WordCount {
+    fn reduce(&mut self, key: &[u8], values: &mut Values<'_>, out: &mut Emitter) -> Result {
+        out.emit(key, values.sum_u64()?.to_string());
+        Ok(())
+    }
+}
+
+mr_sdk::export_job!(WordCount: map, combine, reduce);

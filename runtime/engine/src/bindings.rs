@@ -1,0 +1,63 @@
+//! Host bindings for both worlds, generated from `wit/job.wit`, and the linkers that satisfy a
+//! job's imports: `mr:job/context`, `mr:job/values` and WASI (whose context is empty).
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::Engine;
+
+use crate::instance::HostState;
+
+/// The `mapreduce-job` world.
+pub(crate) mod mapreduce {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "mapreduce-job",
+        ownership: Borrowing { duplicate_if_necessary: true },
+        with: {
+            "mr:job/values.value-stream": crate::instance::ValueStreamHandle,
+        },
+    });
+}
+
+/// The `mapper-job` world; its interfaces are those of `mapreduce-job`.
+pub(crate) mod mapper {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "mapper-job",
+        ownership: Borrowing { duplicate_if_necessary: true },
+        with: {
+            "mr:job/types": super::mapreduce::mr::job::types,
+            "mr:job/context": super::mapreduce::mr::job::context,
+        },
+    });
+}
+
+pub(crate) use mapper::MapperJobPre;
+pub(crate) use mapreduce::MapreduceJobPre;
+pub(crate) use mapreduce::mr::job::types;
+
+/// An `InstancePre` for either world.
+#[derive(Clone)]
+pub(crate) enum JobPre {
+    Mapper(MapperJobPre<HostState>),
+    MapReduce(MapreduceJobPre<HostState>),
+}
+
+/// Instantiated bindings for either world.
+pub(crate) enum JobBindings {
+    Mapper(mapper::MapperJob),
+    MapReduce(mapreduce::MapreduceJob),
+}
+
+pub(crate) fn mapreduce_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    mapreduce::MapreduceJob::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+pub(crate) fn mapper_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    mapper::MapperJob::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}

@@ -1,0 +1,392 @@
+//! One worker's instance of a job: a `Store`, the instantiated bindings, and the host side of the
+//! job's imports (counters, logs, parameters, task identity, the reducer's value stream).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{JobBindings, JobPre, mapreduce, types};
+use crate::pipe::TailPipe;
+use crate::{JobComponent, JobInfo, ParamInfo, World};
+
+/// Which piece of work a call belongs to (what the guest's `context.task` returns).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskIdentity {
+    /// The job's id.
+    pub job: String,
+    /// `map`, `combine` or `reduce`.
+    pub phase: &'static str,
+    /// Shard (map) or partition (reduce) index.
+    pub shard: u32,
+    /// Slice within the shard.
+    pub slice: u32,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+}
+
+/// Supplies the values of a reducer group beyond the current batch.
+pub trait ValueSource: Send {
+    /// Appends the next framed values (at most about `max_bytes`, at least one value when any
+    /// remain) to `out`; appends nothing when the group is exhausted.
+    fn next_batch(&mut self, max_bytes: u32, out: &mut Vec<u8>) -> Result<(), String>;
+}
+
+/// The host object behind the guest's `value-stream` handle.
+pub struct ValueStreamHandle;
+
+/// How a guest call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestErrorKind {
+    /// The guest trapped (panic, unreachable, out-of-bounds, stack overflow, memory limit...).
+    /// The instance was discarded.
+    Trap,
+    /// The guest returned a `job-error` on purpose; the instance stays usable.
+    JobError,
+    /// The guest returned malformed data or the host failed serving it.
+    Protocol,
+}
+
+/// A failed guest call: what happened, in the guest's own words where it had any.
+#[derive(Debug, Clone)]
+pub struct GuestError {
+    /// Trap, job error or protocol error.
+    pub kind: GuestErrorKind,
+    /// The trap description or the job's message.
+    pub message: String,
+    /// For job errors: the index in the batch of the record the job blamed.
+    pub record_index: Option<u32>,
+    /// The tail of what the guest wrote to stdout/stderr during the failing call.
+    pub guest_output: String,
+}
+
+impl GuestError {
+    /// A protocol error (malformed guest output).
+    pub fn protocol(message: impl Into<String>) -> Self {
+        GuestError {
+            kind: GuestErrorKind::Protocol,
+            message: message.into(),
+            record_index: None,
+            guest_output: String::new(),
+        }
+    }
+}
+
+impl fmt::Display for GuestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            GuestErrorKind::Trap => write!(f, "the guest trapped: {}", self.message)?,
+            GuestErrorKind::JobError => write!(f, "the job reported an error: {}", self.message)?,
+            GuestErrorKind::Protocol => write!(f, "{}", self.message)?,
+        }
+        let output = self.guest_output.trim();
+        if !output.is_empty() {
+            write!(f, "\nguest output (last lines):\n{}", indent_tail(output, 12))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GuestError {}
+
+fn indent_tail(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(max_lines)..]
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Per-store host state.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    params: Arc<BTreeMap<String, String>>,
+    task: TaskIdentity,
+    counters: HashMap<String, i64>,
+    value_source: Option<Box<dyn ValueSource>>,
+    value_error: Option<String>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl mapreduce::mr::job::context::Host for HostState {
+    fn counter_add(&mut self, name: String, delta: i64) {
+        *self.counters.entry(name).or_default() += delta;
+    }
+
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        let t = &self.task;
+        let (job, phase, shard) = (&t.job, t.phase, t.shard);
+        match level {
+            types::LogLevel::Trace => tracing::trace!(job, phase, shard, "guest: {message}"),
+            types::LogLevel::Debug => tracing::debug!(job, phase, shard, "guest: {message}"),
+            types::LogLevel::Info => tracing::info!(job, phase, shard, "guest: {message}"),
+            types::LogLevel::Warn => tracing::warn!(job, phase, shard, "guest: {message}"),
+            types::LogLevel::Error => tracing::error!(job, phase, shard, "guest: {message}"),
+        }
+    }
+
+    fn param(&mut self, name: String) -> Option<String> {
+        self.params.get(&name).cloned()
+    }
+
+    fn task(&mut self) -> types::TaskIdentity {
+        types::TaskIdentity {
+            job: self.task.job.clone(),
+            phase: self.task.phase.to_owned(),
+            shard: self.task.shard,
+            slice: self.task.slice,
+            attempt: self.task.attempt,
+        }
+    }
+}
+
+impl mapreduce::mr::job::values::Host for HostState {}
+
+impl mapreduce::mr::job::values::HostValueStream for HostState {
+    fn next_batch(&mut self, _stream: Resource<ValueStreamHandle>, max_bytes: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(source) = self.value_source.as_mut()
+            && let Err(e) = source.next_batch(max_bytes, &mut out)
+        {
+            // The WIT method cannot fail; remember the error and fail the reduce call with it.
+            self.value_error = Some(e);
+            self.value_source = None;
+            out.clear();
+        }
+        out
+    }
+
+    fn drop(&mut self, stream: Resource<ValueStreamHandle>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}
+
+/// A worker's instance of a job.
+pub struct Instance {
+    job: Arc<JobComponent>,
+    store: Store<HostState>,
+    bindings: Option<JobBindings>,
+    output: TailPipe,
+    task: TaskIdentity,
+}
+
+impl Instance {
+    /// Creates a store and instantiates the job in it.
+    pub fn new(job: &Arc<JobComponent>, task: TaskIdentity) -> Result<Self, GuestError> {
+        let output = TailPipe::default();
+        let (store, bindings) = Self::instantiate(job, &output, &task)?;
+        Ok(Instance {
+            job: job.clone(),
+            store,
+            bindings: Some(bindings),
+            output,
+            task,
+        })
+    }
+
+    fn instantiate(
+        job: &Arc<JobComponent>,
+        output: &TailPipe,
+        task: &TaskIdentity,
+    ) -> Result<(Store<HostState>, JobBindings), GuestError> {
+        // No preopens, no network, no environment, no arguments: stdout and stderr are
+        // captured, stdin is empty.
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(job.runtime.options.memory_limit)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            params: job.params.clone(),
+            task: task.clone(),
+            counters: HashMap::new(),
+            value_source: None,
+            value_error: None,
+        };
+        let mut store = Store::new(&job.runtime.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let bindings = match &job.pre {
+            JobPre::Mapper(pre) => pre.instantiate(&mut store).map(JobBindings::Mapper),
+            JobPre::MapReduce(pre) => pre.instantiate(&mut store).map(JobBindings::MapReduce),
+        }
+        .map_err(|e| trap_error(e, output))?;
+        Ok((store, bindings))
+    }
+
+    /// Sets the task identity reported to the guest and used in logs.
+    pub fn set_task(&mut self, task: TaskIdentity) {
+        self.store.data_mut().task = task.clone();
+        self.task = task;
+    }
+
+    /// Takes the counters the guest incremented since the last call to this.
+    pub fn take_counters(&mut self) -> HashMap<String, i64> {
+        std::mem::take(&mut self.store.data_mut().counters)
+    }
+
+    /// Makes sure there is a usable instance (the previous one may have trapped) and returns it
+    /// with the store to call it in.
+    fn bindings(&mut self) -> Result<(&JobBindings, &mut Store<HostState>), GuestError> {
+        if self.bindings.is_none() {
+            let (store, bindings) = Self::instantiate(&self.job, &self.output, &self.task)?;
+            // Counters of committed work were taken already; a fresh store starts from zero.
+            self.store = store;
+            self.bindings = Some(bindings);
+        }
+        let bindings = self.bindings.as_ref().expect("just instantiated");
+        Ok((bindings, &mut self.store))
+    }
+
+    /// Interprets a call's outcome; a trap poisons the instance, so it is dropped.
+    fn finish<T>(
+        &mut self,
+        outcome: wasmtime::Result<Result<T, types::JobError>>,
+    ) -> Result<T, GuestError> {
+        match outcome {
+            Ok(Ok(v)) => {
+                self.output.take();
+                Ok(v)
+            }
+            Ok(Err(job_error)) => Err(GuestError {
+                kind: GuestErrorKind::JobError,
+                message: job_error.message,
+                record_index: job_error.record_index,
+                guest_output: self.output.take(),
+            }),
+            Err(e) => {
+                self.bindings = None;
+                Err(trap_error(e, &self.output))
+            }
+        }
+    }
+
+    pub(crate) fn describe(&mut self, world: World) -> Result<JobInfo, GuestError> {
+        let info = match self.bindings()? {
+            (JobBindings::Mapper(b), store) => b.mr_job_metadata().call_describe(store),
+            (JobBindings::MapReduce(b), store) => b.mr_job_metadata().call_describe(store),
+        };
+        let info = self.finish(info.map(Ok))?;
+        Ok(JobInfo {
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            world,
+            combine: world == World::MapreduceJob && info.phases.contains(types::Phases::COMBINE),
+            reduce: world == World::MapreduceJob,
+            params: info
+                .params
+                .into_iter()
+                .map(|p| ParamInfo {
+                    name: p.name,
+                    description: p.description,
+                    default: p.default_value,
+                    required: p.required,
+                })
+                .collect(),
+        })
+    }
+
+    /// Calls `map` on a kv batch of input records.
+    pub fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, GuestError> {
+        let out = match self.bindings()? {
+            (JobBindings::Mapper(b), store) => b.mr_job_mapper().call_map(store, input),
+            (JobBindings::MapReduce(b), store) => b.mr_job_mapper().call_map(store, input),
+        };
+        self.finish(out)
+    }
+
+    /// Calls `combine` on a group batch.
+    pub fn combine(&mut self, groups: &[u8]) -> Result<Vec<u8>, GuestError> {
+        let out = match self.bindings()? {
+            (JobBindings::MapReduce(b), store) => b.mr_job_combiner().call_combine(store, groups),
+            (JobBindings::Mapper(_), _) => {
+                return Err(GuestError::protocol("a map-only job has no combiner"));
+            }
+        };
+        self.finish(out)
+    }
+
+    /// Calls `reduce` on a group batch; the last group's further values come from `rest`.
+    pub fn reduce(
+        &mut self,
+        groups: &[u8],
+        rest: Option<Box<dyn ValueSource>>,
+    ) -> Result<Vec<u8>, GuestError> {
+        self.bindings()?;
+        let data = self.store.data_mut();
+        data.value_source = rest;
+        data.value_error = None;
+        let handle = data
+            .table
+            .push(ValueStreamHandle)
+            .map_err(|e| GuestError::protocol(format!("cannot create the value stream: {e}")))?;
+        let rep = handle.rep();
+        let out = match self.bindings.as_ref().expect("checked above") {
+            JobBindings::MapReduce(b) => {
+                b.mr_job_reducer()
+                    .call_reduce(&mut self.store, groups, Resource::new_borrow(rep))
+            }
+            JobBindings::Mapper(_) => {
+                return Err(GuestError::protocol("a map-only job has no reducer"));
+            }
+        };
+        let data = self.store.data_mut();
+        data.value_source = None;
+        // The borrow ended with the call; the owning handle is ours to delete.
+        let _ = data.table.delete::<ValueStreamHandle>(Resource::new_own(rep));
+        if let Some(err) = data.value_error.take() {
+            return Err(GuestError::protocol(format!(
+                "reading the group's values failed: {err}"
+            )));
+        }
+        self.finish(out)
+    }
+}
+
+/// Turns a wasmtime error (trap or limiter failure) into a [`GuestError`] with the guest's
+/// captured output.
+fn trap_error(e: wasmtime::Error, output: &TailPipe) -> GuestError {
+    let message = match e.downcast_ref::<Trap>() {
+        Some(Trap::UnreachableCodeReached) => {
+            "wasm `unreachable` executed (a Rust guest panicked or aborted)".to_owned()
+        }
+        Some(Trap::StackOverflow) => "the guest overflowed its stack".to_owned(),
+        Some(Trap::Interrupt) => "the call timed out".to_owned(),
+        Some(trap) => trap.to_string(),
+        None => format!("{e:#}"),
+    };
+    let backtrace = e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| format!("\nwasm backtrace:\n{bt}"))
+        .unwrap_or_default();
+    GuestError {
+        kind: GuestErrorKind::Trap,
+        message: format!("{message}{backtrace}"),
+        record_index: None,
+        guest_output: output.take(),
+    }
+}
+

@@ -1,0 +1,380 @@
+//! `mr-engine`: the narrow wrapper around wasmtime that runs job components.
+//!
+//! - One [`Runtime`] per process: one wasmtime `Engine`, one `Linker` per world, and an on-disk
+//!   cache of compiled components keyed by the component's SHA-256 and the engine's precompile
+//!   compatibility hash (a `.cwasm` only loads into an engine with the same configuration).
+//! - One [`JobComponent`] per job: the component, its world, its `InstancePre` and what its
+//!   `describe` export says.
+//! - One [`Instance`] per worker thread: a `Store` and an instance reused across batches,
+//!   re-created after a trap (a trapped instance is poisoned). Each store has an empty WASI
+//!   context (no preopened directories, no network, no environment variables, no arguments) and
+//!   captures the guest's stdout/stderr so the tail can be attached to the error it explains.
+
+mod bindings;
+mod instance;
+mod pipe;
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+pub use instance::{GuestError, GuestErrorKind, Instance, TaskIdentity, ValueSource};
+
+/// Errors loading or inspecting a component (running one reports [`GuestError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The file could not be read.
+    #[error("cannot read job component {path}: {source}")]
+    Read {
+        /// The component's path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component, or it needs imports the host does not provide.
+    #[error("cannot load job component {path}: {message}")]
+    Load {
+        /// The component's path.
+        path: PathBuf,
+        /// What wasmtime said, with its causes.
+        message: String,
+    },
+    /// The component exports neither world of `mr:job@0.1.0`.
+    #[error(
+        "{path} is not an mr job: it exports [{exports}], but a job exports `mr:job/mapper@0.1.0` \
+         and `mr:job/metadata@0.1.0` (world `mapper-job`), plus `mr:job/reducer@0.1.0` and \
+         `mr:job/combiner@0.1.0` for world `mapreduce-job`"
+    )]
+    NotAJob {
+        /// The component's path.
+        path: PathBuf,
+        /// What it does export.
+        exports: String,
+    },
+    /// `describe` failed.
+    #[error("job component {path} failed in `describe`: {error}")]
+    Describe {
+        /// The component's path.
+        path: PathBuf,
+        /// The guest failure.
+        error: Box<GuestError>,
+    },
+    /// Engine configuration failed.
+    #[error("cannot configure the wasm engine: {0}")]
+    Config(String),
+}
+
+/// Which world a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// Map only; map output goes straight to the writer.
+    MapperJob,
+    /// Map, optional combine, reduce.
+    MapreduceJob,
+}
+
+impl World {
+    /// The WIT name of the world.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::MapperJob => "mapper-job",
+            World::MapreduceJob => "mapreduce-job",
+        }
+    }
+}
+
+/// A parameter a job declares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParamInfo {
+    /// Name as given to `--param`.
+    pub name: String,
+    /// One line of help.
+    pub description: String,
+    /// Default value, if any.
+    pub default: Option<String>,
+    /// Whether the job refuses to run without it.
+    pub required: bool,
+}
+
+/// What a job's `describe` export says about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobInfo {
+    /// Short name.
+    pub name: String,
+    /// The job's version.
+    pub version: String,
+    /// What it does.
+    pub description: String,
+    /// The world the component implements.
+    pub world: World,
+    /// Whether it has a working combiner.
+    pub combine: bool,
+    /// Whether it has a reducer.
+    pub reduce: bool,
+    /// Declared parameters.
+    pub params: Vec<ParamInfo>,
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Maximum linear memory per instance, in bytes.
+    pub memory_limit: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            cache_dir: default_cache_dir(),
+            memory_limit: 4 << 30,
+        }
+    }
+}
+
+/// `$MR_CACHE_DIR`, else `$XDG_CACHE_HOME/mr/components`, else `~/.cache/mr/components`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("MR_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("mr").join("components"))
+}
+
+/// The process-wide wasm runtime.
+pub struct Runtime {
+    engine: Engine,
+    mapreduce_linker: Linker<instance::HostState>,
+    mapper_linker: Linker<instance::HostState>,
+    options: RuntimeOptions,
+    compat_hash: String,
+}
+
+impl Runtime {
+    /// Creates the engine and linkers.
+    pub fn new(options: RuntimeOptions) -> Result<Arc<Self>, EngineError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let mapreduce_linker = bindings::mapreduce_linker(&engine)
+            .map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let mapper_linker =
+            bindings::mapper_linker(&engine).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let compat_hash = format!("{:016x}", hasher.finish());
+        Ok(Arc::new(Runtime {
+            engine,
+            mapreduce_linker,
+            mapper_linker,
+            options,
+            compat_hash,
+        }))
+    }
+
+    /// Loads a component from disk (through the compiled-component cache), checks its world and
+    /// calls its `describe` export.
+    pub fn load(self: &Arc<Self>, path: &Path) -> Result<Arc<JobComponent>, EngineError> {
+        let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let component = self.compile_cached(path, &bytes)?;
+        let load_err = |e: wasmtime::Error| EngineError::Load {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        let has = |name: &str| exports.iter().any(|e| e == name);
+        let world = if has("mr:job/reducer@0.1.0") {
+            World::MapreduceJob
+        } else if has("mr:job/mapper@0.1.0") && has("mr:job/metadata@0.1.0") {
+            World::MapperJob
+        } else {
+            return Err(EngineError::NotAJob {
+                path: path.to_owned(),
+                exports: exports.join(", "),
+            });
+        };
+        let pre = match world {
+            World::MapreduceJob => bindings::JobPre::MapReduce(
+                bindings::MapreduceJobPre::new(
+                    self.mapreduce_linker
+                        .instantiate_pre(&component)
+                        .map_err(load_err)?,
+                )
+                .map_err(load_err)?,
+            ),
+            World::MapperJob => bindings::JobPre::Mapper(
+                bindings::MapperJobPre::new(
+                    self.mapper_linker
+                        .instantiate_pre(&component)
+                        .map_err(load_err)?,
+                )
+                .map_err(load_err)?,
+            ),
+        };
+        let mut job = JobComponent {
+            path: path.to_owned(),
+            runtime: self.clone(),
+            pre,
+            info: None,
+            params: Arc::new(BTreeMap::new()),
+        };
+        let mut instance = Instance::new(&Arc::new(job.clone_without_info()), TaskIdentity::default())
+            .map_err(|error| EngineError::Describe {
+                path: path.to_owned(),
+                error: Box::new(error),
+            })?;
+        let info = instance.describe(world).map_err(|error| EngineError::Describe {
+            path: path.to_owned(),
+            error: Box::new(error),
+        })?;
+        job.info = Some(info);
+        Ok(Arc::new(job))
+    }
+
+    fn compile_cached(&self, path: &Path, bytes: &[u8]) -> Result<Component, EngineError> {
+        let load_err = |e: wasmtime::Error| EngineError::Load {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let Some(dir) = &self.options.cache_dir else {
+            return Component::new(&self.engine, bytes).map_err(load_err);
+        };
+        let digest = Sha256::digest(bytes);
+        let name = format!(
+            "{}-{}.cwasm",
+            digest.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            self.compat_hash
+        );
+        let cached = dir.join(name);
+        if cached.is_file() {
+            // SAFETY: the cache directory belongs to this user and holds only files this function
+            // wrote with `precompile_component` (atomically, via rename), for this engine
+            // configuration (its compatibility hash is part of the name).
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!(
+                    "ignoring unreadable compiled component {}: {e:#}",
+                    cached.display()
+                ),
+            }
+        }
+        let compiled = self.engine.precompile_component(bytes).map_err(load_err)?;
+        // A cache that cannot be written only costs time: warn and carry on.
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
+            std::fs::write(&tmp, &compiled)?;
+            std::fs::rename(&tmp, &cached)
+        };
+        if let Err(e) = write() {
+            tracing::warn!("cannot cache compiled component in {}: {e}", dir.display());
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `compiled` was produced just now by this engine's `precompile_component`.
+        unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(load_err)
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The settings this runtime was created with.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+}
+
+/// A loaded job component, ready to instantiate on any thread.
+pub struct JobComponent {
+    path: PathBuf,
+    runtime: Arc<Runtime>,
+    pre: bindings::JobPre,
+    info: Option<JobInfo>,
+    params: Arc<BTreeMap<String, String>>,
+}
+
+impl JobComponent {
+    fn clone_without_info(&self) -> JobComponent {
+        JobComponent {
+            path: self.path.clone(),
+            runtime: self.runtime.clone(),
+            pre: self.pre.clone(),
+            info: None,
+            params: self.params.clone(),
+        }
+    }
+
+    /// Where the component was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the job's `describe` said.
+    pub fn info(&self) -> &JobInfo {
+        self.info.as_ref().expect("describe ran at load time")
+    }
+
+    /// The parameters instances will see: validated against the declared ones, with defaults
+    /// filled in. Errors name the unknown or missing parameter and list the declared ones.
+    pub fn with_params(
+        self: &Arc<Self>,
+        given: &BTreeMap<String, String>,
+    ) -> Result<Arc<JobComponent>, String> {
+        let info = self.info();
+        let declared = || {
+            if info.params.is_empty() {
+                "it declares no parameters".to_owned()
+            } else {
+                let names: Vec<_> = info.params.iter().map(|p| p.name.as_str()).collect();
+                format!("it declares: {}", names.join(", "))
+            }
+        };
+        for name in given.keys() {
+            if !info.params.iter().any(|p| &p.name == name) {
+                return Err(format!(
+                    "job `{}` has no parameter `{name}`; {}",
+                    info.name,
+                    declared()
+                ));
+            }
+        }
+        let mut params = BTreeMap::new();
+        for p in &info.params {
+            match given.get(&p.name).or(p.default.as_ref()) {
+                Some(v) => {
+                    params.insert(p.name.clone(), v.clone());
+                }
+                None if p.required => {
+                    return Err(format!(
+                        "job `{}` requires parameter `{}` ({}); pass --param {}=VALUE",
+                        info.name, p.name, p.description, p.name
+                    ));
+                }
+                None => {}
+            }
+        }
+        let mut job = self.clone_without_info();
+        job.info = self.info.clone();
+        job.params = Arc::new(params);
+        Ok(Arc::new(job))
+    }
+}

@@ -1,0 +1,118 @@
+//! Generated WIT bindings for both worlds and the glue the export macro calls. Not part of the
+//! public API: job code never names anything in here.
+
+use crate::glue::{self, Failure};
+use crate::{Combiner, JobInfo, Mapper, Reducer, ValueSource};
+
+/// Bindings for the `mapreduce-job` world.
+#[allow(missing_docs)]
+pub mod mapreduce {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "mapreduce-job",
+        pub_export_macro: true,
+        export_macro_name: "export_mapreduce_job",
+        default_bindings_module: "mr_sdk::bindings::mapreduce",
+        runtime_path: "mr_sdk::bindings::rt",
+        type_section_suffix: "mr-mapreduce-job",
+    });
+}
+
+/// Bindings for the `mapper-job` world (generated in their own crate, see its docs).
+pub use mr_sdk_mapper_world::bindings::mapper;
+
+/// The wit-bindgen runtime, re-exported so job crates need no wit-bindgen dependency.
+pub use wit_bindgen::rt;
+
+macro_rules! convert_info {
+    ($types:path, $info:expr, $phases:expr) => {{
+        use $types as t;
+        let info: &JobInfo = $info;
+        t::JobInfo {
+            name: info.name.into(),
+            version: info.version.into(),
+            description: info.description.into(),
+            phases: $phases,
+            params: info
+                .params
+                .iter()
+                .map(|p| t::ParamInfo {
+                    name: p.name.into(),
+                    description: p.description.into(),
+                    default_value: p.default.map(Into::into),
+                    required: p.required,
+                })
+                .collect(),
+        }
+    }};
+}
+
+macro_rules! convert_result {
+    ($types:path, $result:expr) => {{
+        use $types as t;
+        crate::context::flush_counters();
+        $result.map_err(|f: Failure| t::JobError {
+            message: f.message,
+            record_index: f.record_index,
+        })
+    }};
+}
+
+type MapperError = mapper::mr::job::types::JobError;
+type MapReduceError = mapreduce::mr::job::types::JobError;
+
+#[doc(hidden)]
+pub fn mapper_job_info(info: &JobInfo, _combine: bool, _reduce: bool) -> mapper::mr::job::types::JobInfo {
+    convert_info!(mapper::mr::job::types, info, mapper::mr::job::types::Phases::MAP)
+}
+
+#[doc(hidden)]
+pub fn mapper_map<J: Mapper>(job: &mut J, input: &[u8]) -> Result<Vec<u8>, MapperError> {
+    convert_result!(mapper::mr::job::types, glue::map(job, input))
+}
+
+#[doc(hidden)]
+pub fn mapreduce_job_info(info: &JobInfo, combine: bool) -> mapreduce::mr::job::types::JobInfo {
+    use mapreduce::mr::job::types::Phases;
+    let mut phases = Phases::MAP | Phases::REDUCE;
+    if combine {
+        phases |= Phases::COMBINE;
+    }
+    convert_info!(mapreduce::mr::job::types, info, phases)
+}
+
+#[doc(hidden)]
+pub fn mapreduce_map<J: Mapper>(job: &mut J, input: &[u8]) -> Result<Vec<u8>, MapReduceError> {
+    convert_result!(mapreduce::mr::job::types, glue::map(job, input))
+}
+
+#[doc(hidden)]
+pub fn mapreduce_combine<J: Combiner>(
+    job: &mut J,
+    groups: &[u8],
+) -> Result<Vec<u8>, MapReduceError> {
+    convert_result!(mapreduce::mr::job::types, glue::combine(job, groups))
+}
+
+#[doc(hidden)]
+pub fn mapreduce_no_combiner() -> Result<Vec<u8>, MapReduceError> {
+    Err(MapReduceError {
+        message: "this job declares no combiner; the host must not call combine".into(),
+        record_index: None,
+    })
+}
+
+impl ValueSource for mapreduce::mr::job::values::ValueStream {
+    fn next_batch(&self, max_bytes: u32) -> Vec<u8> {
+        mapreduce::mr::job::values::ValueStream::next_batch(self, max_bytes)
+    }
+}
+
+#[doc(hidden)]
+pub fn mapreduce_reduce<J: Reducer>(
+    job: &mut J,
+    groups: &[u8],
+    rest: &mapreduce::mr::job::values::ValueStream,
+) -> Result<Vec<u8>, MapReduceError> {
+    convert_result!(mapreduce::mr::job::types, glue::reduce(job, groups, rest))
+}

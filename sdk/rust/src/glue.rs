@@ -1,0 +1,73 @@
+//! The loops between flat batches and the job traits, shared by the wasm exports and the native
+//! test harness so both run exactly the same code.
+
+use crate::{Combiner, Emitter, Error, Mapper, Record, Reducer, ValueEmitter, ValueSource, Values};
+
+/// A failure to report to the host as a `job-error`.
+pub(crate) struct Failure {
+    pub message: String,
+    pub record_index: Option<u32>,
+}
+
+impl Failure {
+    fn job(err: Error, record_index: Option<u32>) -> Self {
+        Failure {
+            message: err.message,
+            record_index,
+        }
+    }
+
+    fn malformed(what: &str, err: mr_codec::CodecError) -> Self {
+        Failure {
+            message: format!("the host sent a malformed {what}: {err}"),
+            record_index: None,
+        }
+    }
+}
+
+/// Maps every record of a kv batch; returns the output kv batch.
+pub(crate) fn map<J: Mapper>(job: &mut J, input: &[u8]) -> Result<Vec<u8>, Failure> {
+    let mut out = Emitter::with_buffer(Vec::with_capacity(input.len()));
+    for (index, entry) in mr_codec::kvs(input).enumerate() {
+        let (key, value) = entry.map_err(|e| Failure::malformed("map batch", e))?;
+        job.map(Record { key, value }, &mut out)
+            .map_err(|e| Failure::job(e, Some(index as u32)))?;
+    }
+    Ok(out.into_buffer())
+}
+
+/// Combines every group of a group batch; returns counted values, one run per group.
+pub(crate) fn combine<J: Combiner>(job: &mut J, groups: &[u8]) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::with_capacity(groups.len() / 2);
+    for group in mr_codec::groups(groups) {
+        let group = group.map_err(|e| Failure::malformed("combine batch", e))?;
+        let at = out.len();
+        mr_codec::put_count(&mut out, 0);
+        let mut values = Values::new(group.values(), None);
+        let mut emitter = ValueEmitter {
+            buf: &mut out,
+            count: 0,
+        };
+        job.combine(group.key, &mut values, &mut emitter)
+            .map_err(|e| Failure::job(e, None))?;
+        let count = emitter.count;
+        out[at..at + 4].copy_from_slice(&count.to_le_bytes());
+    }
+    Ok(out)
+}
+
+/// Reduces every group of a group batch; the last group's remaining values come from `rest`.
+pub(crate) fn reduce<J: Reducer>(
+    job: &mut J,
+    groups: &[u8],
+    rest: &dyn ValueSource,
+) -> Result<Vec<u8>, Failure> {
+    let mut out = Emitter::with_buffer(Vec::with_capacity(groups.len() / 4));
+    for group in mr_codec::groups(groups) {
+        let group = group.map_err(|e| Failure::malformed("reduce batch", e))?;
+        let mut values = Values::new(group.values(), group.more.then_some(rest));
+        job.reduce(group.key, &mut values, &mut out)
+            .map_err(|e| Failure::job(e, None))?;
+    }
+    Ok(out.into_buffer())
+}
