@@ -1,8 +1,8 @@
 //! Host bindings for both worlds, generated from `wit/job.wit`, and the linkers that satisfy a
 //! job's imports: `mr:job/context`, `mr:job/values` and WASI (whose context is empty).
 
-use wasmtime::component::{HasSelf, Linker};
 use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
 
 use crate::instance::HostState;
 

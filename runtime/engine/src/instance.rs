@@ -84,7 +84,11 @@ impl fmt::Display for GuestError {
         }
         let output = self.guest_output.trim();
         if !output.is_empty() {
-            write!(f, "\nguest output (last lines):\n{}", indent_tail(output, 12))?;
+            write!(
+                f,
+                "\nguest output (last lines):\n{}",
+                indent_tail(output, 12)
+            )?;
         }
         Ok(())
     }
@@ -356,7 +360,9 @@ impl Instance {
         let data = self.store.data_mut();
         data.value_source = None;
         // The borrow ended with the call; the owning handle is ours to delete.
-        let _ = data.table.delete::<ValueStreamHandle>(Resource::new_own(rep));
+        let _ = data
+            .table
+            .delete::<ValueStreamHandle>(Resource::new_own(rep));
         if let Some(err) = data.value_error.take() {
             return Err(GuestError::protocol(format!(
                 "reading the group's values failed: {err}"
@@ -389,4 +395,3 @@ fn trap_error(e: wasmtime::Error, output: &TailPipe) -> GuestError {
         guest_output: output.take(),
     }
 }
-

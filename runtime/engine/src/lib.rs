@@ -235,15 +235,19 @@ impl Runtime {
             info: None,
             params: Arc::new(BTreeMap::new()),
         };
-        let mut instance = Instance::new(&Arc::new(job.clone_without_info()), TaskIdentity::default())
+        let mut instance =
+            Instance::new(&Arc::new(job.clone_without_info()), TaskIdentity::default()).map_err(
+                |error| EngineError::Describe {
+                    path: path.to_owned(),
+                    error: Box::new(error),
+                },
+            )?;
+        let info = instance
+            .describe(world)
             .map_err(|error| EngineError::Describe {
                 path: path.to_owned(),
                 error: Box::new(error),
             })?;
-        let info = instance.describe(world).map_err(|error| EngineError::Describe {
-            path: path.to_owned(),
-            error: Box::new(error),
-        })?;
         job.info = Some(info);
         Ok(Arc::new(job))
     }
@@ -259,7 +263,10 @@ impl Runtime {
         let digest = Sha256::digest(bytes);
         let name = format!(
             "{}-{}.cwasm",
-            digest.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
             self.compat_hash
         );
         let cached = dir.join(name);
@@ -280,7 +287,11 @@ impl Runtime {
         // A cache that cannot be written only costs time: warn and carry on.
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
-            let tmp = dir.join(format!(".tmp-{}-{:?}", std::process::id(), std::thread::current().id()));
+            let tmp = dir.join(format!(
+                ".tmp-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
             std::fs::write(&tmp, &compiled)?;
             std::fs::rename(&tmp, &cached)
         };

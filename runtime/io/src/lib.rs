@@ -182,7 +182,11 @@ pub fn plan_shards(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, Input
                 break;
             }
             let local = target.saturating_sub(base);
-            let cut = if local == 0 { 0 } else { next_line_start(f, local)? };
+            let cut = if local == 0 {
+                0
+            } else {
+                next_line_start(f, local)?
+            };
             if cut < f.len && cuts.last() != Some(&(fi, cut)) {
                 cuts.push((fi, cut));
             }
@@ -267,7 +271,8 @@ fn next_line_start(f: &InputFile, offset: u64) -> Result<u64, InputError> {
 
 fn count_newlines(f: &InputFile, start: u64, end: u64) -> Result<u64, InputError> {
     let mut file = File::open(&f.path).map_err(io_err(f, start))?;
-    file.seek(SeekFrom::Start(start)).map_err(io_err(f, start))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(io_err(f, start))?;
     let mut take = file.take(end - start);
     let mut buf = vec![0u8; 1 << 20];
     let mut count = 0u64;
@@ -323,11 +328,17 @@ impl<'a> LineReader<'a> {
 
     /// Appends records to `out` (a kv batch) until about `max_bytes` of input were read or the
     /// shard ends. Returns zero records only at the end of the shard.
-    pub fn next_batch(&mut self, out: &mut Vec<u8>, max_bytes: usize) -> Result<BatchStats, InputError> {
+    pub fn next_batch(
+        &mut self,
+        out: &mut Vec<u8>,
+        max_bytes: usize,
+    ) -> Result<BatchStats, InputError> {
         let mut stats = BatchStats::default();
         while stats.bytes < max_bytes as u64 {
             if self.current.is_none() {
-                let Some(range) = self.ranges.next() else { break };
+                let Some(range) = self.ranges.next() else {
+                    break;
+                };
                 let file = &self.files[range.file];
                 let mut f = File::open(&file.path).map_err(io_err(file, range.start))?;
                 f.seek(SeekFrom::Start(range.start))
@@ -341,19 +352,21 @@ impl<'a> LineReader<'a> {
             }
             let cur = self.current.as_mut().expect("opened above");
             self.line.clear();
-            let n = read_line(&mut cur.reader, &mut self.line, self.max_record_bytes)
-                .map_err(|e| match e {
-                    LineError::Io(source) => InputError::Io {
-                        path: cur.file.display.clone(),
-                        offset: Some(cur.offset),
-                        source,
-                    },
-                    LineError::TooLong => InputError::RecordTooLarge {
-                        path: cur.file.display.clone(),
-                        line: cur.line,
-                        offset: cur.offset,
-                        cap: self.max_record_bytes,
-                    },
+            let n =
+                read_line(&mut cur.reader, &mut self.line, self.max_record_bytes).map_err(|e| {
+                    match e {
+                        LineError::Io(source) => InputError::Io {
+                            path: cur.file.display.clone(),
+                            offset: Some(cur.offset),
+                            source,
+                        },
+                        LineError::TooLong => InputError::RecordTooLarge {
+                            path: cur.file.display.clone(),
+                            line: cur.line,
+                            offset: cur.offset,
+                            cap: self.max_record_bytes,
+                        },
+                    }
                 })?;
             if n == 0 {
                 self.current = None;
@@ -385,7 +398,11 @@ enum LineError {
 
 /// Reads one line including its `\n` into `line`, refusing lines over `cap` bytes without
 /// buffering them whole. Returns bytes consumed (0 at end of input).
-fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>, cap: usize) -> Result<usize, LineError> {
+fn read_line<R: BufRead>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> Result<usize, LineError> {
     let mut consumed = 0;
     loop {
         let buf = reader.fill_buf().map_err(LineError::Io)?;
@@ -502,7 +519,16 @@ mod tests {
         write(dir.path(), ".hidden", b"h");
         let d = dir.path().display().to_string();
         let files = resolve_inputs(std::slice::from_ref(&d)).unwrap();
-        let names: Vec<_> = files.iter().map(|f| f.path.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
         assert_eq!(names, ["b.txt", "sub/a.txt"]);
         let files = resolve_inputs(&[format!("{d}/*.txt"), format!("{d}/b.txt")]).unwrap();
         assert_eq!(files.len(), 1);

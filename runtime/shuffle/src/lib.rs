@@ -65,7 +65,9 @@ fn prefix(key: &[u8]) -> u64 {
 fn entry_at(data: &[u8], offset: u32) -> (&[u8], &[u8]) {
     let mut c = mr_codec::Cursor::new(&data[offset as usize..]);
     let k = c.bytes("key").expect("buffer written by SortBuffer::push");
-    let v = c.bytes("value").expect("buffer written by SortBuffer::push");
+    let v = c
+        .bytes("value")
+        .expect("buffer written by SortBuffer::push");
     (k, v)
 }
 
@@ -272,10 +274,11 @@ impl RunReader {
             return Err(corrupt(format!("implausible block length {len}")));
         }
         self.block.resize(len, 0);
-        let got = read_full(&mut self.input, &mut self.block).map_err(|source| ShuffleError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        let got =
+            read_full(&mut self.input, &mut self.block).map_err(|source| ShuffleError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         if got < len {
             return Err(corrupt(format!("truncated block: {got} of {len} bytes")));
         }
@@ -314,7 +317,10 @@ impl Merger {
             .iter()
             .map(|p| RunReader::open(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut merger = Merger { heap: Vec::with_capacity(runs.len()), runs };
+        let mut merger = Merger {
+            heap: Vec::with_capacity(runs.len()),
+            runs,
+        };
         for i in 0..merger.runs.len() {
             if merger.runs[i].current().is_some() {
                 merger.heap.push(i);
@@ -398,22 +404,42 @@ mod tests {
         for i in 0..80_000 {
             counts[partition_of(format!("key{i}").as_bytes(), 8) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (9_000..11_000).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{counts:?}"
+        );
         // Pinned values: a change here would silently re-partition existing outputs.
-        assert_eq!(partition_of(b"", 1000), (((xxh3_64(b"") as u128) * 1000) >> 64) as u32);
+        assert_eq!(
+            partition_of(b"", 1000),
+            (((xxh3_64(b"") as u128) * 1000) >> 64) as u32
+        );
     }
 
     #[test]
     fn sort_is_stable_by_key_bytes() {
         let mut b = SortBuffer::default();
-        for (k, v) in [("b", "1"), ("a", "2"), ("abcdefghij", "3"), ("b", "4"), ("abcdefghi", "5"), ("", "6")] {
+        for (k, v) in [
+            ("b", "1"),
+            ("a", "2"),
+            ("abcdefghij", "3"),
+            ("b", "4"),
+            ("abcdefghi", "5"),
+            ("", "6"),
+        ] {
             b.push(k.as_bytes(), v.as_bytes());
         }
         let got: Vec<_> = b.sorted().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
-        let want: Vec<(Vec<u8>, Vec<u8>)> = [("", "6"), ("a", "2"), ("abcdefghi", "5"), ("abcdefghij", "3"), ("b", "1"), ("b", "4")]
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect();
+        let want: Vec<(Vec<u8>, Vec<u8>)> = [
+            ("", "6"),
+            ("a", "2"),
+            ("abcdefghi", "5"),
+            ("abcdefghij", "3"),
+            ("b", "1"),
+            ("b", "4"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
         assert_eq!(got, want);
     }
 
@@ -435,7 +461,11 @@ mod tests {
         let mut m = Merger::open(&paths).unwrap();
         let mut got = Vec::new();
         while let Some((k, v)) = m.current() {
-            got.push(format!("{}={}", String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+            got.push(format!(
+                "{}={}",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v)
+            ));
             m.advance().unwrap();
         }
         assert_eq!(got, ["a=r0", "a=r2", "b=r2", "c=r0", "c=r2"]);
@@ -447,7 +477,8 @@ mod tests {
         let path = dir.path().join("big");
         let mut w = RunWriter::create(&path).unwrap();
         for i in 0..50_000u32 {
-            w.push(format!("{i:08}").as_bytes(), &i.to_le_bytes()).unwrap();
+            w.push(format!("{i:08}").as_bytes(), &i.to_le_bytes())
+                .unwrap();
         }
         assert_eq!(w.finish(true).unwrap().0, 50_000);
         let mut r = RunReader::open(&path).unwrap();
@@ -464,8 +495,13 @@ mod tests {
     fn corruption_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run");
-        let pairs: Vec<(String, String)> = (0..10_000).map(|i| (format!("k{i:06}"), "v".repeat(10))).collect();
-        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(String, String)> = (0..10_000)
+            .map(|i| (format!("k{i:06}"), "v".repeat(10)))
+            .collect();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         write_run(&path, &refs);
         let mut bytes = std::fs::read(&path).unwrap();
         let len = bytes.len();

@@ -50,8 +50,10 @@ macro_rules! convert_info {
 macro_rules! convert_result {
     ($types:path, $result:expr) => {{
         use $types as t;
+        let result = $result;
+        // After the job ran: its counter increments of this batch go out with this call.
         crate::context::flush_counters();
-        $result.map_err(|f: Failure| t::JobError {
+        result.map_err(|f: Failure| t::JobError {
             message: f.message,
             record_index: f.record_index,
         })
@@ -62,8 +64,16 @@ type MapperError = mapper::mr::job::types::JobError;
 type MapReduceError = mapreduce::mr::job::types::JobError;
 
 #[doc(hidden)]
-pub fn mapper_job_info(info: &JobInfo, _combine: bool, _reduce: bool) -> mapper::mr::job::types::JobInfo {
-    convert_info!(mapper::mr::job::types, info, mapper::mr::job::types::Phases::MAP)
+pub fn mapper_job_info(
+    info: &JobInfo,
+    _combine: bool,
+    _reduce: bool,
+) -> mapper::mr::job::types::JobInfo {
+    convert_info!(
+        mapper::mr::job::types,
+        info,
+        mapper::mr::job::types::Phases::MAP
+    )
 }
 
 #[doc(hidden)]

@@ -30,12 +30,12 @@ thread_local! {
 
 /// Adds `delta` to the job counter `name` (summed over the whole job and reported at the end).
 pub fn counter(name: &str, delta: i64) {
-    PENDING_COUNTERS.with_borrow_mut(|pending| {
-        match pending.iter_mut().find(|(n, _)| n == name) {
+    PENDING_COUNTERS.with_borrow_mut(
+        |pending| match pending.iter_mut().find(|(n, _)| n == name) {
             Some((_, total)) => *total += delta,
             None => pending.push((name.to_owned(), delta)),
-        }
-    });
+        },
+    );
 }
 
 /// Sends buffered counter increments to the host.

@@ -271,7 +271,10 @@ pub struct Values<'a> {
 const STREAM_BATCH_BYTES: u32 = 256 * 1024;
 
 impl<'a> Values<'a> {
-    pub(crate) fn new(in_batch: mr_codec::ValueIter<'a>, rest: Option<&'a dyn ValueSource>) -> Self {
+    pub(crate) fn new(
+        in_batch: mr_codec::ValueIter<'a>,
+        rest: Option<&'a dyn ValueSource>,
+    ) -> Self {
         Values {
             in_batch,
             rest,
@@ -371,8 +374,12 @@ pub trait Mapper: Job {
 /// commutative (sums, counts, maxima, set unions).
 pub trait Combiner: Job {
     /// Combines `values` of `key` into (usually fewer) values.
-    fn combine(&mut self, key: &[u8], values: &mut Values<'_>, out: &mut ValueEmitter<'_>)
-    -> Result;
+    fn combine(
+        &mut self,
+        key: &[u8],
+        values: &mut Values<'_>,
+        out: &mut ValueEmitter<'_>,
+    ) -> Result;
 }
 
 /// The reduce phase: called once per distinct key, keys in byte order.
@@ -402,8 +409,11 @@ macro_rules! export_job {
                 }
             }
             impl b::exports::mr::job::mapper::Guest for MrJobExport {
-                fn map(input: ::std::vec::Vec<u8>) -> ::core::result::Result<::std::vec::Vec<u8>, b::mr::job::types::JobError> {
-                    MR_JOB.with_borrow_mut(|job| $crate::bindings::mapper_map(job, &input))
+                fn map(
+                    input: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<::std::vec::Vec<u8>, b::mr::job::types::JobError>
+                {
+            MR_JOB.with_borrow_mut(|job| $crate::bindings::mapper_map(job, &input))
                 }
             }
             b::export_mapper_job!(MrJobExport with_types_in $crate::bindings::mapper);
@@ -435,25 +445,34 @@ macro_rules! __export_mapreduce {
             type JobError = b::mr::job::types::JobError;
             impl b::exports::mr::job::metadata::Guest for MrJobExport {
                 fn describe() -> b::mr::job::types::JobInfo {
-                    $crate::bindings::mapreduce_job_info(&<$job as $crate::Job>::INFO, $has_combiner)
+                    $crate::bindings::mapreduce_job_info(
+                        &<$job as $crate::Job>::INFO,
+                        $has_combiner,
+                    )
                 }
             }
             impl b::exports::mr::job::mapper::Guest for MrJobExport {
-                fn map(input: ::std::vec::Vec<u8>) -> ::core::result::Result<::std::vec::Vec<u8>, JobError> {
+                fn map(
+                    input: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<::std::vec::Vec<u8>, JobError> {
                     MR_JOB.with_borrow_mut(|job| $crate::bindings::mapreduce_map(job, &input))
                 }
             }
             impl b::exports::mr::job::combiner::Guest for MrJobExport {
-                fn combine(groups: ::std::vec::Vec<u8>) -> ::core::result::Result<::std::vec::Vec<u8>, JobError> {
+                fn combine(
+                    groups: ::std::vec::Vec<u8>,
+                ) -> ::core::result::Result<::std::vec::Vec<u8>, JobError> {
                     MR_JOB.with_borrow_mut(|job| ($combine)(job, &groups))
                 }
             }
             impl b::exports::mr::job::reducer::Guest for MrJobExport {
-                fn reduce(
+        fn reduce(
                     groups: ::std::vec::Vec<u8>,
                     rest: &b::exports::mr::job::reducer::ValueStream,
                 ) -> ::core::result::Result<::std::vec::Vec<u8>, JobError> {
-                    MR_JOB.with_borrow_mut(|job| $crate::bindings::mapreduce_reduce(job, &groups, rest))
+                    MR_JOB.with_borrow_mut(|job| {
+                        $crate::bindings::mapreduce_reduce(job, &groups, rest)
+                    })
                 }
             }
             b::export_mapreduce_job!(MrJobExport with_types_in $crate::bindings::mapreduce);

@@ -144,7 +144,11 @@ impl Harness {
 fn input_batch(lines: &[&str]) -> Vec<u8> {
     let mut buf = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        mr_codec::put_kv(&mut buf, format!("input:{}", i + 1).as_bytes(), line.as_bytes());
+        mr_codec::put_kv(
+            &mut buf,
+            format!("input:{}", i + 1).as_bytes(),
+            line.as_bytes(),
+        );
     }
     buf
 }

@@ -1,0 +1,111 @@
+//! The progress bar (stderr, only on a terminal, only after the first second) and the summary.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mr_exec::{Progress, ProgressSink, Summary};
+
+pub struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+    shown: Arc<Mutex<bool>>,
+}
+
+impl Bar {
+    pub fn new() -> Self {
+        // Hidden until a second has passed; indicatif itself stays silent when stderr is not a
+        // terminal.
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>7} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix("map");
+        Bar {
+            bar,
+            started: Instant::now(),
+            shown: Arc::new(Mutex::new(false)),
+        }
+    }
+
+    pub fn sink(&self) -> ProgressSink {
+        let bar = self.bar.clone();
+        let started = self.started;
+        let shown = self.shown.clone();
+        Arc::new(move |p: Progress| {
+            {
+                let mut shown = shown.lock().expect("bar lock");
+                if !*shown && started.elapsed() > Duration::from_secs(1) {
+                    *shown = true;
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                }
+            }
+            match p {
+                Progress::Planned { bytes, .. } => bar.set_length(bytes),
+                Progress::Mapped(n) => bar.inc(n),
+                Progress::ReduceStarted { partitions } => {
+                    bar.set_prefix("reduce");
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{prefix:>7} [{bar:30}] {pos}/{len} partitions",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar.set_position(0);
+                    bar.set_length(u64::from(partitions));
+                }
+                Progress::PartitionDone => bar.inc(1),
+            }
+        })
+    }
+
+    pub fn finish(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+pub fn print_summary(s: &Summary) {
+    let records = s.counters.get("records-in").copied().unwrap_or(0);
+    let wall = s.wall_seconds.max(1e-9);
+    eprintln!(
+        "{} ({}): {} files, {:.1} MB, {} shards, {} partitions, {} workers",
+        s.job,
+        s.world.name(),
+        s.files,
+        s.input_bytes as f64 / 1e6,
+        s.shards,
+        s.partitions,
+        s.workers
+    );
+    eprintln!(
+        "wall {:.2}s (map {:.2}s, reduce {:.2}s) · {:.0} records/s · {:.1} MB/s",
+        s.wall_seconds,
+        s.map_seconds,
+        s.reduce_seconds,
+        records as f64 / wall,
+        s.input_bytes as f64 / 1e6 / wall
+    );
+    eprintln!("counters:");
+    for (name, value) in &s.counters {
+        eprintln!("  {name:<24} {value}");
+    }
+    for (name, value) in &s.job_counters {
+        eprintln!("  job.{name:<20} {value}");
+    }
+    match s.outputs.first() {
+        Some(first) => eprintln!(
+            "output: {} files in {}",
+            s.outputs.len(),
+            first
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        None => eprintln!("output: none"),
+    }
+}

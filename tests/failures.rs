@@ -1,0 +1,192 @@
+//! Failures end the run with a non-zero status and an error that says what and where.
+
+mod support;
+
+use support::*;
+
+fn input(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("in.txt");
+    let mut text = String::new();
+    for i in 1..=5000 {
+        text.push_str(&format!("word{} line {i}\n", i % 7));
+    }
+    text = text
+        .replace("line 4321\n", "line 4321 POISON\n")
+        .replace("line 77\n", "line 77 REFUSE\n");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn guest_panic_is_reported_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let out = dir.path().join("out");
+    let err = run_err(&[
+        "run",
+        s(&guest("faulty")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+        "--param",
+        "panic-on=POISON",
+    ]);
+    assert!(err.contains("job `faulty` failed in map shard"), "{err}");
+    assert!(err.contains("the guest trapped"), "{err}");
+    // The guest's own panic message, captured from its stderr, names the record.
+    let location = format!("{}:4321", input.display());
+    assert!(
+        err.contains(&format!("found the panic marker \"POISON\" at {location}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn job_error_names_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let out = dir.path().join("out");
+    let err = run_err(&[
+        "run",
+        s(&guest("faulty")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+        "--param",
+        "fail-on=REFUSE",
+    ]);
+    let location = format!("{}:77", input.display());
+    assert!(
+        err.contains(&format!(
+            "at {location}: the job reported an error: refusing the line with marker \"REFUSE\""
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn reduce_error_names_the_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let out = dir.path().join("out");
+    let err = run_err(&[
+        "run",
+        s(&guest("faulty")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+        "--param",
+        "fail-reduce=yes",
+        "--reducers",
+        "1",
+    ]);
+    assert!(
+        err.contains("failed in reduce partition 0 (attempt 1)"),
+        "{err}"
+    );
+    assert!(err.contains("reduce refused key"), "{err}");
+}
+
+#[test]
+fn bad_parameters_are_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let out = dir.path().join("out");
+    let err = run_err(&[
+        "run",
+        s(&guest("faulty")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+        "--param",
+        "nope=1",
+    ]);
+    assert!(
+        err.contains(
+            "job `faulty` has no parameter `nope`; it declares: panic-on, fail-on, fail-reduce"
+        ),
+        "{err}"
+    );
+    let err = run_err(&[
+        "run",
+        s(&guest("faulty")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+        "--param",
+        "novalue",
+    ]);
+    assert!(err.contains("must have the form KEY=VALUE"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn missing_input_and_busy_output_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let err = run_err(&[
+        "run",
+        s(&guest("wordcount")),
+        "-i",
+        s(&dir.path().join("nothing*.txt")),
+        "-o",
+        s(&out),
+    ]);
+    assert!(err.contains("nothing*.txt` matches no file"), "{err}");
+    let input = input(dir.path());
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "precious").unwrap();
+    let err = run_err(&[
+        "run",
+        s(&guest("wordcount")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+    ]);
+    assert!(err.contains("is not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "precious"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_job_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.wasm");
+    std::fs::write(&fake, b"\0asm not really").unwrap();
+    let err = run_err(&["inspect", s(&fake)]);
+    assert!(err.contains("cannot load job component"), "{err}");
+    assert!(err.contains("fake.wasm"), "{err}");
+}
+
+#[test]
+fn long_line_over_the_cap_is_refused_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("long.txt");
+    std::fs::write(&input, format!("short\n{}\n", "x".repeat(5000))).unwrap();
+    let out = dir.path().join("out");
+    let err = run_err(&[
+        "run",
+        s(&guest("wordcount")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+        "--max-record-bytes",
+        "1K",
+    ]);
+    assert!(
+        err.contains(&format!(
+            "{}:2 (byte 6): line is longer than the record cap of 1024 bytes",
+            input.display()
+        )),
+        "{err}"
+    );
+}
