@@ -47,3 +47,27 @@ impl Reducer for InvertedIndex {
 }
 
 mr_sdk::export_job!(InvertedIndex: map, reduce);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mr_sdk::testing::Harness;
+
+    #[test]
+    fn lists_sorted_unique_locations() {
+        let out = Harness::new()
+            .run_mapreduce::<InvertedIndex>(&["b a b", "x", "A"].repeat(4))
+            .unwrap();
+        // Line 10 sorts after line 9: numeric, not textual, order.
+        let a = out
+            .lines()
+            .into_iter()
+            .find(|l| l.starts_with("a\t"))
+            .unwrap();
+        assert_eq!(
+            a,
+            "a\tinput:1,input:3,input:4,input:6,input:7,input:9,input:10,input:12"
+        );
+        assert_eq!(out.lines().len(), 3);
+    }
+}

@@ -26,7 +26,12 @@ impl Mapper for WordCount {
 }
 
 impl Combiner for WordCount {
-    fn combine(&mut self, _key: &[u8], values: &mut Values<'_>, out: &mut ValueEmitter<'_>) -> Result {
+    fn combine(
+        &mut self,
+        _key: &[u8],
+        values: &mut Values<'_>,
+        out: &mut ValueEmitter<'_>,
+    ) -> Result {
         out.emit(values.sum_u64()?.to_string());
         Ok(())
     }
@@ -40,3 +45,20 @@ impl Reducer for WordCount {
 }
 
 mr_sdk::export_job!(WordCount: map, combine, reduce);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mr_sdk::testing::Harness;
+
+    #[test]
+    fn counts_words_case_insensitively() {
+        let out = Harness::new()
+            .run_mapreduce_combined::<WordCount>(&["The cat, the HAT.", "", "r2d2 café"])
+            .unwrap();
+        assert_eq!(
+            out.lines(),
+            ["caf\t1", "cat\t1", "hat\t1", "r2d2\t1", "the\t2"]
+        );
+    }
+}

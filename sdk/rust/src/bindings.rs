@@ -97,6 +97,14 @@ pub fn mapreduce_map<J: Mapper>(job: &mut J, input: &[u8]) -> Result<Vec<u8>, Ma
 }
 
 #[doc(hidden)]
+pub fn mapreduce_map_combined<J: Mapper + Combiner>(
+    job: &mut J,
+    input: &[u8],
+) -> Result<Vec<u8>, MapReduceError> {
+    convert_result!(mapreduce::mr::job::types, glue::map_and_combine(job, input))
+}
+
+#[doc(hidden)]
 pub fn mapreduce_combine<J: Combiner>(
     job: &mut J,
     groups: &[u8],

@@ -396,6 +396,8 @@ pub trait Reducer: Job {
 #[macro_export]
 macro_rules! export_job {
     ($job:ty: map) => {
+        // Exports exist only in the component; natively the job is plain Rust for the harness.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct MrJobExport;
             ::std::thread_local! {
@@ -413,28 +415,36 @@ macro_rules! export_job {
                     input: ::std::vec::Vec<u8>,
                 ) -> ::core::result::Result<::std::vec::Vec<u8>, b::mr::job::types::JobError>
                 {
-            MR_JOB.with_borrow_mut(|job| $crate::bindings::mapper_map(job, &input))
+                    MR_JOB.with_borrow_mut(|job| $crate::bindings::mapper_map(job, &input))
                 }
             }
-            b::export_mapper_job!(MrJobExport with_types_in $crate::bindings::mapper);
+    b::export_mapper_job!(MrJobExport with_types_in $crate::bindings::mapper);
         };
     };
     ($job:ty: map, reduce) => {
-        $crate::__export_mapreduce!($job, false, |_job, _groups| {
-            $crate::bindings::mapreduce_no_combiner()
-        });
+        $crate::__export_mapreduce!(
+            $job,
+            false,
+            |job, input| { $crate::bindings::mapreduce_map(job, input) },
+            |_job, _groups| { $crate::bindings::mapreduce_no_combiner() }
+        );
     };
     ($job:ty: map, combine, reduce) => {
-        $crate::__export_mapreduce!($job, true, |job, groups| {
-            $crate::bindings::mapreduce_combine(job, groups)
-        });
+        // With a combiner, each map batch is pre-combined inside the guest.
+        $crate::__export_mapreduce!(
+            $job,
+            true,
+            |job, input| { $crate::bindings::mapreduce_map_combined(job, input) },
+            |job, groups| { $crate::bindings::mapreduce_combine(job, groups) }
+        );
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_mapreduce {
-    ($job:ty, $has_combiner:expr, $combine:expr) => {
+    ($job:ty, $has_combiner:expr, $map:expr, $combine:expr) => {
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct MrJobExport;
             ::std::thread_local! {
@@ -455,7 +465,7 @@ macro_rules! __export_mapreduce {
                 fn map(
                     input: ::std::vec::Vec<u8>,
                 ) -> ::core::result::Result<::std::vec::Vec<u8>, JobError> {
-                    MR_JOB.with_borrow_mut(|job| $crate::bindings::mapreduce_map(job, &input))
+                    MR_JOB.with_borrow_mut(|job| ($map)(job, &input))
                 }
             }
             impl b::exports::mr::job::combiner::Guest for MrJobExport {
@@ -466,7 +476,7 @@ macro_rules! __export_mapreduce {
                 }
             }
             impl b::exports::mr::job::reducer::Guest for MrJobExport {
-        fn reduce(
+                fn reduce(
                     groups: ::std::vec::Vec<u8>,
                     rest: &b::exports::mr::job::reducer::ValueStream,
                 ) -> ::core::result::Result<::std::vec::Vec<u8>, JobError> {
@@ -475,7 +485,7 @@ macro_rules! __export_mapreduce {
                     })
                 }
             }
-            b::export_mapreduce_job!(MrJobExport with_types_in $crate::bindings::mapreduce);
+    b::export_mapreduce_job!(MrJobExport with_types_in $crate::bindings::mapreduce);
         };
     };
 }

@@ -16,7 +16,10 @@ impl Job for Faulty {
         .description("Counts lines by first word; fails on purpose on marked lines.")
         .params(&[
             Param::optional("panic-on", "Panic on a line containing this text"),
-            Param::optional("fail-on", "Return a job error on a line containing this text"),
+            Param::optional(
+                "fail-on",
+                "Return a job error on a line containing this text",
+            ),
             Param::with_default("fail-reduce", "Fail every reduce call when `yes`", "no"),
         ]);
 }
@@ -43,7 +46,10 @@ impl Mapper for Faulty {
 impl Reducer for Faulty {
     fn reduce(&mut self, key: &[u8], values: &mut Values<'_>, out: &mut Emitter) -> Result {
         if param("fail-reduce").as_deref() == Some("yes") {
-            mr_sdk::bail!("reduce refused key {:?} on purpose", String::from_utf8_lossy(key));
+            mr_sdk::bail!(
+                "reduce refused key {:?} on purpose",
+                String::from_utf8_lossy(key)
+            );
         }
         let task = task();
         log::debug(format!("reducing in partition {}", task.shard));
