@@ -190,3 +190,49 @@ fn long_line_over_the_cap_is_refused_with_its_location() {
         "{err}"
     );
 }
+
+#[test]
+fn a_trapped_instance_is_recreated_and_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let options = mr_engine::RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    };
+    let runtime = mr_engine::Runtime::new(options).unwrap();
+    let params = [("panic-on".to_owned(), "POISON".to_owned())]
+        .into_iter()
+        .collect();
+    let job = runtime
+        .load(&guest("faulty"))
+        .unwrap()
+        .with_params(&params)
+        .unwrap();
+    // The compiled component was cached, keyed by content and engine.
+    let cached: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].to_string_lossy().ends_with(".cwasm"));
+    // Loading again deserializes the cached file.
+    runtime.load(&guest("faulty")).unwrap();
+
+    let mut instance = mr_engine::Instance::new(&job, Default::default()).unwrap();
+    let batch = |line: &str| {
+        let mut b = Vec::new();
+        mr_codec::put_kv(&mut b, b"f:1", line.as_bytes());
+        b
+    };
+    let err = instance.map(&batch("a POISON line")).unwrap_err();
+    assert_eq!(err.kind, mr_engine::GuestErrorKind::Trap);
+    assert!(
+        err.guest_output
+            .contains("found the panic marker \"POISON\" at f:1"),
+        "{err}"
+    );
+    assert!(err.message.contains("unreachable"), "{}", err.message);
+    let out = instance.map(&batch("fine line")).unwrap();
+    let pairs: Vec<_> = mr_codec::kvs(&out).map(|kv| kv.unwrap()).collect();
+    assert_eq!(pairs, vec![(&b"fine"[..], &b"1"[..])]);
+}

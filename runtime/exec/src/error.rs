@@ -47,7 +47,7 @@ pub enum ExecError {
         /// Where in the input: `path:line`, or the range of a failed batch.
         location: Option<String>,
         /// The guest failure, with its output.
-        error: GuestError,
+        error: Box<GuestError>,
     },
     /// A worker thread panicked (a bug in mr, not in the job).
     #[error("a worker thread panicked (this is a bug in mr-host): {0}")]

@@ -75,7 +75,7 @@ pub(crate) fn guest_error(
         index,
         attempt: 1,
         location,
-        error,
+        error: Box::new(error),
     }
 }
 

@@ -95,7 +95,7 @@ pub fn finish_group(buf: &mut [u8], at: usize, count: u32, flags: u8) {
 }
 
 /// A cursor over a flat buffer; every read names what it expected when the buffer ends early.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -201,6 +201,7 @@ impl<'a> Iterator for KvIter<'a> {
 }
 
 /// Iterates the values of a value batch.
+#[derive(Debug)]
 pub struct ValueIter<'a> {
     cursor: Cursor<'a>,
     remaining: Option<u32>,
@@ -237,6 +238,7 @@ impl<'a> Iterator for ValueIter<'a> {
 }
 
 /// One group of a group batch.
+#[derive(Debug)]
 pub struct Group<'a> {
     /// The group's key.
     pub key: &'a [u8],

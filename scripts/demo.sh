@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets everything up and runs word count end to end on a generated corpus:
+# installs the wasm target, builds mr-host and the word-count plugin, generates a 128 MB corpus
+# (deterministic), and runs the job on all cores, printing the summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${SIZE:-128M}
+rustup target add wasm32-wasip2 >/dev/null
+cargo build --release -p mr-cli -p mr-corpus
+WASM=$(target/release/mr-host build plugins/wordcount)
+DATA=target/demo
+if [ ! -f "$DATA/corpus-$SIZE.txt" ]; then
+  target/release/mr-corpus --bytes "$SIZE" --seed 7 --out "$DATA/corpus-$SIZE.txt"
+fi
+target/release/mr-host inspect "$WASM"
+target/release/mr-host run "$WASM" --input "$DATA/corpus-$SIZE.txt" --output "$DATA/wordcount" --overwrite
+echo "top words:"
+sort -t$'\t' -k2,2nr "$DATA"/wordcount/part-* | head -5
