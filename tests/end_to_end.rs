@@ -244,19 +244,11 @@ fn summary_json_has_exact_counters() {
     assert_eq!(c["bytes-in"], bytes);
     // Word count pre-combines each batch inside the guest, so it returns far fewer pairs than
     // words; the counts it returns still add up to every word.
-    let total: u64 = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("part-")
-        })
+    let total: u64 = parts(&out)
+        .iter()
         .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
+            let text = std::fs::read_to_string(p).unwrap();
+            text.lines()
                 .map(|l| l.rsplit('\t').next().unwrap().parse::<u64>().unwrap())
                 .collect::<Vec<_>>()
         })
@@ -357,4 +349,31 @@ fn build_copies_the_component_with_dash_o() {
         std::fs::read(&dest).unwrap(),
         std::fs::read(guest("wordcount")).unwrap()
     );
+}
+
+#[test]
+fn a_hot_key_streams_through_the_value_stream() {
+    // 200k values of one key (about 1 MB framed) cannot fit one 256 KiB group batch: the
+    // reducer pulls the rest through the `value-stream` resource.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("hot.txt");
+    let mut text = "hot x\n".repeat(200_000);
+    text.push_str("cold y\n");
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out");
+    let o = run_ok(&[
+        "run",
+        s(&guest("faulty")),
+        "-i",
+        s(&input),
+        "-o",
+        s(&out),
+        "--reducers",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(sorted_lines(&out), ["cold\t1", "hot\t200000"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["counters"]["reduce-input-records"], 200_001);
+    assert_eq!(v["counters"]["reduce-groups"], 2);
 }
