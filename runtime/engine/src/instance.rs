@@ -61,6 +61,8 @@ pub struct GuestError {
     pub record_index: Option<u32>,
     /// The tail of what the guest wrote to stdout/stderr during the failing call.
     pub guest_output: String,
+    /// For traps: the wasm backtrace, with function names when the component kept them.
+    pub backtrace: Option<String>,
 }
 
 impl GuestError {
@@ -71,6 +73,7 @@ impl GuestError {
             message: message.into(),
             record_index: None,
             guest_output: String::new(),
+            backtrace: None,
         }
     }
 }
@@ -89,6 +92,9 @@ impl fmt::Display for GuestError {
                 "\nguest output (last lines):\n{}",
                 indent_tail(output, 12)
             )?;
+        }
+        if let Some(bt) = &self.backtrace {
+            write!(f, "\n{}", bt.trim_end())?;
         }
         Ok(())
     }
@@ -279,6 +285,7 @@ impl Instance {
                 message: job_error.message,
                 record_index: job_error.record_index,
                 guest_output: self.output.take(),
+                backtrace: None,
             }),
             Err(e) => {
                 self.bindings = None;
@@ -384,14 +391,13 @@ fn trap_error(e: wasmtime::Error, output: &TailPipe) -> GuestError {
         Some(trap) => trap.to_string(),
         None => format!("{e:#}"),
     };
-    let backtrace = e
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|bt| format!("\nwasm backtrace:\n{bt}"))
-        .unwrap_or_default();
     GuestError {
         kind: GuestErrorKind::Trap,
-        message: format!("{message}{backtrace}"),
+        message,
         record_index: None,
         guest_output: output.take(),
+        backtrace: e
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .map(ToString::to_string),
     }
 }
