@@ -185,6 +185,29 @@ impl Store {
         }
     }
 
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction (it takes the write lock up front, so a
+    /// read-then-write never fails half way with `SQLITE_BUSY`) and commits when it returns `Ok`;
+    /// an `Err` rolls back. `body` gets the transaction and the SQLite-error mapper.
+    fn immediate<T>(
+        &mut self,
+        body: impl FnOnce(
+            &rusqlite::Transaction<'_>,
+            &dyn Fn(rusqlite::Error) -> StoreError,
+        ) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Store { conn, path } = self;
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let out = body(&tx, &err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite {
@@ -224,43 +247,35 @@ impl Store {
         map_tasks: u32,
         reduce_tasks: u32,
     ) -> Result<(i64, bool), StoreError> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let existing: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM jobs WHERE fingerprint = ?",
-                [fingerprint],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        if let Some(id) = existing {
-            return Ok((id, false));
-        }
-        tx.execute(
-            "INSERT INTO jobs (name, fingerprint, spec) VALUES (?, ?, ?)",
-            params![name, fingerprint, spec],
-        )
-        .map_err(err)?;
-        let id = tx.last_insert_rowid();
-        for (kind, n) in [("map", map_tasks), ("reduce", reduce_tasks)] {
-            for idx in 0..n {
-                tx.execute(
-                    "INSERT INTO tasks (job, kind, idx) VALUES (?, ?, ?)",
-                    params![id, kind, idx],
+        self.immediate(|tx, err| {
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM jobs WHERE fingerprint = ?",
+                    [fingerprint],
+                    |r| r.get(0),
                 )
+                .optional()
                 .map_err(err)?;
+            if let Some(id) = existing {
+                return Ok((id, false));
             }
-        }
-        tx.commit().map_err(err)?;
-        Ok((id, true))
+            tx.execute(
+                "INSERT INTO jobs (name, fingerprint, spec) VALUES (?, ?, ?)",
+                params![name, fingerprint, spec],
+            )
+            .map_err(err)?;
+            let id = tx.last_insert_rowid();
+            for (kind, n) in [("map", map_tasks), ("reduce", reduce_tasks)] {
+                for idx in 0..n {
+                    tx.execute(
+                        "INSERT INTO tasks (job, kind, idx) VALUES (?, ?, ?)",
+                        params![id, kind, idx],
+                    )
+                    .map_err(err)?;
+                }
+            }
+            Ok((id, true))
+        })
     }
 
     /// Leases a task of `kind`: a pending one, or one whose lease expired before `now_ms`
@@ -273,51 +288,43 @@ impl Store {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Option<Lease>, StoreError> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let candidate: Option<(u32, u32, String, u32)> = tx
-            .query_row(
-                "SELECT idx, attempt, cursor, slices FROM tasks
-                 WHERE job = ? AND kind = ?
-                   AND (state = 'pending' OR (state = 'leased' AND expires_at <= ?))
-                 ORDER BY idx LIMIT 1",
-                params![job, kind, now_ms],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        self.immediate(|tx, err| {
+            let candidate: Option<(u32, u32, String, u32)> = tx
+                .query_row(
+                    "SELECT idx, attempt, cursor, slices FROM tasks
+                     WHERE job = ? AND kind = ?
+                       AND (state = 'pending' OR (state = 'leased' AND expires_at <= ?))
+                     ORDER BY idx LIMIT 1",
+                    params![job, kind, now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(err)?;
+            let Some((idx, attempt, cursor, slices)) = candidate else {
+                return Ok(None);
+            };
+            let attempt = attempt + 1;
+            tx.execute(
+                "UPDATE tasks SET state = 'leased', owner = ?, attempt = ?, expires_at = ?
+                 WHERE job = ? AND kind = ? AND idx = ?",
+                params![owner, attempt, now_ms + lease_ms, job, kind, idx],
             )
-            .optional()
             .map_err(err)?;
-        let Some((idx, attempt, cursor, slices)) = candidate else {
-            return Ok(None);
-        };
-        let attempt = attempt + 1;
-        tx.execute(
-            "UPDATE tasks SET state = 'leased', owner = ?, attempt = ?, expires_at = ?
-             WHERE job = ? AND kind = ? AND idx = ?",
-            params![owner, attempt, now_ms + lease_ms, job, kind, idx],
-        )
-        .map_err(err)?;
-        tx.execute(
-            "INSERT INTO attempts (job, kind, idx, attempt, owner) VALUES (?, ?, ?, ?, ?)",
-            params![job, kind, idx, attempt, owner],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(Some(Lease {
-            job,
-            kind: kind.to_owned(),
-            idx,
-            attempt,
-            owner: owner.to_owned(),
-            cursor,
-            slices,
-        }))
+            tx.execute(
+                "INSERT INTO attempts (job, kind, idx, attempt, owner) VALUES (?, ?, ?, ?, ?)",
+                params![job, kind, idx, attempt, owner],
+            )
+            .map_err(err)?;
+            Ok(Some(Lease {
+                job,
+                kind: kind.to_owned(),
+                idx,
+                attempt,
+                owner: owner.to_owned(),
+                cursor,
+                slices,
+            }))
+        })
     }
 
     fn fenced(lease: &Lease) -> StoreError {
@@ -368,78 +375,72 @@ impl Store {
         counters: &[(&str, i64)],
         last: bool,
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let slice = lease.slices;
-        let changed = tx
-            .execute(
-                "UPDATE tasks SET cursor = ?, slices = slices + 1,
-                        state = CASE WHEN ? THEN 'done' ELSE 'leased' END
-                 WHERE job = ? AND kind = ? AND idx = ? AND attempt = ? AND state = 'leased'",
-                params![
-                    cursor,
-                    last,
-                    lease.job,
-                    lease.kind,
-                    lease.idx,
-                    lease.attempt
-                ],
-            )
-            .map_err(err)?;
-        if changed != 1 {
-            return Err(Self::fenced(lease));
-        }
-        tx.execute(
-            "INSERT INTO slices (job, kind, idx, slice, attempt, cursor) VALUES (?, ?, ?, ?, ?, ?)",
-            params![
-                lease.job,
-                lease.kind,
-                lease.idx,
-                slice,
-                lease.attempt,
-                cursor
-            ],
-        )
-        .map_err(err)?;
-        for o in outputs {
+        self.immediate(|tx, err| {
+            let slice = lease.slices;
+            let changed = tx
+                .execute(
+                    "UPDATE tasks SET cursor = ?, slices = slices + 1,
+                            state = CASE WHEN ? THEN 'done' ELSE 'leased' END
+                     WHERE job = ? AND kind = ? AND idx = ? AND attempt = ? AND state = 'leased'",
+                    params![
+                        cursor,
+                        last,
+                        lease.job,
+                        lease.kind,
+                        lease.idx,
+                        lease.attempt
+                    ],
+                )
+                .map_err(err)?;
+            if changed != 1 {
+                return Err(Self::fenced(lease));
+            }
             tx.execute(
-                "INSERT INTO outputs (job, kind, idx, slice, path, bytes, checksum)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO slices (job, kind, idx, slice, attempt, cursor) VALUES (?, ?, ?, ?, ?, ?)",
                 params![
                     lease.job,
                     lease.kind,
                     lease.idx,
                     slice,
-                    o.path,
-                    o.bytes as i64,
-                    o.checksum
+                    lease.attempt,
+                    cursor
                 ],
             )
             .map_err(err)?;
-        }
-        for (name, delta) in counters {
-            tx.execute(
-                "INSERT INTO counters (job, kind, idx, name, value) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (job, kind, idx, name) DO UPDATE SET value = value + excluded.value",
-                params![lease.job, lease.kind, lease.idx, name, delta],
-            )
-            .map_err(err)?;
-        }
-        if last {
-            tx.execute(
-                "UPDATE attempts SET outcome = 'done' WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
-                params![lease.job, lease.kind, lease.idx, lease.attempt],
-            )
-            .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
+            for o in outputs {
+                tx.execute(
+                    "INSERT INTO outputs (job, kind, idx, slice, path, bytes, checksum)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    params![
+                        lease.job,
+                        lease.kind,
+                        lease.idx,
+                        slice,
+                        o.path,
+                        o.bytes as i64,
+                        o.checksum
+                    ],
+                )
+                .map_err(err)?;
+            }
+            for (name, delta) in counters {
+                tx.execute(
+                    "INSERT INTO counters (job, kind, idx, name, value) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (job, kind, idx, name) DO UPDATE SET value = value + excluded.value",
+                    params![lease.job, lease.kind, lease.idx, name, delta],
+                )
+                .map_err(err)?;
+            }
+            if last {
+                tx.execute(
+                    "UPDATE attempts SET outcome = 'done' WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
+                    params![lease.job, lease.kind, lease.idx, lease.attempt],
+                )
+                .map_err(err)?;
+            }
+            Ok(())
+        })?;
+        // Only once the commit is durable does the worker's view of its lease move on.
         lease.cursor = cursor.to_owned();
         lease.slices += 1;
         Ok(())
@@ -453,46 +454,38 @@ impl Store {
         error: &str,
         max_attempts: u32,
     ) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let retry = lease.attempt < max_attempts;
-        let changed = tx
-            .execute(
-                "UPDATE tasks SET state = ?, owner = NULL, expires_at = NULL
-                 WHERE job = ? AND kind = ? AND idx = ? AND attempt = ? AND state = 'leased'",
-                params![
-                    if retry { "pending" } else { "failed" },
-                    lease.job,
-                    lease.kind,
-                    lease.idx,
-                    lease.attempt
-                ],
-            )
-            .map_err(err)?;
-        if changed != 1 {
-            return Err(Self::fenced(lease));
-        }
-        tx.execute(
-            "UPDATE attempts SET outcome = 'failed', error = ? WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
-            params![error, lease.job, lease.kind, lease.idx, lease.attempt],
-        )
-        .map_err(err)?;
-        if !retry {
+        self.immediate(|tx, err| {
+            let retry = lease.attempt < max_attempts;
+            let changed = tx
+                .execute(
+                    "UPDATE tasks SET state = ?, owner = NULL, expires_at = NULL
+                     WHERE job = ? AND kind = ? AND idx = ? AND attempt = ? AND state = 'leased'",
+                    params![
+                        if retry { "pending" } else { "failed" },
+                        lease.job,
+                        lease.kind,
+                        lease.idx,
+                        lease.attempt
+                    ],
+                )
+                .map_err(err)?;
+            if changed != 1 {
+                return Err(Self::fenced(lease));
+            }
             tx.execute(
-                "UPDATE jobs SET phase = 'failed', error = ? WHERE id = ?",
-                params![error, lease.job],
+                "UPDATE attempts SET outcome = 'failed', error = ? WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
+                params![error, lease.job, lease.kind, lease.idx, lease.attempt],
             )
             .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(retry)
+            if !retry {
+                tx.execute(
+                    "UPDATE jobs SET phase = 'failed', error = ? WHERE id = ?",
+                    params![error, lease.job],
+                )
+                .map_err(err)?;
+            }
+            Ok(retry)
+        })
     }
 
     /// The job's counters, summed over its committed slices.
