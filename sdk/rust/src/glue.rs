@@ -74,8 +74,7 @@ pub(crate) fn reduce<J: Reducer>(
 
 /// Maps a batch, then runs the combiner over the batch's output inside the guest before
 /// returning it. The host's shuffle then sees one combined value per key per batch instead of
-/// every emitted pair (the contract allows a combiner on any subset of a key's values). Keys are
-/// returned in byte order, so the output does not depend on hash-map iteration order.
+/// every emitted pair (the contract allows a combiner on any subset of a key's values).
 pub(crate) fn map_and_combine<J: Mapper + Combiner>(
     job: &mut J,
     input: &[u8],
@@ -87,8 +86,9 @@ pub(crate) fn map_and_combine<J: Mapper + Combiner>(
         let (k, v) = kv.expect("written by `map` above");
         groups.entry(k).or_default().push(v);
     }
-    let mut keys: Vec<&[u8]> = groups.keys().copied().collect();
-    keys.sort_unstable();
+    // No sort: the host sorts anyway, and FxHash has no random seed, so the order is a pure
+    // function of the batch.
+    let keys: Vec<&[u8]> = groups.keys().copied().collect();
     let mut batch = Vec::with_capacity(mapped.len() / 2);
     for key in &keys {
         let values = &groups[key];
