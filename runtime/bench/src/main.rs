@@ -60,10 +60,8 @@ fn main() -> Result<()> {
         .map_err(anyhow::Error::msg)?;
     let out = args.data.join("mr-out");
     let mut config =
-        mr_exec::RunConfig::new(component, vec![corpus.display().to_string()], out.clone());
-    config.workers = args.workers;
-    config.shards = args.workers * 4;
-    config.reducers = args.workers;
+        mr_exec::RunConfig::new(component, vec![corpus.display().to_string()], out.clone())
+            .with_workers(args.workers);
     config.overwrite = true;
     let t = Instant::now();
     let summary = mr_exec::run(&config, None)?;

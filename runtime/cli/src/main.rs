@@ -188,9 +188,7 @@ fn run(args: RunArgs) -> Result<()> {
         if w == 0 {
             bail!("--workers must be at least 1");
         }
-        config.workers = w;
-        config.shards = w * 4;
-        config.reducers = w;
+        config = config.with_workers(w);
     }
     if let Some(s) = args.shards {
         config.shards = s.max(1);
@@ -201,7 +199,12 @@ fn run(args: RunArgs) -> Result<()> {
         }
         config.reducers = r;
     }
-    config.batch_size_check(args.batch_size)?;
+    if !(1024..=(256 << 20)).contains(&args.batch_size) {
+        bail!(
+            "--batch-size must be between 1K and 256M (got {} bytes)",
+            args.batch_size
+        );
+    }
     config.batch_bytes = args.batch_size as usize;
     config.sort_buffer_bytes = args.sort_buffer as usize;
     config.max_record_bytes = args.max_record_bytes as usize;
@@ -217,17 +220,4 @@ fn run(args: RunArgs) -> Result<()> {
         progress::print_summary(&summary);
     }
     Ok(())
-}
-
-trait BatchCheck {
-    fn batch_size_check(&self, size: u64) -> Result<()>;
-}
-
-impl BatchCheck for mr_exec::RunConfig {
-    fn batch_size_check(&self, size: u64) -> Result<()> {
-        if !(1024..=(256 << 20)).contains(&size) {
-            bail!("--batch-size must be between 1K and 256M (got {size} bytes)");
-        }
-        Ok(())
-    }
 }

@@ -346,8 +346,11 @@ impl Instance {
         groups: &[u8],
         rest: Option<Box<dyn ValueSource>>,
     ) -> Result<Vec<u8>, GuestError> {
-        self.bindings()?;
-        let data = self.store.data_mut();
+        let (bindings, store) = self.bindings()?;
+        let JobBindings::MapReduce(b) = bindings else {
+            return Err(GuestError::protocol("a map-only job has no reducer"));
+        };
+        let data = store.data_mut();
         data.value_source = rest;
         data.value_error = None;
         let handle = data
@@ -355,27 +358,29 @@ impl Instance {
             .push(ValueStreamHandle)
             .map_err(|e| GuestError::protocol(format!("cannot create the value stream: {e}")))?;
         let rep = handle.rep();
-        let out = match self.bindings.as_ref().expect("checked above") {
-            JobBindings::MapReduce(b) => {
-                b.mr_job_reducer()
-                    .call_reduce(&mut self.store, groups, Resource::new_borrow(rep))
-            }
-            JobBindings::Mapper(_) => {
-                return Err(GuestError::protocol("a map-only job has no reducer"));
-            }
-        };
-        let data = self.store.data_mut();
+        let out = b
+            .mr_job_reducer()
+            .call_reduce(&mut *store, groups, Resource::new_borrow(rep));
+        let data = store.data_mut();
         data.value_source = None;
-        // The borrow ended with the call; the owning handle is ours to delete.
-        let _ = data
+        // The guest's borrow ended with the call; the owning handle is ours to release.
+        let released = data
             .table
             .delete::<ValueStreamHandle>(Resource::new_own(rep));
-        if let Some(err) = data.value_error.take() {
+        let value_error = data.value_error.take();
+        // `finish` first, so a trapped instance is discarded whatever is reported; but a failed
+        // value stream is the root cause of anything the guest did after it, so it wins.
+        let out = self.finish(out);
+        if let Some(err) = value_error {
             return Err(GuestError::protocol(format!(
                 "reading the group's values failed: {err}"
             )));
         }
-        self.finish(out)
+        let out = out?;
+        released.map_err(|e| {
+            GuestError::protocol(format!("cannot release the reducer's value stream: {e}"))
+        })?;
+        Ok(out)
     }
 }
 

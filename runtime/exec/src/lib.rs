@@ -60,21 +60,32 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Defaults for everything but the job, inputs and output.
+    /// Defaults for everything but the job, inputs and output: one worker per core.
     pub fn new(job: Arc<JobComponent>, inputs: Vec<String>, output: PathBuf) -> Self {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         RunConfig {
             job,
             inputs,
             output,
-            shards: workers * 4,
-            reducers: workers,
-            workers,
+            shards: 0,
+            reducers: 0,
+            workers: 0,
             batch_bytes: 256 * 1024,
             sort_buffer_bytes: 64 << 20,
             max_record_bytes: 64 << 20,
             overwrite: false,
         }
+        .with_workers(cores)
+    }
+
+    /// Sets the worker count and the defaults that follow from it: 4 shards per worker (so a
+    /// slow shard does not idle the others for long) and one reduce partition per worker.
+    pub fn with_workers(mut self, workers: u32) -> Self {
+        let workers = workers.max(1);
+        self.workers = workers;
+        self.shards = workers * 4;
+        self.reducers = workers;
+        self
     }
 }
 

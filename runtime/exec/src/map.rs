@@ -237,11 +237,7 @@ fn spill(
                     .combine(&group_batch)
                     .map_err(|e| guest_error(shared, "combine", shard, None, e))?;
                 shared.absorb_counters(instance);
-                out_records +=
-                    write_combined(&group_batch, &combined, &mut run).map_err(|e| match e {
-                        Ok(protocol) => guest_error(shared, "combine", shard, None, protocol),
-                        Err(shuffle) => ExecError::Shuffle(shuffle),
-                    })?;
+                out_records += write_combined(shared, shard, &group_batch, &combined, &mut run)?;
             }
             shared.counters.add("combine-output-records", out_records);
         } else {
@@ -257,17 +253,18 @@ fn spill(
     Ok(())
 }
 
-/// Writes the combiner's output for each group of `groups` to the run. Errors: `Ok(protocol
-/// error)` for malformed guest output, `Err` for I/O.
+/// Writes the combiner's output for each group of `groups` to the run; returns the number of
+/// values written. Malformed guest output is reported as a combine failure of `shard`.
 fn write_combined(
+    shared: &Shared<'_>,
+    shard: u32,
     groups: &[u8],
     combined: &[u8],
     run: &mut RunWriter,
-) -> Result<u64, Result<GuestError, mr_shuffle::ShuffleError>> {
+) -> Result<u64, ExecError> {
     let malformed = |what: String| {
-        Ok(GuestError::protocol(format!(
-            "the job's combine output is malformed: {what}"
-        )))
+        let error = GuestError::protocol(format!("the job's combine output is malformed: {what}"));
+        guest_error(shared, "combine", shard, None, error)
     };
     let mut written = 0;
     let mut outputs = mr_codec::counted_values(combined);
@@ -280,7 +277,7 @@ fn write_combined(
         };
         for value in values {
             let value = value.map_err(|e| malformed(e.to_string()))?;
-            run.push(group.key, value).map_err(Err)?;
+            run.push(group.key, value)?;
             written += 1;
         }
     }

@@ -2,6 +2,7 @@
 //! write the part file.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mr_engine::{Instance, ValueSource};
@@ -47,11 +48,12 @@ pub(crate) fn run_reduce_phase(
     Ok(outputs.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Streams the rest of one key's values out of the shared merger.
+/// Streams the rest of one key's values out of the shared merger, counting what it streamed
+/// (the reduce loop reads the count after the call, when the guest has dropped its handle).
 struct GroupTail {
     merger: Arc<Mutex<Merger>>,
     key: Vec<u8>,
-    values: u64,
+    streamed: Arc<AtomicU64>,
 }
 
 impl ValueSource for GroupTail {
@@ -62,7 +64,7 @@ impl ValueSource for GroupTail {
                 break;
             }
             mr_codec::put_value(out, value);
-            self.values += 1;
+            self.streamed.fetch_add(1, Ordering::Relaxed);
             merger.advance().map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -81,7 +83,7 @@ fn reduce_partition(
     let mut key = Vec::new();
     let (mut groups, mut values) = (0u64, 0u64);
     loop {
-        if shared.cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+        if shared.cancelled.load(Ordering::Relaxed) {
             break;
         }
         batch.clear();
@@ -122,15 +124,12 @@ fn reduce_partition(
         if batch.is_empty() {
             break;
         }
-        let tail = Arc::new(Mutex::new(0u64));
+        let streamed = Arc::new(AtomicU64::new(0));
         let rest: Option<Box<dyn ValueSource>> = more.then(|| {
-            Box::new(CountingTail {
-                inner: GroupTail {
-                    merger: merger.clone(),
-                    key: key.clone(),
-                    values: 0,
-                },
-                count: tail.clone(),
+            Box::new(GroupTail {
+                merger: merger.clone(),
+                key: key.clone(),
+                streamed: streamed.clone(),
             }) as Box<dyn ValueSource>
         });
         let output = instance.reduce(&batch, rest).map_err(|e| {
@@ -143,7 +142,7 @@ fn reduce_partition(
             )
         })?;
         shared.absorb_counters(instance);
-        values += *tail.lock().expect("tail lock");
+        values += streamed.load(Ordering::Relaxed);
         if more {
             // The guest may stop reading a group early; skip what it left.
             let mut m = merger.lock().expect("merger lock");
@@ -163,19 +162,4 @@ fn reduce_partition(
     shared.counters.add("output-records", records);
     shared.counters.add("output-bytes", bytes);
     Ok(path)
-}
-
-/// Reports how many values the tail streamed, after the call.
-struct CountingTail {
-    inner: GroupTail,
-    count: Arc<Mutex<u64>>,
-}
-
-impl ValueSource for CountingTail {
-    fn next_batch(&mut self, max_bytes: u32, out: &mut Vec<u8>) -> Result<(), String> {
-        let before = self.inner.values;
-        self.inner.next_batch(max_bytes, out)?;
-        *self.count.lock().expect("tail lock") += self.inner.values - before;
-        Ok(())
-    }
 }

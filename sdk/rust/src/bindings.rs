@@ -64,11 +64,7 @@ type MapperError = mapper::mr::job::types::JobError;
 type MapReduceError = mapreduce::mr::job::types::JobError;
 
 #[doc(hidden)]
-pub fn mapper_job_info(
-    info: &JobInfo,
-    _combine: bool,
-    _reduce: bool,
-) -> mapper::mr::job::types::JobInfo {
+pub fn mapper_job_info(info: &JobInfo) -> mapper::mr::job::types::JobInfo {
     convert_info!(
         mapper::mr::job::types,
         info,

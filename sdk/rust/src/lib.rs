@@ -407,7 +407,7 @@ macro_rules! export_job {
             use $crate::bindings::mapper as b;
             impl b::exports::mr::job::metadata::Guest for MrJobExport {
                 fn describe() -> b::mr::job::types::JobInfo {
-                    $crate::bindings::mapper_job_info(&<$job as $crate::Job>::INFO, false, false)
+                    $crate::bindings::mapper_job_info(&<$job as $crate::Job>::INFO)
                 }
             }
             impl b::exports::mr::job::mapper::Guest for MrJobExport {
