@@ -103,9 +103,7 @@ fn inverted_index_reference(files: &[PathBuf]) -> Vec<String> {
 }
 
 fn run_job(job: &Path, input: &Path, out: &Path, extra: &[&str]) {
-    let mut args = vec!["run", s(job), "--input", s(input), "--output", s(out)];
-    args.extend_from_slice(extra);
-    run_ok(&args);
+    run_ok(&run_args(job, input, out, extra));
 }
 
 #[test]
@@ -211,15 +209,12 @@ fn summary_json_has_exact_counters() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
     let out = dir.path().join("out");
-    let o = run_ok(&[
-        "run",
-        s(&guest("wordcount")),
-        "-i",
-        s(&dir.path().join("input")),
-        "-o",
-        s(&out),
-        "--json",
-    ]);
+    let o = run_ok(&run_args(
+        &guest("wordcount"),
+        &dir.path().join("input"),
+        &out,
+        &["--json"],
+    ));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let c = &v["counters"];
     let lines: usize = files
@@ -272,16 +267,12 @@ fn map_only_job_writes_map_output_in_input_order() {
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "one\r\ntwo\n\nThree").unwrap();
     let out = dir.path().join("out");
-    run_ok(&[
-        "run",
-        s(&guest("uppercase")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--shards",
-        "1",
-    ]);
+    run_ok(&run_args(
+        &guest("uppercase"),
+        &input,
+        &out,
+        &["--shards", "1"],
+    ));
     assert_eq!(
         std::fs::read_to_string(out.join("part-00000")).unwrap(),
         "ONE\nTWO\n\nTHREE\n"
@@ -295,17 +286,12 @@ fn guest_counters_and_params_reach_the_summary() {
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "a x\nb y\na z\n").unwrap();
     let out = dir.path().join("out");
-    let o = run_ok(&[
-        "run",
-        s(&guest("faulty")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--json",
-        "--param",
-        "fail-on=never-present",
-    ]);
+    let o = run_ok(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--json", "--param", "fail-on=never-present"],
+    ));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["job_counters"]["lines-seen"], 3);
     assert_eq!(v["counters"]["records-in"], 3);
@@ -361,17 +347,12 @@ fn a_hot_key_streams_through_the_value_stream() {
     text.push_str("cold y\n");
     std::fs::write(&input, text).unwrap();
     let out = dir.path().join("out");
-    let o = run_ok(&[
-        "run",
-        s(&guest("faulty")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--reducers",
-        "1",
-        "--json",
-    ]);
+    let o = run_ok(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--reducers", "1", "--json"],
+    ));
     assert_eq!(sorted_lines(&out), ["cold\t1", "hot\t200000"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["counters"]["reduce-input-records"], 200_001);

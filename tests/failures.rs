@@ -22,16 +22,12 @@ fn guest_panic_is_reported_with_its_message() {
     let dir = tempfile::tempdir().unwrap();
     let input = input(dir.path());
     let out = dir.path().join("out");
-    let err = run_err(&[
-        "run",
-        s(&guest("faulty")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--param",
-        "panic-on=POISON",
-    ]);
+    let err = run_err(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "panic-on=POISON"],
+    ));
     assert!(err.contains("job `faulty` failed in map shard"), "{err}");
     assert!(err.contains("the guest trapped"), "{err}");
     // The guest's own panic message, captured from its stderr, names the record.
@@ -47,16 +43,12 @@ fn job_error_names_the_record() {
     let dir = tempfile::tempdir().unwrap();
     let input = input(dir.path());
     let out = dir.path().join("out");
-    let err = run_err(&[
-        "run",
-        s(&guest("faulty")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--param",
-        "fail-on=REFUSE",
-    ]);
+    let err = run_err(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "fail-on=REFUSE"],
+    ));
     let location = format!("{}:77", input.display());
     assert!(
         err.contains(&format!(
@@ -71,18 +63,12 @@ fn reduce_error_names_the_partition() {
     let dir = tempfile::tempdir().unwrap();
     let input = input(dir.path());
     let out = dir.path().join("out");
-    let err = run_err(&[
-        "run",
-        s(&guest("faulty")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--param",
-        "fail-reduce=yes",
-        "--reducers",
-        "1",
-    ]);
+    let err = run_err(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "fail-reduce=yes", "--reducers", "1"],
+    ));
     assert!(
         err.contains("failed in reduce partition 0 (attempt 1)"),
         "{err}"
@@ -95,32 +81,24 @@ fn bad_parameters_are_refused_before_running() {
     let dir = tempfile::tempdir().unwrap();
     let input = input(dir.path());
     let out = dir.path().join("out");
-    let err = run_err(&[
-        "run",
-        s(&guest("faulty")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--param",
-        "nope=1",
-    ]);
+    let err = run_err(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "nope=1"],
+    ));
     assert!(
         err.contains(
             "job `faulty` has no parameter `nope`; it declares: panic-on, fail-on, fail-reduce"
         ),
         "{err}"
     );
-    let err = run_err(&[
-        "run",
-        s(&guest("faulty")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--param",
-        "novalue",
-    ]);
+    let err = run_err(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "novalue"],
+    ));
     assert!(err.contains("must have the form KEY=VALUE"), "{err}");
     assert!(!out.exists());
 }
@@ -129,26 +107,17 @@ fn bad_parameters_are_refused_before_running() {
 fn missing_input_and_busy_output_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let err = run_err(&[
-        "run",
-        s(&guest("wordcount")),
-        "-i",
-        s(&dir.path().join("nothing*.txt")),
-        "-o",
-        s(&out),
-    ]);
+    let err = run_err(&run_args(
+        &guest("wordcount"),
+        &dir.path().join("nothing*.txt"),
+        &out,
+        &[],
+    ));
     assert!(err.contains("nothing*.txt` matches no file"), "{err}");
     let input = input(dir.path());
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("keep.txt"), "precious").unwrap();
-    let err = run_err(&[
-        "run",
-        s(&guest("wordcount")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-    ]);
+    let err = run_err(&run_args(&guest("wordcount"), &input, &out, &[]));
     assert!(err.contains("is not empty"), "{err}");
     assert_eq!(
         std::fs::read_to_string(out.join("keep.txt")).unwrap(),
@@ -172,16 +141,12 @@ fn long_line_over_the_cap_is_refused_with_its_location() {
     let input = dir.path().join("long.txt");
     std::fs::write(&input, format!("short\n{}\n", "x".repeat(5000))).unwrap();
     let out = dir.path().join("out");
-    let err = run_err(&[
-        "run",
-        s(&guest("wordcount")),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
-        "--max-record-bytes",
-        "1K",
-    ]);
+    let err = run_err(&run_args(
+        &guest("wordcount"),
+        &input,
+        &out,
+        &["--max-record-bytes", "1K"],
+    ));
     assert!(
         err.contains(&format!(
             "{}:2 (byte 6): line is longer than the record cap of 1024 bytes",

@@ -47,8 +47,15 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
+/// Arguments of `mr-host run JOB --input INPUT --output OUT EXTRA...`.
+pub fn run_args(job: &Path, input: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["run", s(job), "--input", s(input), "--output", s(out)];
+    args.extend_from_slice(extra);
+    args.into_iter().map(str::to_owned).collect()
+}
+
 /// Runs `mr-host` and returns its output, asserting success.
-pub fn run_ok(args: &[&str]) -> Output {
+pub fn run_ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     let out = mr_host().args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -59,7 +66,7 @@ pub fn run_ok(args: &[&str]) -> Output {
 }
 
 /// Runs `mr-host`, asserts failure, returns stderr.
-pub fn run_err(args: &[&str]) -> String {
+pub fn run_err<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
     let out = mr_host().args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
