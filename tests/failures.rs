@@ -70,7 +70,7 @@ fn reduce_error_names_the_partition() {
         &["--param", "fail-reduce=yes", "--reducers", "1"],
     ));
     assert!(
-        err.contains("failed in reduce partition 0 (attempt 1)"),
+        err.contains("failed in reduce partition 0, attempt 4"),
         "{err}"
     );
     assert!(err.contains("reduce refused key"), "{err}");
@@ -89,7 +89,7 @@ fn bad_parameters_are_refused_before_running() {
     ));
     assert!(
         err.contains(
-            "job `faulty` has no parameter `nope`; it declares: panic-on, fail-on, fail-reduce"
+            "job `faulty` has no parameter `nope`; it declares: panic-on, fail-on, fail-reduce, flaky-every"
         ),
         "{err}"
     );

@@ -59,12 +59,18 @@ fn main() -> Result<()> {
         .with_params(&Default::default())
         .map_err(anyhow::Error::msg)?;
     let out = args.data.join("mr-out");
-    let mut config =
-        mr_exec::RunConfig::new(component, vec![corpus.display().to_string()], out.clone())
-            .with_workers(args.workers);
-    config.overwrite = true;
+    let request = mr_exec::JobRequest {
+        shards: Some(args.workers * 4),
+        reducers: Some(args.workers),
+        overwrite: true,
+        ..mr_exec::JobRequest::new(component, vec![corpus.display().to_string()], out.clone())
+    };
+    let options = mr_exec::WorkerOptions {
+        workers: args.workers,
+        ..Default::default()
+    };
     let t = Instant::now();
-    let summary = mr_exec::run(&config, None)?;
+    let summary = mr_exec::run(&mr_exec::default_store_path(&out), &request, &options, None)?;
     let mr_secs = t.elapsed().as_secs_f64();
 
     let mut mr_lines = Vec::new();

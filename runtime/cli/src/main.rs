@@ -1,6 +1,10 @@
 //! `mr-host`: the command line of the mr MapReduce runtime.
 //!
-//! - `mr-host run JOB.wasm --input PATH... --output DIR` runs a job on all cores;
+//! - `mr-host run JOB.wasm --input PATH... --output DIR` runs a job on all cores, durably:
+//!   rerunning the same command after a crash resumes it;
+//! - `mr-host submit` plans a job into a store, `mr-host worker` runs a store's pending work
+//!   (several processes may share one store), `mr-host resume` finishes one job, and
+//!   `mr-host status` shows phase, tasks, slices, counters, attempts, errors and events;
 //! - `mr-host build DIR` compiles a job project to a component;
 //! - `mr-host inspect JOB.wasm` shows what a job is before running it.
 //!
@@ -8,13 +12,13 @@
 //! failed and where.
 
 mod build;
+mod jobs;
 mod progress;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -30,8 +34,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a job over input files.
-    Run(RunArgs),
+    /// Run a job over input files (resuming it if this command ran before and was interrupted).
+    Run(jobs::RunArgs),
+    /// Plan a job into a store without running it; prints the job id.
+    Submit(jobs::SubmitArgs),
+    /// Run the pending work of a store's jobs until none is left (start several to share it).
+    Worker(jobs::WorkArgs),
+    /// Work on one job of a store until it is finished, then print its summary.
+    Resume(jobs::ResumeArgs),
+    /// Show the state of a store's jobs: phase, tasks, slices, counters, attempts, errors.
+    Status(jobs::StatusArgs),
     /// Build a job project (a Rust crate) into a component.
     Build {
         /// The project directory (holding Cargo.toml).
@@ -50,52 +62,6 @@ enum Command {
     },
 }
 
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The job component (.wasm).
-    job: PathBuf,
-    /// Input files, directories (read recursively) or glob patterns; repeatable.
-    #[arg(short, long = "input", required = true, num_args = 1..)]
-    inputs: Vec<String>,
-    /// Output directory (must be empty or absent unless --overwrite).
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Number of input shards [default: 4 per worker].
-    #[arg(long)]
-    shards: Option<u32>,
-    /// Number of reduce partitions, i.e. output part files [default: workers].
-    #[arg(long)]
-    reducers: Option<u32>,
-    /// Worker threads [default: available cores].
-    #[arg(long)]
-    workers: Option<u32>,
-    /// Job parameter; repeatable.
-    #[arg(long = "param", value_name = "KEY=VALUE")]
-    params: Vec<String>,
-    /// Replace the contents of a non-empty output directory.
-    #[arg(long)]
-    overwrite: bool,
-    /// Input bytes handed to the guest per map call.
-    #[arg(long, default_value = "256K", value_parser = parse_size)]
-    batch_size: u64,
-    /// Map-side sort buffer per worker; a full buffer spills a sorted run to disk.
-    #[arg(long, default_value = "64M", value_parser = parse_size)]
-    sort_buffer: u64,
-    /// Longest input record accepted.
-    #[arg(long, default_value = "64M", value_parser = parse_size)]
-    max_record_bytes: u64,
-    /// Maximum guest linear memory per instance.
-    #[arg(long, default_value = "4G", value_parser = parse_size)]
-    memory_limit: u64,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    mr_corpus::parse_size(s)
-}
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -106,7 +72,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => jobs::run(args),
+        Command::Submit(args) => jobs::submit(args),
+        Command::Worker(args) => jobs::worker(args),
+        Command::Resume(args) => jobs::resume(args),
+        Command::Status(args) => jobs::status(args),
         Command::Build { dir, output } => build::build(&dir, output.as_deref()).map(|path| {
             println!("{}", path.display());
         }),
@@ -121,16 +91,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime(memory_limit: u64) -> Result<std::sync::Arc<mr_engine::Runtime>> {
-    let options = mr_engine::RuntimeOptions {
-        memory_limit: usize::try_from(memory_limit).context("--memory-limit is too large")?,
-        ..Default::default()
-    };
-    Ok(mr_engine::Runtime::new(options)?)
-}
-
 fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
-    let job = runtime(1 << 30)?.load(path)?;
+    let job = jobs::runtime(1 << 30)?.load(path)?;
     let info = job.info();
     if json {
         println!("{}", serde_json::to_string_pretty(info)?);
@@ -169,55 +131,6 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
             };
             println!("  {}{notes}: {}", p.name, p.description);
         }
-    }
-    Ok(())
-}
-
-fn run(args: RunArgs) -> Result<()> {
-    let mut params = BTreeMap::new();
-    for p in &args.params {
-        let Some((k, v)) = p.split_once('=') else {
-            bail!("--param {p:?} must have the form KEY=VALUE");
-        };
-        params.insert(k.to_owned(), v.to_owned());
-    }
-    let job = runtime(args.memory_limit)?.load(&args.job)?;
-    let job = job.with_params(&params).map_err(anyhow::Error::msg)?;
-    let mut config = mr_exec::RunConfig::new(job, args.inputs.clone(), args.output.clone());
-    if let Some(w) = args.workers {
-        if w == 0 {
-            bail!("--workers must be at least 1");
-        }
-        config = config.with_workers(w);
-    }
-    if let Some(s) = args.shards {
-        config.shards = s.max(1);
-    }
-    if let Some(r) = args.reducers {
-        if r == 0 {
-            bail!("--reducers must be at least 1");
-        }
-        config.reducers = r;
-    }
-    if !(1024..=(256 << 20)).contains(&args.batch_size) {
-        bail!(
-            "--batch-size must be between 1K and 256M (got {} bytes)",
-            args.batch_size
-        );
-    }
-    config.batch_bytes = args.batch_size as usize;
-    config.sort_buffer_bytes = args.sort_buffer as usize;
-    config.max_record_bytes = args.max_record_bytes as usize;
-    config.overwrite = args.overwrite;
-
-    let bar = progress::Bar::new();
-    let summary = mr_exec::run(&config, Some(bar.sink()));
-    bar.finish();
-    let summary = summary?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        progress::print_summary(&summary);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mr_exec::{Progress, ProgressSink, Summary};
+use mr_store::JobStatus;
 
 pub struct Bar {
     bar: ProgressBar,
@@ -45,7 +46,12 @@ impl Bar {
                 }
             }
             match p {
-                Progress::Planned { bytes, .. } => bar.set_length(bytes),
+                Progress::Planned {
+                    bytes, done_bytes, ..
+                } => {
+                    bar.set_length(bytes);
+                    bar.set_position(done_bytes);
+                }
                 Progress::Mapped(n) => bar.inc(n),
                 Progress::ReduceStarted { partitions } => {
                     bar.set_prefix("reduce");
@@ -73,14 +79,16 @@ pub fn print_summary(s: &Summary) {
     let records = s.counters.get("records-in").copied().unwrap_or(0);
     let wall = s.wall_seconds.max(1e-9);
     eprintln!(
-        "{} ({}): {} files, {:.1} MB, {} shards, {} partitions, {} workers",
+        "job {} `{}` ({}): {} files, {:.1} MB, {} shards, {} slices, {} partitions, {} attempts",
+        s.id,
         s.job,
-        s.world.name(),
+        s.world,
         s.files,
         s.input_bytes as f64 / 1e6,
         s.shards,
+        s.slices,
         s.partitions,
-        s.workers
+        s.attempts
     );
     eprintln!(
         "wall {:.2}s (map {:.2}s, reduce {:.2}s) · {:.0} records/s · {:.1} MB/s",
@@ -99,7 +107,7 @@ pub fn print_summary(s: &Summary) {
     }
     match s.outputs.first() {
         Some(first) => eprintln!(
-            "output: {} files in {}",
+            "output: {} files and _MANIFEST in {}",
             s.outputs.len(),
             first
                 .parent()
@@ -108,4 +116,77 @@ pub fn print_summary(s: &Summary) {
         ),
         None => eprintln!("output: none"),
     }
+}
+
+/// `mr-host status` for one job, as text.
+pub fn format_status(s: &JobStatus) -> Result<String, std::fmt::Error> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    writeln!(out, "job {} `{}`: {}", s.id, s.name, s.phase)?;
+    writeln!(out, "  output:   {}", s.output)?;
+    if let Some(error) = &s.error {
+        writeln!(out, "  error:    {}", error.replace('\n', "\n            "))?;
+    }
+    for t in &s.tasks {
+        writeln!(
+            out,
+            "  {:<9} {}/{} done, {} running, {} pending, {} failed, {} slices committed",
+            format!("{}:", t.kind),
+            t.done,
+            t.total,
+            t.leased,
+            t.pending,
+            t.failed,
+            t.slices
+        )?;
+    }
+    writeln!(
+        out,
+        "  attempts: {} started, {} failed, {} refused (lease lost)",
+        s.attempts, s.failed_attempts, s.refused_attempts
+    )?;
+    for l in &s.leases {
+        writeln!(
+            out,
+            "  lease:    {} task {} attempt {} held by {} ({} slices committed)",
+            l.kind, l.idx, l.attempt, l.owner, l.slices
+        )?;
+    }
+    if !s.counters.is_empty() {
+        writeln!(out, "  counters:")?;
+        for (name, value) in &s.counters {
+            writeln!(out, "    {name:<24} {value}")?;
+        }
+    }
+    if !s.errors.is_empty() {
+        writeln!(out, "  errors:")?;
+        for e in &s.errors {
+            let first = e.error.lines().next().unwrap_or_default();
+            writeln!(
+                out,
+                "    {} task {} attempt {}: {first}",
+                e.kind, e.idx, e.attempt
+            )?;
+        }
+    }
+    if !s.recent_events.is_empty() {
+        writeln!(out, "  recent events:")?;
+        for e in &s.recent_events {
+            let mut what = e.event.clone();
+            if let (Some(kind), Some(idx)) = (&e.kind, e.idx) {
+                what += &format!(" {kind} {idx}");
+            }
+            if let Some(slice) = e.slice {
+                what += &format!(" slice {slice}");
+            }
+            if let Some(attempt) = e.attempt {
+                what += &format!(" attempt {attempt}");
+            }
+            if let Some(detail) = &e.detail {
+                what += &format!(": {}", detail.lines().next().unwrap_or_default());
+            }
+            writeln!(out, "    {what}")?;
+        }
+    }
+    Ok(out)
 }

@@ -189,7 +189,8 @@ impl Runtime {
             path: path.to_owned(),
             source,
         })?;
-        let component = self.compile_cached(path, &bytes)?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let component = self.compile_cached(path, &bytes, &sha256)?;
         let load_err = |e: wasmtime::Error| EngineError::Load {
             path: path.to_owned(),
             message: format!("{e:#}"),
@@ -230,6 +231,7 @@ impl Runtime {
         };
         let mut job = JobComponent {
             path: path.to_owned(),
+            sha256,
             runtime: self.clone(),
             pre,
             info: None,
@@ -252,7 +254,12 @@ impl Runtime {
         Ok(Arc::new(job))
     }
 
-    fn compile_cached(&self, path: &Path, bytes: &[u8]) -> Result<Component, EngineError> {
+    fn compile_cached(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<Component, EngineError> {
         let load_err = |e: wasmtime::Error| EngineError::Load {
             path: path.to_owned(),
             message: format!("{e:#}"),
@@ -260,15 +267,7 @@ impl Runtime {
         let Some(dir) = &self.options.cache_dir else {
             return Component::new(&self.engine, bytes).map_err(load_err);
         };
-        let digest = Sha256::digest(bytes);
-        let name = format!(
-            "{}-{}.cwasm",
-            digest
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>(),
-            self.compat_hash
-        );
+        let name = format!("{sha256}-{}.cwasm", self.compat_hash);
         let cached = dir.join(name);
         if cached.is_file() {
             // SAFETY: the cache directory belongs to this user and holds only files this function
@@ -317,6 +316,7 @@ impl Runtime {
 /// A loaded job component, ready to instantiate on any thread.
 pub struct JobComponent {
     path: PathBuf,
+    sha256: String,
     runtime: Arc<Runtime>,
     pre: bindings::JobPre,
     info: Option<JobInfo>,
@@ -327,6 +327,7 @@ impl JobComponent {
     fn clone_without_info(&self) -> JobComponent {
         JobComponent {
             path: self.path.clone(),
+            sha256: self.sha256.clone(),
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
             info: None,
@@ -337,6 +338,21 @@ impl JobComponent {
     /// Where the component was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The runtime that loaded it.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.clone()
+    }
+
+    /// SHA-256 of the component file, in hex: identifies exactly which job a store planned.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The parameters instances see (declared ones, with defaults filled in).
+    pub fn params(&self) -> &BTreeMap<String, String> {
+        &self.params
     }
 
     /// What the job's `describe` said.
@@ -388,4 +404,15 @@ impl JobComponent {
         job.params = Arc::new(params);
         Ok(Arc::new(job))
     }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

@@ -1,164 +1,96 @@
-//! `mr-exec`: runs a job over inputs on W worker threads.
+//! `mr-exec`: plans jobs into a durable SQLite store and runs their tasks on worker threads, in
+//! one process or in many sharing the store.
 //!
-//! 1. **Plan**: resolve inputs and split them into shards at line boundaries (`mr-io`).
-//! 2. **Map**: workers take shards in turn. Each worker owns one guest [`Instance`] for the
-//!    whole run. A shard's lines go to the guest in flat batches; the output is partitioned by
-//!    a stable key hash into per-partition sort buffers; when the worker's memory budget is
-//!    exceeded or the shard ends, each buffer is sorted, run through the combiner (if the job
-//!    has one) and written as a sorted run file.
-//! 3. **Reduce**: workers take partitions in turn; each partition's runs are k-way merged (runs
-//!    in input order, so a key's values arrive in input order), grouped, and handed to the guest
-//!    in group batches; a group too large for one batch streams its remaining values through the
-//!    WIT `value-stream` resource. Output goes to `part-NNNNN` through a temp file and a rename.
+//! 1. **Submit** ([`submit`]): resolve the inputs, split them into shards at line boundaries
+//!    (`mr-io`), and record the job, its plan ([`JobSpec`]) and its tasks in the store
+//!    (`mr-store`). The same job (same component, parameters, inputs and output) submitted again
+//!    is the same job: rerunning a command resumes it.
+//! 2. **Work** ([`work`]): worker threads lease tasks from the store and heartbeat their leases.
+//!    - A **map task** reads its shard in *slices* (bounded by bytes, records and seconds). Each
+//!      slice's lines go to the guest in flat batches; its output is partitioned by a stable key
+//!      hash into sort buffers, sorted, combined (if the job has a combiner) and written as run
+//!      files under attempt-specific temporary names, fsynced, renamed to slice-derived names,
+//!      and committed in one store transaction with the shard's new cursor and the slice's
+//!      counter deltas. A retried shard continues after its last committed slice.
+//!    - A **reduce task** (one per partition) k-way merges the committed runs of its partition
+//!      (in input order, so a key's values arrive in input order), hands groups to the guest in
+//!      batches (a group too large for one batch streams through the WIT `value-stream`), and
+//!      commits its output file the same way.
+//!    - The **finalize task** moves the committed outputs into place as `part-NNNNN` (for
+//!      map-only jobs: composes each shard's slice outputs), writes `_MANIFEST` (files, sizes,
+//!      SHA-256 checksums, counters), and only then marks the job done.
+//! 3. **Fencing**: every commit names the lease's attempt and must change exactly one row; a
+//!    worker whose lease was taken over (it stalled, or was presumed dead) is refused and deletes
+//!    what it wrote. Failed attempts are retried with backoff up to `max_attempts`.
 //!
-//! Map-only jobs (world `mapper-job`) skip 2's shuffle and 3: each shard's map output is written,
-//! in input order, to `part-NNNNN` for that shard.
-//!
-//! Output is deterministic: it depends on the input and `--reducers`, never on the number of
-//! workers or shards (for map-only jobs the part files follow the shards, their concatenation
-//! does not).
+//! Output is deterministic: it depends on the input, the parameters and the number of reduce
+//! partitions, never on workers, shards, slices, crashes or retries. docs/protocol.md describes
+//! the protocol and why a crash at any point is safe.
 
+mod counters;
 mod error;
+mod finalize;
 mod map;
+mod owner;
 mod reduce;
+mod spec;
+mod worker;
 mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mr_engine::{Instance, JobComponent, TaskIdentity, World};
-
+pub use counters::BUILTIN_COUNTERS;
 pub use error::ExecError;
+pub use spec::{JobRequest, JobSpec, SliceLimits, Submitted, submit};
+pub use worker::{WorkerOptions, work};
 
-/// How to run a job.
-#[derive(Clone)]
-pub struct RunConfig {
-    /// The loaded job, with its parameters applied.
-    pub job: Arc<JobComponent>,
-    /// Input specs: files, directories, glob patterns.
-    pub inputs: Vec<String>,
-    /// Output directory.
-    pub output: PathBuf,
-    /// Target number of shards (fewer if the input has fewer lines).
-    pub shards: u32,
-    /// Number of reduce partitions (output files) for map-reduce jobs.
-    pub reducers: u32,
-    /// Worker threads.
-    pub workers: u32,
-    /// Input bytes per map call.
-    pub batch_bytes: usize,
-    /// Map-side sort buffer budget per worker, in bytes; exceeding it spills a run.
-    pub sort_buffer_bytes: usize,
-    /// Longest accepted input record, in bytes.
-    pub max_record_bytes: usize,
-    /// Replace the contents of a non-empty output directory.
-    pub overwrite: bool,
+/// Where `run` and `submit` keep the job store when `--db` is not given: inside the output
+/// directory, so rerunning the same command finds it.
+pub fn default_store_path(output: &Path) -> PathBuf {
+    output.join(STATE_DIR).join("state.db")
 }
 
-impl RunConfig {
-    /// Defaults for everything but the job, inputs and output: one worker per core.
-    pub fn new(job: Arc<JobComponent>, inputs: Vec<String>, output: PathBuf) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-        RunConfig {
-            job,
-            inputs,
-            output,
-            shards: 0,
-            reducers: 0,
-            workers: 0,
-            batch_bytes: 256 * 1024,
-            sort_buffer_bytes: 64 << 20,
-            max_record_bytes: 64 << 20,
-            overwrite: false,
-        }
-        .with_workers(cores)
-    }
-
-    /// Sets the worker count and the defaults that follow from it: 4 shards per worker (so a
-    /// slow shard does not idle the others for long) and one reduce partition per worker.
-    pub fn with_workers(mut self, workers: u32) -> Self {
-        let workers = workers.max(1);
-        self.workers = workers;
-        self.shards = workers * 4;
-        self.reducers = workers;
-        self
-    }
-}
+/// The directory (inside the output directory) holding the default store and the work files.
+pub const STATE_DIR: &str = "_mr";
 
 /// Progress notifications, for a progress bar.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    /// Planning finished.
+    /// A job's plan, as the worker found it.
     Planned {
-        /// Input files.
-        files: usize,
         /// Input bytes.
         bytes: u64,
+        /// Input bytes already mapped by committed slices (a resumed job).
+        done_bytes: u64,
         /// Shards.
         shards: usize,
     },
-    /// Input bytes mapped since the last notification.
+    /// Input bytes mapped by a committed slice.
     Mapped(u64),
     /// The reduce phase started.
     ReduceStarted {
         /// Partitions to reduce.
         partitions: u32,
     },
-    /// One partition finished reducing.
+    /// One partition was reduced and committed.
     PartitionDone,
 }
 
 /// Receives [`Progress`] from any worker thread.
 pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// Built-in counters, in the order they are reported.
-pub const BUILTIN_COUNTERS: &[&str] = &[
-    "records-in",
-    "bytes-in",
-    "map-output-records",
-    "combine-input-records",
-    "combine-output-records",
-    "spilled-runs",
-    "reduce-groups",
-    "reduce-input-records",
-    "output-records",
-    "output-bytes",
-];
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    values: [AtomicU64; 10],
-}
-
-impl Counters {
-    pub(crate) fn add(&self, name: &str, delta: u64) {
-        let i = BUILTIN_COUNTERS
-            .iter()
-            .position(|n| *n == name)
-            .expect("a built-in counter");
-        self.values[i].fetch_add(delta, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> BTreeMap<String, u64> {
-        BUILTIN_COUNTERS
-            .iter()
-            .zip(&self.values)
-            .map(|(n, v)| ((*n).to_owned(), v.load(Ordering::Relaxed)))
-            .collect()
-    }
-}
-
-/// What a finished run reports.
+/// What a finished job reports, read back from the store and its manifest.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    /// The job's id in its store.
+    pub id: i64,
     /// The job's name.
     pub job: String,
-    /// The component's world.
-    pub world: World,
+    /// `mapper-job` or `mapreduce-job`.
+    pub world: String,
     /// Input files read.
     pub files: usize,
     /// Input bytes.
@@ -167,209 +99,123 @@ pub struct Summary {
     pub shards: usize,
     /// Reduce partitions (0 for map-only jobs).
     pub partitions: u32,
-    /// Worker threads.
-    pub workers: u32,
-    /// Built-in counters.
+    /// Slices committed.
+    pub slices: u32,
+    /// Attempts started (more than tasks when work was retried or taken over).
+    pub attempts: u32,
+    /// Built-in counters, exact: each committed slice counted once.
     pub counters: BTreeMap<String, u64>,
     /// Counters incremented by the job itself.
     pub job_counters: BTreeMap<String, i64>,
     /// Output files, in order.
     pub outputs: Vec<PathBuf>,
-    /// Wall time of the map phase, in seconds.
+    /// Map phase, first task start to the phase's end (across resumes), in seconds.
     pub map_seconds: f64,
-    /// Wall time of the reduce phase, in seconds.
+    /// Reduce phase, in seconds.
     pub reduce_seconds: f64,
-    /// Total wall time, in seconds.
+    /// Submission to completion, in seconds.
     pub wall_seconds: f64,
 }
 
-/// State shared by the workers of one run.
-pub(crate) struct Shared<'a> {
-    pub config: &'a RunConfig,
-    pub files: Vec<mr_io::InputFile>,
-    pub work_dir: PathBuf,
-    pub counters: Counters,
-    pub job_counters: Mutex<BTreeMap<String, i64>>,
-    pub cancelled: AtomicBool,
-    pub progress: Option<ProgressSink>,
-    pub job_id: String,
+/// Submits `request` to the store at `db` (see [`submit`]) and works on it with this process's
+/// worker threads until it is done; then returns its summary. Rerunning after a crash resumes.
+pub fn run(
+    db: &Path,
+    request: &JobRequest,
+    options: &WorkerOptions,
+    progress: Option<ProgressSink>,
+) -> Result<Summary, ExecError> {
+    let submitted = submit(db, request)?;
+    if !submitted.created {
+        tracing::info!(
+            job = submitted.id,
+            "resuming job {} from its committed state",
+            submitted.id
+        );
+    }
+    let options = WorkerOptions {
+        only_job: Some(submitted.id),
+        ..options.clone()
+    };
+    work(db, &options, &request.job.runtime(), progress)?;
+    summary(db, submitted.id)
 }
 
-impl Shared<'_> {
-    pub(crate) fn progress(&self, p: Progress) {
-        if let Some(sink) = &self.progress {
-            sink(p);
+/// The summary of job `id`; an error naming the failure when the job failed, and one saying so
+/// when it has not finished.
+pub fn summary(db: &Path, id: i64) -> Result<Summary, ExecError> {
+    let store = mr_store::Store::open(db)?;
+    let row = store.job(id)?;
+    match row.phase.as_str() {
+        "done" => {}
+        "failed" => {
+            return Err(ExecError::JobFailed {
+                id,
+                name: row.name,
+                error: row.error.unwrap_or_default(),
+            });
+        }
+        phase => {
+            return Err(ExecError::Unfinished {
+                id,
+                name: row.name,
+                phase: phase.to_owned(),
+            });
         }
     }
-
-    /// Adds the guest counters an instance collected.
-    pub(crate) fn absorb_counters(&self, instance: &mut Instance) {
-        let taken = instance.take_counters();
-        if !taken.is_empty() {
-            let mut all = self.job_counters.lock().expect("counter lock");
-            for (name, delta) in taken {
-                *all.entry(name).or_default() += delta;
-            }
-        }
-    }
-
-    pub(crate) fn task(&self, phase: &'static str, shard: u32) -> TaskIdentity {
-        TaskIdentity {
-            job: self.job_id.clone(),
-            phase,
-            shard,
-            slice: 0,
-            attempt: 1,
-        }
-    }
-}
-
-/// Runs `config` to completion.
-pub fn run(config: &RunConfig, progress: Option<ProgressSink>) -> Result<Summary, ExecError> {
-    let started = Instant::now();
-    let info = config.job.info().clone();
-    prepare_output(&config.output, config.overwrite)?;
-    let files = mr_io::resolve_inputs(&config.inputs)?;
-    let shards = mr_io::plan_shards(&files, config.shards.max(1))?;
-    let input_bytes: u64 = files.iter().map(|f| f.len).sum();
-    let work_dir = config.output.join("_work");
-    std::fs::create_dir_all(&work_dir).map_err(|source| ExecError::Output {
-        path: work_dir.clone(),
-        source,
-    })?;
-    let shared = Shared {
-        config,
-        files,
-        work_dir: work_dir.clone(),
-        counters: Counters::default(),
-        job_counters: Mutex::new(BTreeMap::new()),
-        cancelled: AtomicBool::new(false),
-        progress,
-        job_id: info.name.clone(),
+    let spec: JobSpec = JobSpec::parse(&row.spec, id)?;
+    let status = store.status(id, 0)?;
+    let (counters, job_counters) = counters::split(store.job_counters(id)?);
+    let events = store.events(id, 0, u32::MAX)?;
+    let at =
+        |pred: &dyn Fn(&mr_store::Event) -> bool| events.iter().find(|e| pred(e)).map(|e| e.at_ms);
+    let map_start = at(&|e| e.event == "task-started" && e.kind.as_deref() == Some("map"));
+    let reduce_start = at(&|e| e.event == "phase-started" && e.detail.as_deref() == Some("reduce"));
+    let finalize_start =
+        at(&|e| e.event == "phase-started" && e.detail.as_deref() == Some("finalize"));
+    let seconds = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(a), Some(b)) => (b - a).max(0) as f64 / 1000.0,
+        _ => 0.0,
     };
-    shared.progress(Progress::Planned {
-        files: shared.files.len(),
-        bytes: input_bytes,
-        shards: shards.len(),
-    });
-    let workers = config.workers.max(1);
-    let partitions = if info.reduce {
-        config.reducers.max(1)
-    } else {
-        0
-    };
-
-    let map_started = Instant::now();
-    let runs = map::run_map_phase(&shared, &shards, partitions, workers);
-    let map_seconds = map_started.elapsed().as_secs_f64();
-    let result = runs.and_then(|runs| {
-        let reduce_started = Instant::now();
-        let outputs = if info.reduce {
-            shared.progress(Progress::ReduceStarted { partitions });
-            reduce::run_reduce_phase(&shared, runs, workers)?
-        } else {
-            runs.into_iter().flatten().collect()
-        };
-        Ok((outputs, reduce_started.elapsed()))
-    });
-    // The work directory holds only intermediate runs: remove it whether the run worked or not.
-    let cleanup = std::fs::remove_dir_all(&work_dir);
-    let (outputs, reduce_time): (Vec<PathBuf>, Duration) = result?;
-    cleanup.map_err(|source| ExecError::Output {
-        path: work_dir,
-        source,
-    })?;
     Ok(Summary {
-        job: info.name,
-        world: info.world,
-        files: shared.files.len(),
-        input_bytes,
-        shards: shards.len(),
-        partitions,
-        workers,
-        counters: shared.counters.snapshot(),
-        job_counters: shared.job_counters.into_inner().expect("counter lock"),
-        outputs,
-        map_seconds,
-        reduce_seconds: reduce_time.as_secs_f64(),
-        wall_seconds: started.elapsed().as_secs_f64(),
+        id,
+        job: row.name,
+        world: if spec.reducers > 0 {
+            "mapreduce-job"
+        } else {
+            "mapper-job"
+        }
+        .to_owned(),
+        files: spec.files.len(),
+        input_bytes: spec.files.iter().map(|f| f.len).sum(),
+        shards: spec.shards.len(),
+        partitions: spec.reducers,
+        slices: status
+            .tasks
+            .iter()
+            .filter(|t| t.kind == "map")
+            .map(|t| t.slices)
+            .sum(),
+        attempts: status.attempts,
+        counters,
+        job_counters,
+        outputs: finalize::output_names(&spec)
+            .into_iter()
+            .map(|n| spec.output.join(n))
+            .collect(),
+        map_seconds: seconds(map_start, reduce_start.or(finalize_start)),
+        reduce_seconds: seconds(
+            reduce_start,
+            finalize_start.filter(|_| reduce_start.is_some()),
+        ),
+        wall_seconds: seconds(Some(row.created_ms), row.finished_ms),
     })
 }
 
-fn prepare_output(dir: &Path, overwrite: bool) -> Result<(), ExecError> {
-    let io = |source| ExecError::Output {
-        path: dir.to_owned(),
-        source,
-    };
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir).map_err(io)?;
-        if entries.next().is_some() {
-            if !overwrite {
-                return Err(ExecError::OutputNotEmpty {
-                    path: dir.to_owned(),
-                });
-            }
-            std::fs::remove_dir_all(dir).map_err(io)?;
-        }
-    }
-    std::fs::create_dir_all(dir).map_err(io)
-}
-
-/// Hands out task indices to workers; stops handing out after cancellation.
-pub(crate) struct TaskQueue {
-    next: AtomicUsize,
-    len: usize,
-}
-
-impl TaskQueue {
-    pub(crate) fn new(len: usize) -> Self {
-        TaskQueue {
-            next: AtomicUsize::new(0),
-            len,
-        }
-    }
-
-    pub(crate) fn take(&self, cancelled: &AtomicBool) -> Option<usize> {
-        if cancelled.load(Ordering::Relaxed) {
-            return None;
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        (i < self.len).then_some(i)
-    }
-}
-
-/// Runs `work` on `workers` threads; returns the first error (and cancels the others).
-pub(crate) fn run_workers<T: Send>(
-    shared: &Shared<'_>,
-    workers: u32,
-    work: impl Fn() -> Result<T, ExecError> + Sync,
-) -> Result<Vec<T>, ExecError> {
-    let results: Vec<Result<T, ExecError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let r = work();
-                    if r.is_err() {
-                        shared.cancelled.store(true, Ordering::Relaxed);
-                    }
-                    r
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|p| Err(ExecError::WorkerPanicked(panic_message(&p))))
-            })
-            .collect()
-    });
-    results.into_iter().collect()
-}
-
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
+/// Milliseconds since the Unix epoch (the store's clock).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as i64
 }

@@ -1,82 +1,275 @@
-//! The map phase: read a shard in batches, call the guest, partition, sort, combine, spill.
+//! A map task: read the shard slice by slice from its committed cursor; per slice, call the
+//! guest in batches, partition, sort, combine and spill run files (or, for map-only jobs, write
+//! the output), then commit the slice.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use mr_engine::{GuestError, Instance};
-use mr_io::{LineReader, Shard};
+use mr_engine::GuestError;
+use mr_io::{LineCursor, LineReader};
 use mr_shuffle::{RunWriter, SortBuffer, partition_of};
+use mr_store::OutputFile;
 
-use crate::writer::{TextWriter, part_name};
-use crate::{ExecError, Progress, Shared, TaskQueue, run_workers};
+use crate::counters::SliceCounters;
+use crate::worker::{Task, TaskError};
+use crate::writer::{TextWriter, sync_dir, temp_name};
+use crate::{ExecError, Progress, now_ms};
 
 /// Input bytes per combine call.
 const COMBINE_BATCH_BYTES: usize = 256 * 1024;
 
-/// Runs every shard. For map-reduce jobs returns, per partition, its run files in input order;
-/// for map-only jobs, one list with the part files in shard order.
-pub(crate) fn run_map_phase(
-    shared: &Shared<'_>,
-    shards: &[Shard],
-    partitions: u32,
-    workers: u32,
-) -> Result<Vec<Vec<PathBuf>>, ExecError> {
-    let queue = TaskQueue::new(shards.len());
-    // (shard, spill, partition, path) of every run, sorted afterwards into input order.
-    let runs: Mutex<Vec<(u32, u32, u32, PathBuf)>> = Mutex::new(Vec::new());
-    run_workers(shared, workers, || {
-        let mut instance = None;
-        while let Some(i) = queue.take(&shared.cancelled) {
-            let shard = &shards[i];
-            let task = shared.task("map", shard.index);
-            let inst = match &mut instance {
-                Some(inst) => {
-                    let inst: &mut Instance = inst;
-                    inst.set_task(task);
-                    inst
-                }
-                None => instance.insert(
-                    Instance::new(&shared.config.job, task)
-                        .map_err(|e| guest_error(shared, "map", shard.index, None, e))?,
+pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
+    let spec = &task.job.spec;
+    let shard = &spec.shards[task.lease.idx as usize];
+    let mut cursor: LineCursor = if task.lease.cursor.is_empty() {
+        LineCursor::default()
+    } else {
+        task.lease
+            .cursor
+            .parse()
+            .map_err(|message| ExecError::Store {
+                message: format!(
+                    "map task {} of job {}: {message}",
+                    task.lease.idx, task.job.id
                 ),
-            };
-            let produced = map_shard(shared, inst, shard, partitions)?;
-            runs.lock().expect("runs lock").extend(produced);
+            })?
+    };
+    let mut buffers: Vec<SortBuffer> = (0..spec.reducers).map(|_| SortBuffer::default()).collect();
+    let mut batch = Vec::with_capacity(spec.batch_bytes as usize + 4096);
+    loop {
+        let slice = task.lease.slices;
+        task.store.slice_started(task.lease, now_ms())?;
+        task.set_identity("map", slice);
+        let mut reader =
+            LineReader::resume(&spec.files, shard, cursor, spec.max_record_bytes as usize);
+        let mut files = SliceFiles::default();
+        let mut counters = SliceCounters::default();
+        let result = map_slice(
+            task,
+            &mut reader,
+            &mut buffers,
+            &mut batch,
+            &mut files,
+            &mut counters,
+        );
+        if let Err(e) = result {
+            files.remove_all();
+            for b in &mut buffers {
+                b.clear();
+            }
+            return Err(e);
+        }
+        let renamed = files.rename_all().and_then(|()| sync_dir(&spec.work_dir()));
+        if let Err(e) = renamed {
+            files.remove_all();
+            return Err(e.into());
+        }
+        mr_store::failpoint("before-commit-map");
+        let last = reader.is_finished();
+        let next = reader.position();
+        let bytes = counters.get("bytes-in");
+        let committed = task.store.commit_slice(
+            task.lease,
+            &next.to_string(),
+            &files.outputs(),
+            &counters.deltas(),
+            last,
+            now_ms(),
+        );
+        if let Err(e) = committed {
+            files.remove_all();
+            return Err(e.into());
+        }
+        tracing::debug!(
+            job = task.job.id,
+            "map task {} slice {slice} committed at {next}",
+            task.lease.idx
+        );
+        task.progress(Progress::Mapped(bytes));
+        if last {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// Runs one slice: reads until a slice bound, the shard's end, or a lost lease.
+fn map_slice(
+    task: &mut Task<'_>,
+    reader: &mut LineReader<'_>,
+    buffers: &mut [SortBuffer],
+    batch: &mut Vec<u8>,
+    files: &mut SliceFiles,
+    counters: &mut SliceCounters,
+) -> Result<(), TaskError> {
+    let spec = &task.job.spec;
+    let limits = spec.slice;
+    let started = Instant::now();
+    let time_bound = (limits.seconds > 0).then(|| Duration::from_secs(limits.seconds));
+    let (shard, slice, attempt) = (task.lease.idx, task.lease.slices, task.lease.attempt);
+    let mut direct = if spec.reducers == 0 {
+        let path = spec
+            .work_dir()
+            .join(format!("m{shard:05}-{slice:05}-a{attempt}.out"));
+        files.created.push(temp_name(&path));
+        Some(TextWriter::create(&path)?)
+    } else {
+        None
+    };
+    let mut buffered = 0usize;
+    let mut spills = 0u32;
+    let (mut bytes, mut records) = (0u64, 0u64);
+    while bytes < limits.bytes && records < limits.records {
+        if time_bound.is_some_and(|t| started.elapsed() >= t) {
+            break;
+        }
+        // A lost lease ends the slice early; its commit will then be refused by the store (the
+        // fence decides, not this flag).
+        if task.lost.load(Ordering::Relaxed) {
+            break;
+        }
+        batch.clear();
+        let stats = reader.next_batch(
+            batch,
+            spec.batch_bytes.min(limits.bytes - bytes),
+            limits.records - records,
+        )?;
+        if stats.records == 0 {
+            break;
+        }
+        bytes += stats.bytes;
+        records += stats.records;
+        let output = task.instance.map(batch).map_err(|e| {
+            let location = batch_location(batch, e.record_index);
+            guest_error(task, "map", location, e)
+        })?;
+        counters.absorb(task.instance);
+        counters.add("records-in", stats.records);
+        counters.add("bytes-in", stats.bytes);
+        if let Some(writer) = &mut direct {
+            let before = writer.records;
+            writer.write_batch(&output)?;
+            counters.add("map-output-records", writer.records - before);
+            continue;
+        }
+        let mut emitted = 0;
+        for kv in mr_codec::kvs(&output) {
+            let (key, value) = kv.map_err(|e| {
+                guest_error(
+                    task,
+                    "map",
+                    batch_location(batch, None),
+                    GuestError::protocol(format!("the job's map output is malformed: {e}")),
+                )
+            })?;
+            let buffer = &mut buffers[partition_of(key, spec.reducers) as usize];
+            let before = buffer.memory();
+            buffer.push(key, value);
+            buffered += buffer.memory() - before;
+            emitted += 1;
+        }
+        counters.add("map-output-records", emitted);
+        if buffered as u64 >= spec.sort_buffer_bytes {
+            spill(task, spills, buffers, files, counters)?;
+            spills += 1;
+            buffered = 0;
+        }
+    }
+    if let Some(writer) = direct {
+        let written = writer.commit()?;
+        counters.add("output-records", written.records);
+        counters.add("output-bytes", written.bytes);
+        files.pending.push((
+            written.path.clone(),
+            written.path.clone(),
+            OutputFile {
+                path: relative(task, &written.path),
+                part: shard,
+                bytes: written.bytes,
+                records: written.records,
+                checksum: written.sha256,
+            },
+        ));
+        return Ok(());
+    }
+    if buffers.iter().any(|b| !b.is_empty()) {
+        spill(task, spills, buffers, files, counters)?;
+    }
+    Ok(())
+}
+
+/// The path the store records for a file: relative to the output directory, so the output
+/// directory can be moved as a whole between runs.
+fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
+    path.strip_prefix(&task.job.spec.output)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Files one slice wrote: each as (written, final name, what the store records).
+#[derive(Default)]
+struct SliceFiles {
+    pending: Vec<(PathBuf, PathBuf, OutputFile)>,
+    /// Everything that may exist on disk, to remove if the slice is abandoned.
+    created: Vec<PathBuf>,
+}
+
+impl SliceFiles {
+    fn rename_all(&mut self) -> Result<(), ExecError> {
+        for (written, name, _) in &self.pending {
+            if written != name {
+                std::fs::rename(written, name).map_err(|source| ExecError::Output {
+                    path: name.clone(),
+                    source,
+                })?;
+            }
+            self.created.push(name.clone());
         }
         Ok(())
-    })?;
-    let mut runs = runs.into_inner().expect("runs lock");
-    runs.sort();
-    if partitions == 0 {
-        return Ok(vec![runs.into_iter().map(|r| r.3).collect()]);
     }
-    let mut by_partition = vec![Vec::new(); partitions as usize];
-    for (_, _, p, path) in runs {
-        by_partition[p as usize].push(path);
+
+    fn outputs(&self) -> Vec<OutputFile> {
+        self.pending.iter().map(|p| p.2.clone()).collect()
     }
-    Ok(by_partition)
+
+    /// Removes what an abandoned or refused slice wrote; nothing refers to it.
+    fn remove_all(&mut self) {
+        for path in self
+            .created
+            .drain(..)
+            .chain(self.pending.drain(..).map(|p| p.0))
+        {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("cannot remove abandoned file {}: {e}", path.display());
+            }
+        }
+    }
 }
 
 pub(crate) fn guest_error(
-    shared: &Shared<'_>,
+    task: &Task<'_>,
     phase: &'static str,
-    index: u32,
     location: Option<String>,
     error: GuestError,
-) -> ExecError {
-    ExecError::Guest {
-        job: shared.job_id.clone(),
+) -> TaskError {
+    TaskError::Failed(ExecError::Guest {
+        job: task.job.spec.name.clone(),
         phase,
         unit: if phase == "reduce" {
             "partition"
         } else {
             "shard"
         },
-        index,
-        attempt: 1,
+        index: task.lease.idx,
+        slice: (phase != "reduce").then_some(task.lease.slices),
+        attempt: task.lease.attempt,
         location,
         error: Box::new(error),
-    }
+    })
 }
 
 /// Where a failed map batch was: the blamed record, or the batch's first and last records.
@@ -97,121 +290,31 @@ fn batch_location(batch: &[u8], record_index: Option<u32>) -> Option<String> {
     })
 }
 
-fn map_shard(
-    shared: &Shared<'_>,
-    instance: &mut Instance,
-    shard: &Shard,
-    partitions: u32,
-) -> Result<Vec<(u32, u32, u32, PathBuf)>, ExecError> {
-    let config = shared.config;
-    let mut reader = LineReader::new(&shared.files, shard, config.max_record_bytes);
-    let mut batch = Vec::with_capacity(config.batch_bytes + 4096);
-    let mut buffers: Vec<SortBuffer> = (0..partitions).map(|_| SortBuffer::default()).collect();
-    let mut buffered = 0usize;
-    let mut spills = 0u32;
-    let mut produced = Vec::new();
-    let mut direct = if partitions == 0 {
-        let path = config.output.join(part_name(shard.index));
-        Some(TextWriter::create(&path)?)
-    } else {
-        None
-    };
-    loop {
-        batch.clear();
-        let stats = reader.next_batch(&mut batch, config.batch_bytes)?;
-        if stats.records == 0 {
-            break;
-        }
-        let output = instance.map(&batch).map_err(|e| {
-            let location = batch_location(&batch, e.record_index);
-            guest_error(shared, "map", shard.index, location, e)
-        })?;
-        shared.absorb_counters(instance);
-        shared.counters.add("records-in", stats.records);
-        shared.counters.add("bytes-in", stats.bytes);
-        shared.progress(Progress::Mapped(stats.bytes));
-        if let Some(writer) = &mut direct {
-            let before = writer.records;
-            writer.write_batch(&output)?;
-            shared
-                .counters
-                .add("map-output-records", writer.records - before);
-            continue;
-        }
-        let mut emitted = 0;
-        for kv in mr_codec::kvs(&output) {
-            let (key, value) = kv.map_err(|e| {
-                guest_error(
-                    shared,
-                    "map",
-                    shard.index,
-                    batch_location(&batch, None),
-                    GuestError::protocol(format!("the job's map output is malformed: {e}")),
-                )
-            })?;
-            let p = partition_of(key, partitions);
-            let buffer = &mut buffers[p as usize];
-            let before = buffer.memory();
-            buffer.push(key, value);
-            buffered += buffer.memory() - before;
-            emitted += 1;
-        }
-        shared.counters.add("map-output-records", emitted);
-        if buffered >= config.sort_buffer_bytes {
-            spill(
-                shared,
-                instance,
-                shard.index,
-                spills,
-                &mut buffers,
-                &mut produced,
-            )?;
-            spills += 1;
-            buffered = 0;
-        }
-    }
-    if let Some(writer) = direct {
-        let (records, bytes, path) = writer.commit()?;
-        shared.counters.add("output-records", records);
-        shared.counters.add("output-bytes", bytes);
-        return Ok(vec![(shard.index, 0, 0, path)]);
-    }
-    if buffers.iter().any(|b| !b.is_empty()) || spills == 0 {
-        spill(
-            shared,
-            instance,
-            shard.index,
-            spills,
-            &mut buffers,
-            &mut produced,
-        )?;
-    }
-    Ok(produced)
-}
-
 /// Sorts every non-empty partition buffer, combines it when the job has a combiner, and writes
-/// it as a run file.
+/// it as a run file named after its shard, slice, attempt, spill and partition.
 fn spill(
-    shared: &Shared<'_>,
-    instance: &mut Instance,
-    shard: u32,
+    task: &mut Task<'_>,
     spill: u32,
     buffers: &mut [SortBuffer],
-    produced: &mut Vec<(u32, u32, u32, PathBuf)>,
-) -> Result<(), ExecError> {
-    let combine = shared.config.job.info().combine;
+    files: &mut SliceFiles,
+    counters: &mut SliceCounters,
+) -> Result<(), TaskError> {
+    let spec = &task.job.spec;
+    let (shard, slice, attempt) = (task.lease.idx, task.lease.slices, task.lease.attempt);
     let mut group_batch = Vec::new();
     for (p, buffer) in buffers.iter_mut().enumerate() {
         if buffer.is_empty() {
             continue;
         }
-        let path = shared
-            .work_dir
-            .join(format!("map-{shard:05}-{spill:04}-p{p:05}.run"));
-        let mut run = RunWriter::create(&path)?;
+        let name = spec.work_dir().join(format!(
+            "m{shard:05}-{slice:05}-a{attempt}-s{spill:04}-p{p:05}.run"
+        ));
+        let tmp = temp_name(&name);
+        files.created.push(tmp.clone());
+        let mut run = RunWriter::create(&tmp)?;
         let records = buffer.len() as u64;
-        if combine {
-            shared.counters.add("combine-input-records", records);
+        if spec.combine {
+            counters.add("combine-input-records", records);
             let mut out_records = 0;
             let mut sorted = buffer.sorted().peekable();
             while sorted.peek().is_some() {
@@ -233,38 +336,48 @@ fn spill(
                     }
                     mr_codec::finish_group(&mut group_batch, at, count, 0);
                 }
-                let combined = instance
+                let combined = task
+                    .instance
                     .combine(&group_batch)
-                    .map_err(|e| guest_error(shared, "combine", shard, None, e))?;
-                shared.absorb_counters(instance);
-                out_records += write_combined(shared, shard, &group_batch, &combined, &mut run)?;
+                    .map_err(|e| guest_error(task, "combine", None, e))?;
+                counters.absorb(task.instance);
+                out_records += write_combined(task, &group_batch, &combined, &mut run)?;
             }
-            shared.counters.add("combine-output-records", out_records);
+            counters.add("combine-output-records", out_records);
         } else {
             for (key, value) in buffer.sorted() {
                 run.push(key, value)?;
             }
         }
-        run.finish(false)?;
+        let stats = run.finish(true)?;
         buffer.clear();
-        shared.counters.add("spilled-runs", 1);
-        produced.push((shard, spill, p as u32, path));
+        counters.add("spilled-runs", 1);
+        files.pending.push((
+            tmp,
+            name.clone(),
+            OutputFile {
+                path: relative(task, &name),
+                part: p as u32,
+                bytes: stats.bytes,
+                records: stats.records,
+                checksum: format!("xxh3:{:016x}", stats.checksum),
+            },
+        ));
     }
     Ok(())
 }
 
 /// Writes the combiner's output for each group of `groups` to the run; returns the number of
-/// values written. Malformed guest output is reported as a combine failure of `shard`.
+/// values written. Malformed guest output is reported as a combine failure.
 fn write_combined(
-    shared: &Shared<'_>,
-    shard: u32,
+    task: &Task<'_>,
     groups: &[u8],
     combined: &[u8],
     run: &mut RunWriter,
-) -> Result<u64, ExecError> {
+) -> Result<u64, TaskError> {
     let malformed = |what: String| {
         let error = GuestError::protocol(format!("the job's combine output is malformed: {what}"));
-        guest_error(shared, "combine", shard, None, error)
+        guest_error(task, "combine", None, error)
     };
     let mut written = 0;
     let mut outputs = mr_codec::counted_values(combined);

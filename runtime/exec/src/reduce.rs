@@ -1,51 +1,82 @@
-//! The reduce phase: merge a partition's runs, group by key, call the guest in group batches,
-//! write the part file.
+//! A reduce task: merge the committed runs of one partition, group by key, call the guest in
+//! group batches, write the partition's output file and commit it (one slice).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mr_engine::{Instance, ValueSource};
+use mr_engine::ValueSource;
 use mr_shuffle::Merger;
+use mr_store::OutputFile;
 
+use crate::counters::SliceCounters;
 use crate::map::guest_error;
-use crate::writer::{TextWriter, part_name};
-use crate::{ExecError, Progress, Shared, TaskQueue, run_workers};
+use crate::worker::{Task, TaskError};
+use crate::writer::{TextWriter, sync_dir, temp_name};
+use crate::{Progress, now_ms};
 
 /// Bytes of values per reduce call before a group is continued through the value stream.
 const REDUCE_BATCH_BYTES: usize = 256 * 1024;
 
-pub(crate) fn run_reduce_phase(
-    shared: &Shared<'_>,
-    runs: Vec<Vec<PathBuf>>,
-    workers: u32,
-) -> Result<Vec<PathBuf>, ExecError> {
-    let queue = TaskQueue::new(runs.len());
-    let outputs: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
-    run_workers(shared, workers, || {
-        let mut instance: Option<Instance> = None;
-        while let Some(p) = queue.take(&shared.cancelled) {
-            let p32 = p as u32;
-            let task = shared.task("reduce", p32);
-            let inst = match &mut instance {
-                Some(inst) => {
-                    inst.set_task(task);
-                    inst
-                }
-                None => instance.insert(
-                    Instance::new(&shared.config.job, task)
-                        .map_err(|e| guest_error(shared, "reduce", p32, None, e))?,
-                ),
-            };
-            let path = reduce_partition(shared, inst, p32, &runs[p])?;
-            outputs.lock().expect("outputs lock").push((p32, path));
-            shared.progress(Progress::PartitionDone);
+pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
+    task.announce_reduce();
+    let spec = &task.job.spec;
+    let partition = task.lease.idx;
+    task.set_identity("reduce", 0);
+    task.store.slice_started(task.lease, now_ms())?;
+    // The map runs of this partition, in input order: (shard, slice, spill).
+    let runs: Vec<_> = task
+        .store
+        .outputs(task.job.id, "map")?
+        .into_iter()
+        .filter(|o| o.file.part == partition)
+        .map(|o| spec.output.join(&o.file.path))
+        .collect();
+    let path = spec
+        .work_dir()
+        .join(format!("r{partition:05}-a{}.out", task.lease.attempt));
+    let mut counters = SliceCounters::default();
+    let written = match reduce_partition(task, &runs, &path, &mut counters) {
+        Ok(w) => w,
+        Err(e) => {
+            remove(&temp_name(&path));
+            return Err(e);
         }
-        Ok(())
-    })?;
-    let mut outputs = outputs.into_inner().expect("outputs lock");
-    outputs.sort();
-    Ok(outputs.into_iter().map(|(_, p)| p).collect())
+    };
+    sync_dir(&spec.work_dir())?;
+    mr_store::failpoint("before-commit-reduce");
+    let output = OutputFile {
+        path: path
+            .strip_prefix(&spec.output)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned(),
+        part: partition,
+        bytes: written.bytes,
+        records: written.records,
+        checksum: written.sha256,
+    };
+    let committed = task.store.commit_slice(
+        task.lease,
+        "done",
+        &[output],
+        &counters.deltas(),
+        true,
+        now_ms(),
+    );
+    if let Err(e) = committed {
+        remove(&path);
+        return Err(e.into());
+    }
+    task.progress(Progress::PartitionDone);
+    Ok(())
+}
+
+fn remove(path: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("cannot remove abandoned file {}: {e}", path.display());
+    }
 }
 
 /// Streams the rest of one key's values out of the shared merger, counting what it streamed
@@ -72,19 +103,23 @@ impl ValueSource for GroupTail {
 }
 
 fn reduce_partition(
-    shared: &Shared<'_>,
-    instance: &mut Instance,
-    partition: u32,
-    runs: &[PathBuf],
-) -> Result<PathBuf, ExecError> {
+    task: &mut Task<'_>,
+    runs: &[std::path::PathBuf],
+    path: &std::path::Path,
+    counters: &mut SliceCounters,
+) -> Result<crate::writer::WrittenFile, TaskError> {
     let merger = Arc::new(Mutex::new(Merger::open(runs)?));
-    let mut writer = TextWriter::create(&shared.config.output.join(part_name(partition)))?;
+    let mut writer = TextWriter::create(path)?;
     let mut batch = Vec::with_capacity(REDUCE_BATCH_BYTES + 4096);
     let mut key = Vec::new();
     let (mut groups, mut values) = (0u64, 0u64);
     loop {
-        if shared.cancelled.load(Ordering::Relaxed) {
-            break;
+        if task.lost.load(Ordering::Relaxed) {
+            // Never commit part of a partition: give the task up.
+            return Err(TaskError::Fenced(format!(
+                "reduce task {} attempt {}: the lease was taken over while reducing",
+                task.lease.idx, task.lease.attempt
+            )));
         }
         batch.clear();
         let mut more = false;
@@ -132,16 +167,12 @@ fn reduce_partition(
                 streamed: streamed.clone(),
             }) as Box<dyn ValueSource>
         });
-        let output = instance.reduce(&batch, rest).map_err(|e| {
-            guest_error(
-                shared,
-                "reduce",
-                partition,
-                Some(format!("key {:?}", String::from_utf8_lossy(&key))).filter(|_| more),
-                e,
-            )
+        let output = task.instance.reduce(&batch, rest).map_err(|e| {
+            let location =
+                Some(format!("key {:?}", String::from_utf8_lossy(&key))).filter(|_| more);
+            guest_error(task, "reduce", location, e)
         })?;
-        shared.absorb_counters(instance);
+        counters.absorb(task.instance);
         values += streamed.load(Ordering::Relaxed);
         if more {
             // The guest may stop reading a group early; skip what it left.
@@ -156,10 +187,10 @@ fn reduce_partition(
         }
         writer.write_batch(&output)?;
     }
-    let (records, bytes, path) = writer.commit()?;
-    shared.counters.add("reduce-groups", groups);
-    shared.counters.add("reduce-input-records", values);
-    shared.counters.add("output-records", records);
-    shared.counters.add("output-bytes", bytes);
-    Ok(path)
+    let written = writer.commit()?;
+    counters.add("reduce-groups", groups);
+    counters.add("reduce-input-records", values);
+    counters.add("output-records", written.records);
+    counters.add("output-bytes", written.bytes);
+    Ok(written)
 }

@@ -1,10 +1,12 @@
 //! The text output writer: one line per record, `key<TAB>value` (or `value` alone when the key is
-//! empty). Written under a temporary name and renamed into place when complete, so a part file
-//! that exists is whole.
+//! empty). Written under a temporary name, fsynced and renamed into place when complete, so a
+//! file that exists under its real name is whole; its SHA-256 is computed while writing.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::ExecError;
 
@@ -12,16 +14,30 @@ pub(crate) struct TextWriter {
     tmp: PathBuf,
     path: PathBuf,
     out: BufWriter<File>,
+    hash: Sha256,
     pub records: u64,
     pub bytes: u64,
 }
 
+/// A file written in full and renamed into place.
+pub(crate) struct WrittenFile {
+    pub path: PathBuf,
+    pub records: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// `dir/.name.tmp` for `dir/name`: where a file is written before it is renamed into place.
+pub(crate) fn temp_name(path: &Path) -> PathBuf {
+    path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().expect("a file name").to_string_lossy()
+    ))
+}
+
 impl TextWriter {
     pub(crate) fn create(path: &Path) -> Result<Self, ExecError> {
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp",
-            path.file_name().expect("a file name").to_string_lossy()
-        ));
+        let tmp = temp_name(path);
         let file = File::create(&tmp).map_err(|source| ExecError::Output {
             path: tmp.clone(),
             source,
@@ -30,9 +46,21 @@ impl TextWriter {
             tmp,
             path: path.to_owned(),
             out: BufWriter::with_capacity(256 * 1024, file),
+            hash: Sha256::new(),
             records: 0,
             bytes: 0,
         })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), ExecError> {
+        self.hash.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.out
+            .write_all(bytes)
+            .map_err(|source| ExecError::Output {
+                path: self.tmp.clone(),
+                source,
+            })
     }
 
     /// Writes every record of a kv batch.
@@ -42,33 +70,31 @@ impl TextWriter {
                 path: self.path.clone(),
                 source: std::io::Error::other(format!("the job returned a {e}")),
             })?;
-            let r = if key.is_empty() {
-                self.out
-                    .write_all(value)
-                    .and_then(|_| self.out.write_all(b"\n"))
-            } else {
-                self.out
-                    .write_all(key)
-                    .and_then(|_| self.out.write_all(b"\t"))
-                    .and_then(|_| self.out.write_all(value))
-                    .and_then(|_| self.out.write_all(b"\n"))
-            };
-            r.map_err(|source| ExecError::Output {
-                path: self.tmp.clone(),
-                source,
-            })?;
+            if !key.is_empty() {
+                self.write(key)?;
+                self.write(b"\t")?;
+            }
+            self.write(value)?;
+            self.write(b"\n")?;
             self.records += 1;
-            self.bytes += (key.len() + value.len() + 1 + usize::from(!key.is_empty())) as u64;
         }
         Ok(())
     }
 
+    /// Appends raw bytes holding `records` whole records (composing finished files).
+    pub(crate) fn write_raw(&mut self, bytes: &[u8], records: u64) -> Result<(), ExecError> {
+        self.write(bytes)?;
+        self.records += records;
+        Ok(())
+    }
+
     /// Flushes, fsyncs and renames the file into place.
-    pub(crate) fn commit(self) -> Result<(u64, u64, PathBuf), ExecError> {
+    pub(crate) fn commit(self) -> Result<WrittenFile, ExecError> {
         let TextWriter {
             tmp,
             path,
             out,
+            hash,
             records,
             bytes,
         } = self;
@@ -79,8 +105,23 @@ impl TextWriter {
         let file = out.into_inner().map_err(|e| err(e.into_error()))?;
         file.sync_all().map_err(err)?;
         std::fs::rename(&tmp, &path).map_err(err)?;
-        Ok((records, bytes, path))
+        Ok(WrittenFile {
+            path,
+            records,
+            bytes,
+            sha256: mr_engine::hex(&hash.finalize()),
+        })
     }
+}
+
+/// fsyncs a directory, making the renames in it durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), ExecError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| ExecError::Output {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 /// `part-00042`.

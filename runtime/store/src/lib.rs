@@ -1,24 +1,41 @@
 //! `mr-store`: the durable state of jobs in SQLite, and the only code that writes SQL.
 //!
-//! Status: the schema, migrations and the lease / fenced-commit protocol are here and tested;
-//! the executor does not use them yet (see docs/architecture.md, "Not yet").
+//! The protocol (docs/protocol.md tells it whole):
 //!
-//! - A **task** is a map shard or a reduce partition. A worker takes a **lease** on a task:
-//!   (task, owner, attempt, expires_at). Taking a pending task, or one whose lease expired, bumps
-//!   `attempt`; that number is the fencing token.
-//! - Every write a worker makes is `... WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?
-//!   AND state = 'leased'` and must change exactly one row. A paused or zombie worker whose lease
-//!   was taken over therefore can never commit: its commit fails with [`StoreError::Fenced`].
-//! - A slice commit is one transaction: the task's new cursor, the slice row, its output files
-//!   and its counter deltas. Counters are therefore counted exactly once, however many attempts
-//!   ran.
-//! - Connections use WAL, a busy timeout, and `BEGIN IMMEDIATE` for every read-then-write
-//!   transaction, so concurrent processes queue instead of failing with `SQLITE_BUSY`.
+//! - A job is planned once ([`Store::create_job`]) into **tasks**: one per map shard, one per
+//!   reduce partition, and one `finalize` task. The job's **phase** (`map` → `reduce` →
+//!   `finalize` → `done`, or `failed`) says which kind of task may run; the commit that finishes
+//!   the last task of a phase opens the next.
+//! - A worker takes a **lease** on a task ([`Store::acquire`]): (task, owner, attempt,
+//!   expires_at). Taking a pending task, one whose lease expired, or one whose owner is known to
+//!   be dead bumps `attempt`; that number is the fencing token. Workers renew their leases with
+//!   [`Store::heartbeat`].
+//! - Every write a worker makes says `... AND attempt = ? AND state = 'leased'` and must change
+//!   exactly one row. A paused or zombie worker whose lease was taken over can therefore never
+//!   commit: it gets [`StoreError::Fenced`] and nothing it did is recorded.
+//! - A **slice commit** ([`Store::commit_slice`]) is one transaction: the task's new cursor, the
+//!   slice row with its counter deltas, its output files, the task's counter totals and, for a
+//!   last slice, the task's completion and the phase change. Counters are therefore counted
+//!   exactly once, however many attempts ran.
+//! - A failed attempt ([`Store::fail_attempt`]) keeps its error; the task is retried after a
+//!   backoff until it has failed `max_attempts` times, then the job fails with that error.
+//!   Lease takeovers after a crash are not failures and do not use up attempts.
+//! - **Lifecycle events** (job submitted / completed / failed, phase started, task started,
+//!   slice started / committed, attempt failed, lease taken over, commit refused) are rows of
+//!   `events`, written in the same transaction as the change they describe.
+//!
+//! Connections use WAL, `synchronous = FULL`, a 60 s busy timeout, and `BEGIN IMMEDIATE` for
+//! every read-then-write transaction, so concurrent processes queue instead of failing with
+//! `SQLITE_BUSY`.
+
+mod status;
 
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+pub use status::{AttemptError, Event, JobStatus, LeaseRow, TaskCounts};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +55,7 @@ pub enum StoreError {
     Fenced {
         /// Job id.
         job: i64,
-        /// `map` or `reduce`.
+        /// `map`, `reduce` or `finalize`.
         kind: String,
         /// Task index.
         idx: u32,
@@ -57,37 +74,55 @@ pub enum StoreError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// No job with this id.
+    #[error("job store {path} has no job {job}")]
+    NoSuchJob {
+        /// The database file.
+        path: String,
+        /// The id asked for.
+        job: i64,
+    },
 }
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Append new
+/// migrations; never edit one that a released mr-host has applied.
 const MIGRATIONS: &[&str] = &[r"
 CREATE TABLE jobs (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a deleted job's id stays dead
     name        TEXT NOT NULL,
     fingerprint TEXT NOT NULL UNIQUE,
+    output      TEXT NOT NULL,
     spec        TEXT NOT NULL,
-    phase       TEXT NOT NULL DEFAULT 'map',
-    error       TEXT
+    phase       TEXT NOT NULL DEFAULT 'map'
+                CHECK (phase IN ('map', 'reduce', 'finalize', 'done', 'failed')),
+    error       TEXT,
+    created_ms  INTEGER NOT NULL,
+    finished_ms INTEGER
 );
 CREATE TABLE tasks (
     job         INTEGER NOT NULL REFERENCES jobs(id),
-    kind        TEXT NOT NULL CHECK (kind IN ('map', 'reduce')),
+    kind        TEXT NOT NULL CHECK (kind IN ('map', 'reduce', 'finalize')),
     idx         INTEGER NOT NULL,
-    state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'leased', 'done', 'failed')),
+    state       TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'leased', 'done', 'failed')),
     owner       TEXT,
     attempt     INTEGER NOT NULL DEFAULT 0,
+    failures    INTEGER NOT NULL DEFAULT 0,
+    not_before  INTEGER NOT NULL DEFAULT 0,
     expires_at  INTEGER,
     cursor      TEXT NOT NULL DEFAULT '',
     slices      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job, kind, idx)
 );
 CREATE TABLE slices (
-    job         INTEGER NOT NULL,
-    kind        TEXT NOT NULL,
-    idx         INTEGER NOT NULL,
-    slice       INTEGER NOT NULL,
-    attempt     INTEGER NOT NULL,
-    cursor      TEXT NOT NULL,
+    job          INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    idx          INTEGER NOT NULL,
+    slice        INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL,
+    cursor       TEXT NOT NULL,
+    counters     TEXT NOT NULL,
+    committed_ms INTEGER NOT NULL,
     PRIMARY KEY (job, kind, idx, slice)
 );
 CREATE TABLE outputs (
@@ -95,8 +130,10 @@ CREATE TABLE outputs (
     kind        TEXT NOT NULL,
     idx         INTEGER NOT NULL,
     slice       INTEGER NOT NULL,
+    part        INTEGER NOT NULL,
     path        TEXT NOT NULL,
     bytes       INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
     checksum    TEXT NOT NULL,
     PRIMARY KEY (job, kind, idx, slice, path)
 );
@@ -114,10 +151,25 @@ CREATE TABLE attempts (
     idx         INTEGER NOT NULL,
     attempt     INTEGER NOT NULL,
     owner       TEXT NOT NULL,
-    outcome     TEXT,
+    started_ms  INTEGER NOT NULL,
+    ended_ms    INTEGER,
+    outcome     TEXT CHECK (outcome IN ('done', 'failed', 'abandoned', 'refused')),
     error       TEXT,
     PRIMARY KEY (job, kind, idx, attempt)
 );
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    job         INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    event       TEXT NOT NULL,
+    kind        TEXT,
+    idx         INTEGER,
+    slice       INTEGER,
+    attempt     INTEGER,
+    owner       TEXT,
+    detail      TEXT
+);
+CREATE INDEX events_by_job ON events (job, id);
 "];
 
 /// A lease on one task, held by one worker.
@@ -125,7 +177,7 @@ CREATE TABLE attempts (
 pub struct Lease {
     /// Job id.
     pub job: i64,
-    /// `map` or `reduce`.
+    /// `map`, `reduce` or `finalize`.
     pub kind: String,
     /// Task index.
     pub idx: u32,
@@ -133,21 +185,96 @@ pub struct Lease {
     pub attempt: u32,
     /// Who holds it.
     pub owner: String,
-    /// Where the last committed slice ended.
+    /// Where the last committed slice ended (empty before the first).
     pub cursor: String,
-    /// Slices committed so far.
+    /// Slices committed so far; the next slice's number.
     pub slices: u32,
+}
+
+/// What [`Store::acquire`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    /// A task to run.
+    Lease(Lease),
+    /// Work remains, but every runnable task is leased to a live worker or waiting out a retry
+    /// backoff; ask again at `retry_at_ms` at the latest (or sooner: a lease may end early).
+    Wait {
+        /// When the earliest lease expires or backoff ends.
+        retry_at_ms: i64,
+    },
+    /// The job is over.
+    Finished {
+        /// `done` or `failed`.
+        phase: String,
+        /// The error that failed it.
+        error: Option<String>,
+    },
 }
 
 /// One output file of a slice commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputFile {
-    /// Path (relative to the job's work directory).
+    /// Path (as the executor names it; relative to the job's output directory).
     pub path: String,
+    /// Reduce partition the file feeds (map runs), or the part number it becomes.
+    pub part: u32,
     /// Size in bytes.
     pub bytes: u64,
+    /// Records in the file.
+    pub records: u64,
     /// Content checksum.
     pub checksum: String,
+}
+
+/// An output file as committed: which task and slice produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOutput {
+    /// Task index (shard or partition).
+    pub idx: u32,
+    /// Slice number within the task.
+    pub slice: u32,
+    /// The file.
+    pub file: OutputFile,
+}
+
+/// What a new job is made of.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// The job's name (from its `describe`).
+    pub name: &'a str,
+    /// Identifies the job's definition; the same fingerprint is the same job.
+    pub fingerprint: &'a str,
+    /// The output directory, as the executor names it.
+    pub output: &'a str,
+    /// The executor's plan, opaque to the store.
+    pub spec: &'a str,
+    /// Map tasks (shards).
+    pub map_tasks: u32,
+    /// Reduce tasks (partitions).
+    pub reduce_tasks: u32,
+}
+
+/// A job row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    /// Job id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Output directory.
+    pub output: String,
+    /// The executor's plan.
+    pub spec: String,
+    /// `map`, `reduce`, `finalize`, `done` or `failed`.
+    pub phase: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was submitted (ms since the epoch).
+    pub created_ms: i64,
+    /// When it finished.
+    pub finished_ms: Option<i64>,
 }
 
 /// A connection to the job store.
@@ -155,6 +282,8 @@ pub struct Store {
     conn: Connection,
     path: String,
 }
+
+type ErrFn<'a> = &'a dyn Fn(rusqlite::Error) -> StoreError;
 
 impl Store {
     /// Opens (creating if needed) and migrates the store at `path`.
@@ -178,6 +307,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The database file.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Sqlite {
             path: self.path.clone(),
@@ -190,10 +324,7 @@ impl Store {
     /// an `Err` rolls back. `body` gets the transaction and the SQLite-error mapper.
     fn immediate<T>(
         &mut self,
-        body: impl FnOnce(
-            &rusqlite::Transaction<'_>,
-            &dyn Fn(rusqlite::Error) -> StoreError,
-        ) -> Result<T, StoreError>,
+        body: impl FnOnce(&rusqlite::Transaction<'_>, ErrFn<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let Store { conn, path } = self;
         let err = |source| StoreError::Sqlite {
@@ -210,48 +341,79 @@ impl Store {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let err = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let version: i64 = tx
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(err)?;
-        let supported = MIGRATIONS.len() as i64;
-        if version > supported {
-            return Err(StoreError::TooNew {
-                path,
-                found: version,
-                supported,
-            });
-        }
-        for migration in &MIGRATIONS[version as usize..] {
-            tx.execute_batch(migration).map_err(err)?;
-        }
-        tx.pragma_update(None, "user_version", supported)
-            .map_err(err)?;
-        tx.commit().map_err(err)
+        self.immediate(|tx, err| {
+            let version: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(err)?;
+            let supported = MIGRATIONS.len() as i64;
+            if version > supported {
+                return Err(StoreError::TooNew {
+                    path,
+                    found: version,
+                    supported,
+                });
+            }
+            for migration in &MIGRATIONS[version as usize..] {
+                tx.execute_batch(migration).map_err(err)?;
+            }
+            tx.pragma_update(None, "user_version", supported)
+                .map_err(err)
+        })
     }
 
-    /// Creates a job with `map_tasks` map tasks and `reduce_tasks` reduce tasks, or returns the
-    /// existing job with the same fingerprint (rerunning the same command resumes it).
-    pub fn create_job(
-        &mut self,
-        name: &str,
-        fingerprint: &str,
-        spec: &str,
-        map_tasks: u32,
-        reduce_tasks: u32,
-    ) -> Result<(i64, bool), StoreError> {
+    /// The job with this fingerprint, if one was planned.
+    pub fn find_job(&self, fingerprint: &str) -> Result<Option<JobRow>, StoreError> {
+        self.job_where("fingerprint = ?", fingerprint)
+    }
+
+    /// The job with this id.
+    pub fn job(&self, id: i64) -> Result<JobRow, StoreError> {
+        self.job_where("id = ?", id)?
+            .ok_or_else(|| StoreError::NoSuchJob {
+                path: self.path.clone(),
+                job: id,
+            })
+    }
+
+    fn job_where(
+        &self,
+        condition: &str,
+        value: impl rusqlite::ToSql,
+    ) -> Result<Option<JobRow>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT id, name, fingerprint, output, spec, phase, error, created_ms, finished_ms
+                     FROM jobs WHERE {condition}"
+                ),
+                [value],
+                job_row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Every job, oldest first.
+    pub fn jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, name, fingerprint, output, spec, phase, error, created_ms, finished_ms
+                 FROM jobs ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], job_row).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Plans a job: the job row, its tasks and a `job-submitted` event. If a job with the same
+    /// fingerprint exists, returns it instead (`false`): rerunning a command resumes its job.
+    pub fn create_job(&mut self, job: &NewJob<'_>, now_ms: i64) -> Result<(i64, bool), StoreError> {
         self.immediate(|tx, err| {
             let existing: Option<i64> = tx
                 .query_row(
                     "SELECT id FROM jobs WHERE fingerprint = ?",
-                    [fingerprint],
+                    [job.fingerprint],
                     |r| r.get(0),
                 )
                 .optional()
@@ -260,50 +422,164 @@ impl Store {
                 return Ok((id, false));
             }
             tx.execute(
-                "INSERT INTO jobs (name, fingerprint, spec) VALUES (?, ?, ?)",
-                params![name, fingerprint, spec],
+                "INSERT INTO jobs (name, fingerprint, output, spec, created_ms) VALUES (?, ?, ?, ?, ?)",
+                params![job.name, job.fingerprint, job.output, job.spec, now_ms],
             )
             .map_err(err)?;
             let id = tx.last_insert_rowid();
-            for (kind, n) in [("map", map_tasks), ("reduce", reduce_tasks)] {
+            let mut insert = tx
+                .prepare("INSERT INTO tasks (job, kind, idx) VALUES (?, ?, ?)")
+                .map_err(err)?;
+            for (kind, n) in [("map", job.map_tasks), ("reduce", job.reduce_tasks), ("finalize", 1)]
+            {
                 for idx in 0..n {
-                    tx.execute(
-                        "INSERT INTO tasks (job, kind, idx) VALUES (?, ?, ?)",
-                        params![id, kind, idx],
-                    )
-                    .map_err(err)?;
+                    insert.execute(params![id, kind, idx]).map_err(err)?;
                 }
             }
+            let detail = format!("{} map tasks, {} reduce tasks", job.map_tasks, job.reduce_tasks);
+            event(tx, err, id, now_ms, "job-submitted", None, Some(&detail))?;
             Ok((id, true))
         })
     }
 
-    /// Leases a task of `kind`: a pending one, or one whose lease expired before `now_ms`
-    /// (taking it over bumps the attempt). `None` when every task is done or validly leased.
-    pub fn acquire(
-        &mut self,
-        job: i64,
-        kind: &str,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Option<Lease>, StoreError> {
+    /// Deletes a job and everything recorded about it.
+    pub fn delete_job(&mut self, id: i64) -> Result<(), StoreError> {
         self.immediate(|tx, err| {
-            let candidate: Option<(u32, u32, String, u32)> = tx
+            for table in [
+                "events", "attempts", "counters", "outputs", "slices", "tasks",
+            ] {
+                tx.execute(&format!("DELETE FROM {table} WHERE job = ?"), [id])
+                    .map_err(err)?;
+            }
+            tx.execute("DELETE FROM jobs WHERE id = ?", [id])
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    /// Makes a failed job runnable again: its failed tasks go back to pending with their failure
+    /// count reset (the errors stay in `attempts`). Returns whether the job had failed.
+    pub fn reset_failed(&mut self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        self.immediate(|tx, err| {
+            let kind: Option<String> = tx
                 .query_row(
-                    "SELECT idx, attempt, cursor, slices FROM tasks
-                     WHERE job = ? AND kind = ?
-                       AND (state = 'pending' OR (state = 'leased' AND expires_at <= ?))
-                     ORDER BY idx LIMIT 1",
-                    params![job, kind, now_ms],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    "SELECT kind FROM tasks WHERE job = ? AND state = 'failed' ORDER BY kind LIMIT 1",
+                    [id],
+                    |r| r.get(0),
                 )
                 .optional()
                 .map_err(err)?;
-            let Some((idx, attempt, cursor, slices)) = candidate else {
-                return Ok(None);
+            let Some(kind) = kind else {
+                return Ok(false);
+            };
+            tx.execute(
+                "UPDATE tasks SET state = 'pending', failures = 0, not_before = 0
+                 WHERE job = ? AND state = 'failed'",
+                [id],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "UPDATE jobs SET phase = ?, error = NULL, finished_ms = NULL WHERE id = ?",
+                params![kind, id],
+            )
+            .map_err(err)?;
+            event(tx, err, id, now_ms, "job-resumed", None, Some("failed tasks reset for a new round of attempts"))?;
+            Ok(true)
+        })
+    }
+
+    /// Leases the next runnable task of the job's current phase: a pending one past its backoff,
+    /// one whose lease expired before `now_ms`, or one whose owner `is_dead` says is gone.
+    pub fn acquire(
+        &mut self,
+        job: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        is_dead: &dyn Fn(&str) -> bool,
+    ) -> Result<Acquired, StoreError> {
+        let path = self.path.clone();
+        self.immediate(|tx, err| {
+            let (phase, error): (String, Option<String>) = tx
+                .query_row("SELECT phase, error FROM jobs WHERE id = ?", [job], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(err)?
+                .ok_or(StoreError::NoSuchJob { path, job })?;
+            if phase == "done" || phase == "failed" {
+                return Ok(Acquired::Finished { phase, error });
+            }
+            let kind = phase;
+            let mut candidate: Option<(u32, u32, String, u32, String, Option<String>)> = tx
+                .query_row(
+                    "SELECT idx, attempt, cursor, slices, state, owner FROM tasks
+                     WHERE job = ? AND kind = ?
+                       AND ((state = 'pending' AND not_before <= ?)
+                            OR (state = 'leased' AND expires_at <= ?))
+                     ORDER BY idx LIMIT 1",
+                    params![job, kind, now_ms, now_ms],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(err)?;
+            if candidate.is_none() {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT idx, attempt, cursor, slices, state, owner FROM tasks
+                         WHERE job = ? AND kind = ? AND state = 'leased' ORDER BY idx",
+                    )
+                    .map_err(err)?;
+                let leased = stmt
+                    .query_map(params![job, kind], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .map_err(err)?
+                    .collect::<Result<Vec<(u32, u32, String, u32, String, Option<String>)>, _>>()
+                    .map_err(err)?;
+                candidate = leased
+                    .into_iter()
+                    .find(|t| t.5.as_deref().is_some_and(is_dead));
+            }
+            let Some((idx, attempt, cursor, slices, state, previous_owner)) = candidate else {
+                let retry_at_ms: Option<i64> = tx
+                    .query_row(
+                        "SELECT MIN(CASE WHEN state = 'leased' THEN expires_at ELSE not_before END)
+                         FROM tasks WHERE job = ? AND kind = ? AND state IN ('pending', 'leased')",
+                        params![job, kind],
+                        |r| r.get(0),
+                    )
+                    .map_err(err)?;
+                return Ok(Acquired::Wait {
+                    retry_at_ms: retry_at_ms.unwrap_or(now_ms),
+                });
             };
             let attempt = attempt + 1;
+            if state == "leased" {
+                // The previous holder crashed or stalled: its attempt is abandoned, not failed.
+                tx.execute(
+                    "UPDATE attempts SET outcome = 'abandoned', ended_ms = ?
+                     WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
+                    params![now_ms, job, kind, idx, attempt - 1],
+                )
+                .map_err(err)?;
+            }
             tx.execute(
                 "UPDATE tasks SET state = 'leased', owner = ?, attempt = ?, expires_at = ?
                  WHERE job = ? AND kind = ? AND idx = ?",
@@ -311,19 +587,35 @@ impl Store {
             )
             .map_err(err)?;
             tx.execute(
-                "INSERT INTO attempts (job, kind, idx, attempt, owner) VALUES (?, ?, ?, ?, ?)",
-                params![job, kind, idx, attempt, owner],
+                "INSERT INTO attempts (job, kind, idx, attempt, owner, started_ms)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                params![job, kind, idx, attempt, owner, now_ms],
             )
             .map_err(err)?;
-            Ok(Some(Lease {
+            let lease = Lease {
                 job,
-                kind: kind.to_owned(),
+                kind: kind.clone(),
                 idx,
                 attempt,
                 owner: owner.to_owned(),
                 cursor,
                 slices,
-            }))
+            };
+            let (name, detail) = match (state.as_str(), previous_owner) {
+                ("leased", Some(prev)) => ("lease-taken-over", Some(format!("from {prev}"))),
+                _ if attempt > 1 => ("task-retried", None),
+                _ => ("task-started", None),
+            };
+            event(
+                tx,
+                err,
+                job,
+                now_ms,
+                name,
+                Some((&lease, None)),
+                detail.as_deref(),
+            )?;
+            Ok(Acquired::Lease(lease))
         })
     }
 
@@ -364,61 +656,65 @@ impl Store {
         }
     }
 
-    /// Commits one slice in one transaction: the new cursor, the slice row, its output files and
-    /// its counter deltas; with `last`, the task is done. Refused (and nothing written) when the
+    /// Records that a slice started (a lifecycle event; no state changes).
+    pub fn slice_started(&mut self, lease: &Lease, now_ms: i64) -> Result<(), StoreError> {
+        self.immediate(|tx, err| {
+            event(
+                tx,
+                err,
+                lease.job,
+                now_ms,
+                "slice-started",
+                Some((lease, Some(lease.slices))),
+                None,
+            )
+        })
+    }
+
+    /// Commits one slice in one transaction: the new cursor, the slice row with its counter
+    /// deltas, its output files, the task's counter totals; with `last`, the task is done and,
+    /// if it was its phase's last, the next phase opens. Refused (and nothing written) when the
     /// lease was lost.
     pub fn commit_slice(
         &mut self,
         lease: &mut Lease,
         cursor: &str,
         outputs: &[OutputFile],
-        counters: &[(&str, i64)],
+        counters: &[(String, i64)],
         last: bool,
+        now_ms: i64,
     ) -> Result<(), StoreError> {
         self.immediate(|tx, err| {
             let slice = lease.slices;
             let changed = tx
                 .execute(
                     "UPDATE tasks SET cursor = ?, slices = slices + 1,
-                            state = CASE WHEN ? THEN 'done' ELSE 'leased' END
+                            state = CASE WHEN ? THEN 'done' ELSE 'leased' END,
+                            owner = CASE WHEN ? THEN NULL ELSE owner END
                      WHERE job = ? AND kind = ? AND idx = ? AND attempt = ? AND state = 'leased'",
-                    params![
-                        cursor,
-                        last,
-                        lease.job,
-                        lease.kind,
-                        lease.idx,
-                        lease.attempt
-                    ],
+                    params![cursor, last, last, lease.job, lease.kind, lease.idx, lease.attempt],
                 )
                 .map_err(err)?;
             if changed != 1 {
                 return Err(Self::fenced(lease));
             }
+            let deltas = serde_json::to_string(
+                &counters.iter().map(|(k, v)| (k.as_str(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+            )
+            .expect("counters serialise");
             tx.execute(
-                "INSERT INTO slices (job, kind, idx, slice, attempt, cursor) VALUES (?, ?, ?, ?, ?, ?)",
-                params![
-                    lease.job,
-                    lease.kind,
-                    lease.idx,
-                    slice,
-                    lease.attempt,
-                    cursor
-                ],
+                "INSERT INTO slices (job, kind, idx, slice, attempt, cursor, counters, committed_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                params![lease.job, lease.kind, lease.idx, slice, lease.attempt, cursor, deltas, now_ms],
             )
             .map_err(err)?;
             for o in outputs {
                 tx.execute(
-                    "INSERT INTO outputs (job, kind, idx, slice, path, bytes, checksum)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outputs (job, kind, idx, slice, part, path, bytes, records, checksum)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     params![
-                        lease.job,
-                        lease.kind,
-                        lease.idx,
-                        slice,
-                        o.path,
-                        o.bytes as i64,
-                        o.checksum
+                        lease.job, lease.kind, lease.idx, slice, o.part, o.path,
+                        o.bytes as i64, o.records as i64, o.checksum
                     ],
                 )
                 .map_err(err)?;
@@ -431,13 +727,19 @@ impl Store {
                 )
                 .map_err(err)?;
             }
+            event(tx, err, lease.job, now_ms, "slice-committed", Some((lease, Some(slice))), Some(cursor))?;
             if last {
                 tx.execute(
-                    "UPDATE attempts SET outcome = 'done' WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
-                    params![lease.job, lease.kind, lease.idx, lease.attempt],
+                    "UPDATE attempts SET outcome = 'done', ended_ms = ?
+                     WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
+                    params![now_ms, lease.job, lease.kind, lease.idx, lease.attempt],
                 )
                 .map_err(err)?;
+                event(tx, err, lease.job, now_ms, "task-completed", Some((lease, None)), None)?;
+                advance_phase(tx, err, lease.job, &lease.kind, now_ms)?;
             }
+            // Everything is written but not committed: a crash here must lose all of it.
+            failpoint(&format!("inside-commit-{}", lease.kind));
             Ok(())
         })?;
         // Only once the commit is durable does the worker's view of its lease move on.
@@ -446,49 +748,116 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt. The task goes back to pending for a retry, or to failed (and the
-    /// job with it) once `max_attempts` ran. Returns whether it will be retried.
+    /// Records a failed attempt and its error. The task goes back to pending, runnable again at
+    /// `retry_at_ms`, or, once it has failed `max_attempts` times, to failed, and the job with it.
+    /// Returns whether it will be retried.
     pub fn fail_attempt(
         &mut self,
         lease: &Lease,
         error: &str,
         max_attempts: u32,
+        retry_at_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.immediate(|tx, err| {
-            let retry = lease.attempt < max_attempts;
-            let changed = tx
-                .execute(
-                    "UPDATE tasks SET state = ?, owner = NULL, expires_at = NULL
-                     WHERE job = ? AND kind = ? AND idx = ? AND attempt = ? AND state = 'leased'",
-                    params![
-                        if retry { "pending" } else { "failed" },
-                        lease.job,
-                        lease.kind,
-                        lease.idx,
-                        lease.attempt
-                    ],
+            let failures: u32 = tx
+                .query_row(
+                    "SELECT failures FROM tasks WHERE job = ? AND kind = ? AND idx = ? AND attempt = ? AND state = 'leased'",
+                    params![lease.job, lease.kind, lease.idx, lease.attempt],
+                    |r| r.get(0),
                 )
-                .map_err(err)?;
-            if changed != 1 {
-                return Err(Self::fenced(lease));
-            }
+                .optional()
+                .map_err(err)?
+                .ok_or_else(|| Self::fenced(lease))?;
+            let failures = failures + 1;
+            let retry = failures < max_attempts;
             tx.execute(
-                "UPDATE attempts SET outcome = 'failed', error = ? WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
-                params![error, lease.job, lease.kind, lease.idx, lease.attempt],
+                "UPDATE tasks SET state = ?, owner = NULL, expires_at = NULL, failures = ?, not_before = ?
+                 WHERE job = ? AND kind = ? AND idx = ?",
+                params![
+                    if retry { "pending" } else { "failed" },
+                    failures,
+                    retry_at_ms,
+                    lease.job,
+                    lease.kind,
+                    lease.idx
+                ],
             )
             .map_err(err)?;
+            tx.execute(
+                "UPDATE attempts SET outcome = 'failed', error = ?, ended_ms = ?
+                 WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
+                params![error, now_ms, lease.job, lease.kind, lease.idx, lease.attempt],
+            )
+            .map_err(err)?;
+            event(tx, err, lease.job, now_ms, "attempt-failed", Some((lease, Some(lease.slices))), Some(error))?;
             if !retry {
                 tx.execute(
-                    "UPDATE jobs SET phase = 'failed', error = ? WHERE id = ?",
-                    params![error, lease.job],
+                    "UPDATE jobs SET phase = 'failed', error = ?, finished_ms = ? WHERE id = ?",
+                    params![error, now_ms, lease.job],
                 )
                 .map_err(err)?;
+                event(tx, err, lease.job, now_ms, "job-failed", Some((lease, None)), Some(error))?;
             }
             Ok(retry)
         })
     }
 
-    /// The job's counters, summed over its committed slices.
+    /// Records that a commit (or heartbeat) of `lease` was refused because the lease was lost.
+    pub fn record_refusal(
+        &mut self,
+        lease: &Lease,
+        what: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.immediate(|tx, err| {
+            tx.execute(
+                "UPDATE attempts SET outcome = 'refused', ended_ms = ?
+                 WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?
+                   AND (outcome IS NULL OR outcome = 'abandoned')",
+                params![now_ms, lease.job, lease.kind, lease.idx, lease.attempt],
+            )
+            .map_err(err)?;
+            event(
+                tx,
+                err,
+                lease.job,
+                now_ms,
+                "commit-refused",
+                Some((lease, Some(lease.slices))),
+                Some(what),
+            )
+        })
+    }
+
+    /// Every committed output of the job's tasks of `kind`, in (task, slice, path) order.
+    pub fn outputs(&self, job: i64, kind: &str) -> Result<Vec<CommittedOutput>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT idx, slice, part, path, bytes, records, checksum FROM outputs
+                 WHERE job = ? AND kind = ? ORDER BY idx, slice, path",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![job, kind], |r| {
+                Ok(CommittedOutput {
+                    idx: r.get(0)?,
+                    slice: r.get(1)?,
+                    file: OutputFile {
+                        part: r.get(2)?,
+                        path: r.get(3)?,
+                        bytes: r.get::<_, i64>(4)? as u64,
+                        records: r.get::<_, i64>(5)? as u64,
+                        checksum: r.get(6)?,
+                    },
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// The job's counters: every task's committed totals, summed.
     pub fn job_counters(&self, job: i64) -> Result<Vec<(String, i64)>, StoreError> {
         let mut stmt = self
             .conn
@@ -501,153 +870,129 @@ impl Store {
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
+}
 
-    /// Every attempt's error for a task, oldest first.
-    pub fn attempt_errors(
-        &self,
-        job: i64,
-        kind: &str,
-        idx: u32,
-    ) -> Result<Vec<(u32, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT attempt, error FROM attempts
-                 WHERE job = ? AND kind = ? AND idx = ? AND error IS NOT NULL ORDER BY attempt",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![job, kind, idx], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        fingerprint: r.get(2)?,
+        output: r.get(3)?,
+        spec: r.get(4)?,
+        phase: r.get(5)?,
+        error: r.get(6)?,
+        created_ms: r.get(7)?,
+        finished_ms: r.get(8)?,
+    })
+}
+
+/// Inserts a lifecycle event; `task` names the lease (and slice) it concerns.
+fn event(
+    tx: &rusqlite::Transaction<'_>,
+    err: ErrFn<'_>,
+    job: i64,
+    now_ms: i64,
+    name: &str,
+    task: Option<(&Lease, Option<u32>)>,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    let (kind, idx, slice, attempt, owner) = match task {
+        Some((l, slice)) => (
+            Some(l.kind.as_str()),
+            Some(l.idx),
+            slice,
+            Some(l.attempt),
+            Some(l.owner.as_str()),
+        ),
+        None => (None, None, None, None, None),
+    };
+    tx.execute(
+        "INSERT INTO events (job, at_ms, event, kind, idx, slice, attempt, owner, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![job, now_ms, name, kind, idx, slice, attempt, owner, detail],
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
+/// After the last task of `kind` is done, opens the next phase: map → reduce (if the job has
+/// reduce tasks) → finalize → done.
+fn advance_phase(
+    tx: &rusqlite::Transaction<'_>,
+    err: ErrFn<'_>,
+    job: i64,
+    kind: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let unfinished: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM tasks WHERE job = ? AND kind = ? AND state != 'done'",
+            params![job, kind],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    if unfinished > 0 {
+        return Ok(());
     }
+    let next = match kind {
+        "map" => {
+            let reducers: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM tasks WHERE job = ? AND kind = 'reduce'",
+                    [job],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            if reducers > 0 { "reduce" } else { "finalize" }
+        }
+        "reduce" => "finalize",
+        _ => "done",
+    };
+    tx.execute(
+        "UPDATE jobs SET phase = ?, finished_ms = CASE WHEN ? = 'done' THEN ? ELSE NULL END
+         WHERE id = ? AND phase = ?",
+        params![next, next, now_ms, job, kind],
+    )
+    .map_err(err)?;
+    let name = if next == "done" {
+        "job-completed"
+    } else {
+        "phase-started"
+    };
+    event(tx, err, job, now_ms, name, None, Some(next))
+}
+
+/// A crash-injection point for the reliability tests: when the environment variable
+/// `MR_FAILPOINT` is `NAME` or `NAME:N`, the process kills itself with SIGKILL the N-th time
+/// (default first) execution reaches `failpoint(NAME)`. Costs one relaxed load when unset.
+pub fn failpoint(name: &str) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ARMED: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let armed = ARMED.get_or_init(|| {
+        let spec = std::env::var("MR_FAILPOINT").ok()?;
+        let (point, n) = match spec.split_once(':') {
+            Some((p, n)) => (p.to_owned(), n.parse().unwrap_or(1)),
+            None => (spec, 1),
+        };
+        Some((point, n.max(1)))
+    });
+    let Some((point, n)) = armed else { return };
+    if point != name || HITS.fetch_add(1, Ordering::Relaxed) + 1 != *n {
+        return;
+    }
+    eprintln!(
+        "mr: failpoint {name} reached: killing this process (pid {})",
+        std::process::id()
+    );
+    // SIGKILL, not abort(): nothing may run after this point, exactly as with `kill -9`.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &std::process::id().to_string()])
+        .status();
+    // `kill` is on every system mr supports; should it be missing, die anyway.
+    std::process::abort();
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store(dir: &tempfile::TempDir) -> Store {
-        Store::open(&dir.path().join("jobs.db")).unwrap()
-    }
-
-    #[test]
-    fn same_fingerprint_resumes_the_same_job() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir);
-        let (a, created) = s.create_job("wc", "fp1", "{}", 3, 2).unwrap();
-        assert!(created);
-        let (b, created) = s.create_job("wc", "fp1", "{}", 3, 2).unwrap();
-        assert_eq!((a, created), (b, false));
-        drop(s);
-        // Reopening runs no migration twice.
-        let mut s = store(&dir);
-        assert_eq!(s.create_job("wc", "fp1", "{}", 3, 2).unwrap(), (a, false));
-    }
-
-    #[test]
-    fn a_taken_over_lease_cannot_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir);
-        let (job, _) = s.create_job("wc", "fp", "{}", 1, 0).unwrap();
-        let mut zombie = s.acquire(job, "map", "w1", 0, 1000).unwrap().unwrap();
-        assert_eq!(zombie.attempt, 1);
-        // Still leased: nobody else gets it.
-        assert_eq!(s.acquire(job, "map", "w2", 500, 1000).unwrap(), None);
-        // Expired: w2 takes it over with attempt 2.
-        let mut fresh = s.acquire(job, "map", "w2", 1001, 1000).unwrap().unwrap();
-        assert_eq!((fresh.attempt, fresh.idx), (2, 0));
-        let err = s
-            .commit_slice(&mut zombie, "10", &[], &[("records", 10)], false)
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Fenced { attempt: 1, .. }),
-            "{err}"
-        );
-        assert!(matches!(
-            s.heartbeat(&zombie, 1002, 1000),
-            Err(StoreError::Fenced { .. })
-        ));
-        s.commit_slice(&mut fresh, "10", &[], &[("records", 10)], false)
-            .unwrap();
-        s.commit_slice(&mut fresh, "20", &[], &[("records", 7)], true)
-            .unwrap();
-        assert_eq!(
-            s.job_counters(job).unwrap(),
-            vec![("records".to_owned(), 17)]
-        );
-        assert_eq!(s.acquire(job, "map", "w3", 99_999, 1000).unwrap(), None);
-    }
-
-    #[test]
-    fn a_resumed_task_starts_from_its_committed_cursor() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir);
-        let (job, _) = s.create_job("wc", "fp", "{}", 1, 0).unwrap();
-        let mut l = s.acquire(job, "map", "w1", 0, 100).unwrap().unwrap();
-        let out = OutputFile {
-            path: "m-0-0.run".into(),
-            bytes: 5,
-            checksum: "x".into(),
-        };
-        s.commit_slice(&mut l, "4096", &[out], &[("records", 3)], false)
-            .unwrap();
-        let again = s.acquire(job, "map", "w2", 200, 100).unwrap().unwrap();
-        assert_eq!(
-            (again.cursor.as_str(), again.slices, again.attempt),
-            ("4096", 1, 2)
-        );
-    }
-
-    #[test]
-    fn failures_retry_then_fail_the_job_keeping_every_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = store(&dir);
-        let (job, _) = s.create_job("wc", "fp", "{}", 1, 0).unwrap();
-        for attempt in 1..=3 {
-            let l = s.acquire(job, "map", "w", 0, 100).unwrap().unwrap();
-            assert_eq!(l.attempt, attempt);
-            let retry = s.fail_attempt(&l, &format!("boom {attempt}"), 3).unwrap();
-            assert_eq!(retry, attempt < 3);
-        }
-        assert_eq!(s.acquire(job, "map", "w", 0, 100).unwrap(), None);
-        let errors = s.attempt_errors(job, "map", 0).unwrap();
-        assert_eq!(errors.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(errors[2].1, "boom 3");
-    }
-
-    #[test]
-    fn concurrent_connections_queue_instead_of_failing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jobs.db");
-        let (job, _) = Store::open(&path)
-            .unwrap()
-            .create_job("wc", "fp", "{}", 200, 0)
-            .unwrap();
-        let taken: Vec<Vec<u32>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
-                .map(|w| {
-                    let path = path.clone();
-                    scope.spawn(move || {
-                        let mut s = Store::open(&path).unwrap();
-                        let mut mine = Vec::new();
-                        while let Some(mut l) =
-                            s.acquire(job, "map", &format!("w{w}"), 0, 1 << 40).unwrap()
-                        {
-                            s.commit_slice(&mut l, "end", &[], &[("n", 1)], true)
-                                .unwrap();
-                            mine.push(l.idx);
-                        }
-                        mine
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let mut all: Vec<u32> = taken.into_iter().flatten().collect();
-        all.sort();
-        assert_eq!(all, (0..200).collect::<Vec<_>>());
-        let s = Store::open(&path).unwrap();
-        assert_eq!(s.job_counters(job).unwrap(), vec![("n".to_owned(), 200)]);
-    }
-}
+mod tests;

@@ -1,7 +1,10 @@
 //! Test fixture. Counts lines per first word, and misbehaves on purpose:
 //! - a line containing the `panic-on` parameter's value panics (a trap, with a message on stderr);
 //! - a line containing the `fail-on` parameter's value returns a job error;
-//! - reduce fails when the `fail-reduce` parameter is set.
+//! - reduce fails when the `fail-reduce` parameter is set;
+//! - with `flaky-every=N`, the first attempt to run slice S of a shard, for every S that is a
+//!   multiple of N, returns a job error: slice 0 fails on attempt 1; the retry (attempt 2)
+//!   continues to slice N and fails there; attempt 3 gets past it to slice 2N, and so on.
 //!
 //! Every line bumps the `lines-seen` counter and every reduce call logs once.
 use mr_sdk::prelude::*;
@@ -21,6 +24,10 @@ impl Job for Faulty {
                 "Return a job error on a line containing this text",
             ),
             Param::with_default("fail-reduce", "Fail every reduce call when `yes`", "no"),
+            Param::optional(
+                "flaky-every",
+                "Fail the first attempt at every N-th slice of a shard",
+            ),
         ]);
 }
 
@@ -35,6 +42,17 @@ impl Mapper for Faulty {
         }
         if let Some(marker) = fail_on.as_deref().filter(|m| line.contains(m)) {
             mr_sdk::bail!("refusing the line with marker {marker:?}");
+        }
+        if let Some(n) = param("flaky-every").and_then(|n| n.parse::<u32>().ok()) {
+            let t = task();
+            if t.slice % n == 0 && t.attempt == t.slice / n + 1 {
+                mr_sdk::bail!(
+                    "flaky on purpose: first attempt ({}) at slice {} of shard {}",
+                    t.attempt,
+                    t.slice,
+                    t.shard
+                );
+            }
         }
         counter("lines-seen", 1);
         let first = line.split_whitespace().next().unwrap_or("");

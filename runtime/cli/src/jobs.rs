@@ -1,0 +1,348 @@
+//! The durable job commands: `run`, `submit`, `worker`, `resume` and `status`.
+//!
+//! All of them work on a job store (SQLite). `run` and `submit` keep it in
+//! `OUTPUT/_mr/state.db` unless `--db` names another file; `worker`, `resume` and `status` take
+//! `--db` (or, for `status`, `--output`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::progress;
+
+/// What defines a job: the component, its inputs and parameters, and how it is planned.
+#[derive(clap::Args)]
+pub struct JobArgs {
+    /// The job component (.wasm).
+    job: PathBuf,
+    /// Input files, directories (read recursively) or glob patterns; repeatable.
+    #[arg(short, long = "input", required = true, num_args = 1..)]
+    inputs: Vec<String>,
+    /// Output directory (must be empty or absent for a new job; rerunning the same command on
+    /// it resumes the job).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The job store [default: OUTPUT/_mr/state.db].
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Number of input shards [default: 4 per core].
+    #[arg(long)]
+    shards: Option<u32>,
+    /// Number of reduce partitions, i.e. output part files [default: one per core].
+    #[arg(long)]
+    reducers: Option<u32>,
+    /// Job parameter; repeatable.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+    /// Discard what the output directory (and the store, for this output) holds, and start over.
+    #[arg(long)]
+    overwrite: bool,
+    /// Input bytes handed to the guest per map call [default: 256K].
+    #[arg(long, value_parser = parse_size)]
+    batch_size: Option<u64>,
+    /// A map slice (the unit of commit and retry) ends after this many input bytes
+    /// [default: 32M].
+    #[arg(long, value_parser = parse_size)]
+    slice_size: Option<u64>,
+    /// ... or after this many records [default: no limit].
+    #[arg(long)]
+    slice_records: Option<u64>,
+    /// ... or after this many seconds, 0 for no time bound [default: 60].
+    #[arg(long)]
+    slice_seconds: Option<u64>,
+    /// Map-side sort buffer per worker; a full buffer spills a sorted run to disk [default: 64M].
+    #[arg(long, value_parser = parse_size)]
+    sort_buffer: Option<u64>,
+    /// Longest input record accepted [default: 64M].
+    #[arg(long, value_parser = parse_size)]
+    max_record_bytes: Option<u64>,
+    /// Failed attempts of one task before the job fails [default: 4].
+    #[arg(long)]
+    max_attempts: Option<u32>,
+    /// Maximum guest linear memory per instance.
+    #[arg(long, default_value = "4G", value_parser = parse_size)]
+    memory_limit: u64,
+}
+
+/// How this process works on jobs.
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// Worker threads [default: available cores].
+    #[arg(long)]
+    workers: Option<u32>,
+    /// Lease duration in seconds: a worker that stops heartbeating loses its tasks after this
+    /// long, and another worker takes them over.
+    #[arg(long, default_value_t = 30.0)]
+    lease_seconds: f64,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    #[command(flatten)]
+    worker: WorkerArgs,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    job: JobArgs,
+}
+
+#[derive(clap::Args)]
+pub struct WorkArgs {
+    /// The job store.
+    #[arg(long)]
+    db: PathBuf,
+    /// Work on this job only [default: every unfinished job in the store].
+    #[arg(long)]
+    job: Option<i64>,
+    #[command(flatten)]
+    worker: WorkerArgs,
+    /// Maximum guest linear memory per instance.
+    #[arg(long, default_value = "4G", value_parser = parse_size)]
+    memory_limit: u64,
+}
+
+#[derive(clap::Args)]
+pub struct ResumeArgs {
+    /// The job id (as `submit` printed it).
+    job: i64,
+    /// The job store.
+    #[arg(long)]
+    db: PathBuf,
+    #[command(flatten)]
+    worker: WorkerArgs,
+    /// Maximum guest linear memory per instance.
+    #[arg(long, default_value = "4G", value_parser = parse_size)]
+    memory_limit: u64,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The job id [default: every job in the store].
+    job: Option<i64>,
+    /// The job store.
+    #[arg(long, conflicts_with = "output")]
+    db: Option<PathBuf>,
+    /// The job's output directory (its store is OUTPUT/_mr/state.db).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// How many recent events to show.
+    #[arg(long, default_value_t = 10)]
+    events: u32,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    mr_corpus::parse_size(s)
+}
+
+pub fn runtime(memory_limit: u64) -> Result<Arc<mr_engine::Runtime>> {
+    let options = mr_engine::RuntimeOptions {
+        memory_limit: usize::try_from(memory_limit).context("--memory-limit is too large")?,
+        ..Default::default()
+    };
+    Ok(mr_engine::Runtime::new(options)?)
+}
+
+impl JobArgs {
+    fn db(&self) -> PathBuf {
+        self.db
+            .clone()
+            .unwrap_or_else(|| mr_exec::default_store_path(&self.output))
+    }
+
+    fn request(&self) -> Result<mr_exec::JobRequest> {
+        let mut params = BTreeMap::new();
+        for p in &self.params {
+            let Some((k, v)) = p.split_once('=') else {
+                bail!("--param {p:?} must have the form KEY=VALUE");
+            };
+            params.insert(k.to_owned(), v.to_owned());
+        }
+        let job = runtime(self.memory_limit)?.load(&self.job)?;
+        let job = job.with_params(&params).map_err(anyhow::Error::msg)?;
+        if self.reducers == Some(0) {
+            bail!("--reducers must be at least 1");
+        }
+        if let Some(b) = self.batch_size
+            && !(1024..=(256 << 20)).contains(&b)
+        {
+            bail!("--batch-size must be between 1K and 256M (got {b} bytes)");
+        }
+        if self.slice_size == Some(0) || self.slice_records == Some(0) {
+            bail!("--slice-size and --slice-records must be at least 1");
+        }
+        let slice = (self.slice_size.is_some()
+            || self.slice_records.is_some()
+            || self.slice_seconds.is_some())
+        .then(|| {
+            let d = mr_exec::SliceLimits::default();
+            mr_exec::SliceLimits {
+                bytes: self.slice_size.unwrap_or(d.bytes),
+                records: self.slice_records.unwrap_or(d.records),
+                seconds: self.slice_seconds.unwrap_or(d.seconds),
+            }
+        });
+        Ok(mr_exec::JobRequest {
+            shards: self.shards.map(|s| s.max(1)),
+            reducers: self.reducers,
+            batch_bytes: self.batch_size,
+            slice,
+            sort_buffer_bytes: self.sort_buffer,
+            max_record_bytes: self.max_record_bytes,
+            max_attempts: self.max_attempts,
+            overwrite: self.overwrite,
+            ..mr_exec::JobRequest::new(job, self.inputs.clone(), self.output.clone())
+        })
+    }
+}
+
+impl WorkerArgs {
+    fn options(&self, only_job: Option<i64>) -> Result<mr_exec::WorkerOptions> {
+        if self.workers == Some(0) {
+            bail!("--workers must be at least 1");
+        }
+        if !(self.lease_seconds > 0.0 && self.lease_seconds.is_finite()) {
+            bail!("--lease-seconds must be a positive number of seconds");
+        }
+        let defaults = mr_exec::WorkerOptions::default();
+        Ok(mr_exec::WorkerOptions {
+            workers: self.workers.unwrap_or(defaults.workers),
+            lease: Duration::from_secs_f64(self.lease_seconds),
+            only_job,
+        })
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let request = args.job.request()?;
+    let db = args.job.db();
+    let options = args.worker.options(None)?;
+    let bar = progress::Bar::new();
+    let summary = mr_exec::run(&db, &request, &options, Some(bar.sink()));
+    bar.finish();
+    print(&summary?, args.json)
+}
+
+pub fn submit(args: SubmitArgs) -> Result<()> {
+    let request = args.job.request()?;
+    let db = args.job.db();
+    let submitted = mr_exec::submit(&db, &request)?;
+    println!("{}", submitted.id);
+    eprintln!(
+        "{} job {} in {}; run it with: mr-host worker --db {}",
+        if submitted.created {
+            "submitted"
+        } else {
+            "already planned:"
+        },
+        submitted.id,
+        db.display(),
+        db.display()
+    );
+    Ok(())
+}
+
+pub fn worker(args: WorkArgs) -> Result<()> {
+    check_store(&args.db)?;
+    let options = args.worker.options(args.job)?;
+    let report = mr_exec::work(&args.db, &options, &runtime(args.memory_limit)?, None)?;
+    eprintln!(
+        "worker done: {} tasks completed, {} failed attempts, {} refused commits",
+        report.tasks, report.failed_attempts, report.refused
+    );
+    Ok(())
+}
+
+pub fn resume(args: ResumeArgs) -> Result<()> {
+    check_store(&args.db)?;
+    let options = args.worker.options(Some(args.job))?;
+    let bar = progress::Bar::new();
+    let worked = mr_exec::work(
+        &args.db,
+        &options,
+        &runtime(args.memory_limit)?,
+        Some(bar.sink()),
+    );
+    bar.finish();
+    worked?;
+    print(&mr_exec::summary(&args.db, args.job)?, args.json)
+}
+
+fn check_store(db: &Path) -> Result<()> {
+    if !db.is_file() {
+        bail!(
+            "job store {} does not exist; `mr-host submit` creates one (or pass the --db that `run` or `submit` used)",
+            db.display()
+        );
+    }
+    Ok(())
+}
+
+fn print(summary: &mr_exec::Summary, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+    } else {
+        progress::print_summary(summary);
+    }
+    Ok(())
+}
+
+pub fn status(args: StatusArgs) -> Result<()> {
+    let db = match (&args.db, &args.output) {
+        (Some(db), _) => db.clone(),
+        (None, Some(out)) => mr_exec::default_store_path(out),
+        (None, None) => {
+            bail!("say which job store: --db PATH, or --output DIR of a job run without --db")
+        }
+    };
+    check_store(&db)?;
+    let store = mr_store::Store::open(&db)?;
+    let ids: Vec<i64> = match args.job {
+        Some(id) => vec![id],
+        None => store.jobs()?.into_iter().map(|j| j.id).collect(),
+    };
+    let statuses = ids
+        .into_iter()
+        .map(|id| store.status(id, args.events))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.json {
+        let value = if args.job.is_some() {
+            serde_json::to_value(&statuses[0])?
+        } else {
+            serde_json::to_value(&statuses)?
+        };
+        return write_stdout(&(serde_json::to_string_pretty(&value)? + "\n"));
+    }
+    let mut text = String::new();
+    if statuses.is_empty() {
+        text = format!("no jobs in {}\n", db.display());
+    }
+    for s in &statuses {
+        text += &progress::format_status(s)?;
+    }
+    write_stdout(&text)
+}
+
+/// Writes to stdout; a closed pipe (`mr-host status | head`) is not an error.
+fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

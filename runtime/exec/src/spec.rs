@@ -1,0 +1,367 @@
+//! Submitting a job: resolve and fingerprint the inputs, plan the shards, prepare the output
+//! directory, and record the plan ([`JobSpec`]) and the tasks in the store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mr_engine::JobComponent;
+use mr_io::{InputFile, Shard};
+use mr_store::{NewJob, Store};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{ExecError, STATE_DIR, now_ms};
+
+/// When a map slice ends and commits: whichever bound is reached first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceLimits {
+    /// Input bytes.
+    pub bytes: u64,
+    /// Input records.
+    pub records: u64,
+    /// Wall-clock seconds (0 = no time bound). A time bound makes slice boundaries depend on
+    /// speed; output does not (values still reach reducers in input order).
+    pub seconds: u64,
+}
+
+impl Default for SliceLimits {
+    fn default() -> Self {
+        SliceLimits {
+            bytes: 32 << 20,
+            records: u64::MAX,
+            seconds: 60,
+        }
+    }
+}
+
+/// What a user asks to run. `None` settings take their defaults for a new job and the planned
+/// values for a job being resumed.
+#[derive(Clone)]
+pub struct JobRequest {
+    /// The loaded job, with its parameters applied.
+    pub job: Arc<JobComponent>,
+    /// Input specs: files, directories, glob patterns.
+    pub inputs: Vec<String>,
+    /// Output directory.
+    pub output: PathBuf,
+    /// Target number of shards [default: 4 per core].
+    pub shards: Option<u32>,
+    /// Reduce partitions (output files) of map-reduce jobs [default: one per core].
+    pub reducers: Option<u32>,
+    /// Input bytes per map call.
+    pub batch_bytes: Option<u64>,
+    /// Slice bounds.
+    pub slice: Option<SliceLimits>,
+    /// Map-side sort buffer per worker, in bytes; a full buffer spills a run.
+    pub sort_buffer_bytes: Option<u64>,
+    /// Longest accepted input record, in bytes.
+    pub max_record_bytes: Option<u64>,
+    /// Failed attempts of one task before the job fails.
+    pub max_attempts: Option<u32>,
+    /// Discard whatever the output directory (and the store, for this output) holds.
+    pub overwrite: bool,
+}
+
+impl JobRequest {
+    /// A request with every setting at its default.
+    pub fn new(job: Arc<JobComponent>, inputs: Vec<String>, output: PathBuf) -> Self {
+        JobRequest {
+            job,
+            inputs,
+            output,
+            shards: None,
+            reducers: None,
+            batch_bytes: None,
+            slice: None,
+            sort_buffer_bytes: None,
+            max_record_bytes: None,
+            max_attempts: None,
+            overwrite: false,
+        }
+    }
+}
+
+/// A job's plan, stored with it; every worker process runs the job from this.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The job's name.
+    pub name: String,
+    /// The component file (absolute).
+    pub component: PathBuf,
+    /// Its SHA-256; a worker refuses to run a component that changed.
+    pub component_sha256: String,
+    /// Parameters, defaults filled in.
+    pub params: BTreeMap<String, String>,
+    /// Input specs as given.
+    pub inputs: Vec<String>,
+    /// Resolved input files.
+    pub files: Vec<InputFile>,
+    /// Each file's modification time (ns since the epoch) at planning; a changed input is
+    /// refused rather than read half old, half new.
+    pub modified_ns: Vec<u128>,
+    /// Shards asked for (fewer are planned when the input has fewer lines).
+    pub requested_shards: u32,
+    /// Shards.
+    pub shards: Vec<Shard>,
+    /// Reduce partitions; 0 for map-only jobs.
+    pub reducers: u32,
+    /// Whether the job has a combiner.
+    pub combine: bool,
+    /// Output directory (absolute).
+    pub output: PathBuf,
+    /// Input bytes per map call.
+    pub batch_bytes: u64,
+    /// Slice bounds.
+    pub slice: SliceLimits,
+    /// Sort buffer per worker.
+    pub sort_buffer_bytes: u64,
+    /// Longest accepted record.
+    pub max_record_bytes: u64,
+    /// Failed attempts of one task before the job fails.
+    pub max_attempts: u32,
+}
+
+impl JobSpec {
+    pub(crate) fn parse(text: &str, id: i64) -> Result<JobSpec, ExecError> {
+        serde_json::from_str(text).map_err(|e| ExecError::Store {
+            message: format!(
+                "job {id}'s plan cannot be read ({e}); it was written by an incompatible mr-host"
+            ),
+        })
+    }
+
+    /// Where the job's intermediate files live.
+    pub fn work_dir(&self) -> PathBuf {
+        self.output.join(STATE_DIR).join("work")
+    }
+}
+
+/// A submitted job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// Its id in the store.
+    pub id: i64,
+    /// False when the store already had it (a rerun resumes it).
+    pub created: bool,
+}
+
+/// Plans `request` into the store at `db` (created if needed), or finds the same job planned
+/// before: same component, parameters, inputs (paths, sizes, modification times) and output.
+/// A failed job found this way is made runnable again.
+pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
+    let output = prepare_output_dir(&request.output, db, request.overwrite)?;
+    let db_dir = db.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = db_dir {
+        std::fs::create_dir_all(dir).map_err(|source| ExecError::Output {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let mut store = Store::open(db)?;
+    let files = mr_io::resolve_inputs(&request.inputs)?;
+    let modified_ns = files
+        .iter()
+        .map(|f| modified_ns(&f.path, &f.display))
+        .collect::<Result<Vec<_>, _>>()?;
+    let job = &request.job;
+    let fingerprint = {
+        let mut h = Sha256::new();
+        let key = serde_json::json!({
+            "component": job.sha256(),
+            "params": job.params(),
+            "files": files.iter().zip(&modified_ns).map(|(f, m)| (f.path.to_string_lossy(), f.len, m.to_string())).collect::<Vec<_>>(),
+            "output": output.to_string_lossy(),
+        });
+        h.update(key.to_string().as_bytes());
+        mr_engine::hex(&h.finalize())
+    };
+    let output_text = output.to_string_lossy().into_owned();
+    if request.overwrite {
+        for other in store.jobs()? {
+            if other.output == output_text {
+                store.delete_job(other.id)?;
+            }
+        }
+    }
+    if let Some(existing) = store.find_job(&fingerprint)? {
+        let spec = JobSpec::parse(&existing.spec, existing.id)?;
+        check_same_settings(request, &spec, existing.id)?;
+        if store.reset_failed(existing.id, now_ms())? {
+            tracing::warn!(
+                job = existing.id,
+                "job {} had failed ({}); retrying its failed tasks",
+                existing.id,
+                existing.error.unwrap_or_default()
+            );
+        }
+        return Ok(Submitted {
+            id: existing.id,
+            created: false,
+        });
+    }
+    if let Some(other) = store.jobs()?.into_iter().find(|j| j.output == output_text) {
+        return Err(ExecError::OutputTaken {
+            path: output,
+            id: other.id,
+            name: other.name,
+        });
+    }
+    ensure_only_state(&output)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let info = job.info();
+    let requested_shards = request.shards.unwrap_or(cores * 4).max(1);
+    let shards = mr_io::plan_shards(&files, requested_shards)?;
+    let spec = JobSpec {
+        name: info.name.clone(),
+        component: std::path::absolute(job.path()).unwrap_or_else(|_| job.path().to_owned()),
+        component_sha256: job.sha256().to_owned(),
+        params: job.params().clone(),
+        inputs: request.inputs.clone(),
+        files,
+        modified_ns,
+        requested_shards,
+        shards,
+        reducers: if info.reduce {
+            request.reducers.unwrap_or(cores).max(1)
+        } else {
+            0
+        },
+        combine: info.combine,
+        output: output.clone(),
+        batch_bytes: request.batch_bytes.unwrap_or(256 << 10),
+        slice: request.slice.unwrap_or_default(),
+        sort_buffer_bytes: request.sort_buffer_bytes.unwrap_or(64 << 20),
+        max_record_bytes: request.max_record_bytes.unwrap_or(64 << 20),
+        max_attempts: request.max_attempts.unwrap_or(4).max(1),
+    };
+    let text = serde_json::to_string(&spec).expect("a plan serialises");
+    let (id, created) = store.create_job(
+        &NewJob {
+            name: &spec.name,
+            fingerprint: &fingerprint,
+            output: &output_text,
+            spec: &text,
+            map_tasks: spec.shards.len() as u32,
+            reduce_tasks: spec.reducers,
+        },
+        now_ms(),
+    )?;
+    tracing::info!(
+        job = id,
+        "planned job {id}: {} shards, {} partitions",
+        spec.shards.len(),
+        spec.reducers
+    );
+    Ok(Submitted { id, created })
+}
+
+/// A setting given explicitly on a rerun must match the plan; silently running with the old
+/// value would surprise, and changing it mid-job would break determinism.
+fn check_same_settings(request: &JobRequest, spec: &JobSpec, id: i64) -> Result<(), ExecError> {
+    let differs = |flag: &'static str, given: Option<u64>, planned: u64| {
+        given
+            .filter(|g| *g != planned)
+            .map(|given| ExecError::SettingChanged {
+                id,
+                flag,
+                planned: planned.to_string(),
+                given: given.to_string(),
+            })
+    };
+    let checks = [
+        differs(
+            "--shards",
+            request.shards.map(u64::from),
+            u64::from(spec.requested_shards),
+        ),
+        differs(
+            "--reducers",
+            request
+                .reducers
+                .filter(|_| spec.reducers > 0)
+                .map(u64::from),
+            u64::from(spec.reducers),
+        ),
+        differs(
+            "--max-record-bytes",
+            request.max_record_bytes,
+            spec.max_record_bytes,
+        ),
+    ];
+    match checks.into_iter().flatten().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn modified_ns(path: &Path, display: &str) -> Result<u128, ExecError> {
+    let meta = std::fs::metadata(path).map_err(|source| mr_io::InputError::Io {
+        path: display.to_owned(),
+        offset: None,
+        source,
+    })?;
+    Ok(meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos()))
+}
+
+/// Creates the output directory (emptying it first with `overwrite`, sparing the store when it
+/// lives inside) and returns its absolute path.
+fn prepare_output_dir(output: &Path, db: &Path, overwrite: bool) -> Result<PathBuf, ExecError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ExecError::Output { path, source }
+    };
+    std::fs::create_dir_all(output).map_err(io(output))?;
+    let output = output.canonicalize().map_err(io(output))?;
+    if overwrite {
+        let db = std::path::absolute(db).unwrap_or_else(|_| db.to_owned());
+        for entry in std::fs::read_dir(&output).map_err(io(&output))? {
+            let path = entry.map_err(io(&output))?.path();
+            if path.file_name() == Some(STATE_DIR.as_ref()) && db.starts_with(&path) {
+                // Keep the store (its jobs for this output are deleted by the caller); empty the
+                // rest of the state directory.
+                for inner in std::fs::read_dir(&path).map_err(io(&path))? {
+                    let inner = inner.map_err(io(&path))?.path();
+                    if !inner.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        db.file_name()
+                            .and_then(|d| d.to_str())
+                            .is_some_and(|d| n.starts_with(d))
+                    }) {
+                        remove(&inner).map_err(io(&inner))?;
+                    }
+                }
+            } else {
+                remove(&path).map_err(io(&path))?;
+            }
+        }
+    }
+    Ok(output)
+}
+
+fn remove(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
+/// A new job's output directory may hold nothing but the state directory.
+fn ensure_only_state(output: &Path) -> Result<(), ExecError> {
+    let entries = std::fs::read_dir(output).map_err(|source| ExecError::Output {
+        path: output.to_owned(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        if entry.file_name() != STATE_DIR {
+            return Err(ExecError::OutputNotEmpty {
+                path: output.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! Read-only views of a job for `mr-host status`: task counts per kind, leases, attempts,
+//! errors, counters and recent events.
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::{JobRow, Store, StoreError};
+
+/// Tasks of one kind, by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TaskCounts {
+    /// `map`, `reduce` or `finalize`.
+    pub kind: String,
+    /// All tasks of this kind.
+    pub total: u32,
+    /// Finished.
+    pub done: u32,
+    /// Leased right now (running, or held by a worker that stopped).
+    pub leased: u32,
+    /// Waiting to run (never started, or waiting to be retried).
+    pub pending: u32,
+    /// Out of attempts.
+    pub failed: u32,
+    /// Slices committed.
+    pub slices: u32,
+}
+
+/// A held lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseRow {
+    /// Task kind.
+    pub kind: String,
+    /// Task index.
+    pub idx: u32,
+    /// Holder.
+    pub owner: String,
+    /// Attempt (fencing token).
+    pub attempt: u32,
+    /// Slices committed so far.
+    pub slices: u32,
+    /// Expiry, ms since the epoch.
+    pub expires_at_ms: i64,
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptError {
+    /// Task kind.
+    pub kind: String,
+    /// Task index.
+    pub idx: u32,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Who ran it.
+    pub owner: String,
+    /// The error, as the executor reported it.
+    pub error: String,
+}
+
+/// A lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Sequence number.
+    pub id: i64,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+    /// What happened: `job-submitted`, `task-started`, `slice-committed`, ...
+    pub event: String,
+    /// Task kind, when about a task.
+    pub kind: Option<String>,
+    /// Task index.
+    pub idx: Option<u32>,
+    /// Slice number.
+    pub slice: Option<u32>,
+    /// Attempt.
+    pub attempt: Option<u32>,
+    /// Worker.
+    pub owner: Option<String>,
+    /// More words.
+    pub detail: Option<String>,
+}
+
+/// Everything `mr-host status JOB` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    /// Job id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// `map`, `reduce`, `finalize`, `done` or `failed`.
+    pub phase: String,
+    /// Output directory.
+    pub output: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Submission time, ms since the epoch.
+    pub created_ms: i64,
+    /// Completion time.
+    pub finished_ms: Option<i64>,
+    /// Tasks by kind.
+    pub tasks: Vec<TaskCounts>,
+    /// Attempts started, over all tasks.
+    pub attempts: u32,
+    /// Attempts that failed.
+    pub failed_attempts: u32,
+    /// Attempts whose commit was refused (their lease had been taken over).
+    pub refused_attempts: u32,
+    /// Leases held now.
+    pub leases: Vec<LeaseRow>,
+    /// Counters, summed over committed work.
+    pub counters: Vec<(String, i64)>,
+    /// Every failed attempt's error, oldest first.
+    pub errors: Vec<AttemptError>,
+    /// The most recent events, oldest first.
+    pub recent_events: Vec<Event>,
+}
+
+impl Store {
+    /// The status of job `id`, with up to `events` recent events.
+    pub fn status(&self, id: i64, events: u32) -> Result<JobStatus, StoreError> {
+        let JobRow {
+            id,
+            name,
+            output,
+            phase,
+            error,
+            created_ms,
+            finished_ms,
+            ..
+        } = self.job(id)?;
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT kind, COUNT(*),
+                        SUM(state = 'done'), SUM(state = 'leased'), SUM(state = 'pending'),
+                        SUM(state = 'failed'), SUM(slices)
+                 FROM tasks WHERE job = ? GROUP BY kind
+                 ORDER BY CASE kind WHEN 'map' THEN 0 WHEN 'reduce' THEN 1 ELSE 2 END",
+            )
+            .map_err(&err)?;
+        let tasks = stmt
+            .query_map([id], |r| {
+                Ok(TaskCounts {
+                    kind: r.get(0)?,
+                    total: r.get(1)?,
+                    done: r.get(2)?,
+                    leased: r.get(3)?,
+                    pending: r.get(4)?,
+                    failed: r.get(5)?,
+                    slices: r.get(6)?,
+                })
+            })
+            .map_err(&err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        let (attempts, failed_attempts, refused_attempts): (u32, u32, u32) = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(outcome = 'failed'), 0),
+                        COALESCE(SUM(outcome = 'refused'), 0)
+                 FROM attempts WHERE job = ?",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(&err)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT kind, idx, owner, attempt, slices, expires_at FROM tasks
+                 WHERE job = ? AND state = 'leased' ORDER BY kind, idx",
+            )
+            .map_err(&err)?;
+        let leases = stmt
+            .query_map([id], |r| {
+                Ok(LeaseRow {
+                    kind: r.get(0)?,
+                    idx: r.get(1)?,
+                    owner: r.get(2)?,
+                    attempt: r.get(3)?,
+                    slices: r.get(4)?,
+                    expires_at_ms: r.get(5)?,
+                })
+            })
+            .map_err(&err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT kind, idx, attempt, owner, error FROM attempts
+                 WHERE job = ? AND error IS NOT NULL ORDER BY started_ms, kind, idx, attempt",
+            )
+            .map_err(&err)?;
+        let errors = stmt
+            .query_map([id], |r| {
+                Ok(AttemptError {
+                    kind: r.get(0)?,
+                    idx: r.get(1)?,
+                    attempt: r.get(2)?,
+                    owner: r.get(3)?,
+                    error: r.get(4)?,
+                })
+            })
+            .map_err(&err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        Ok(JobStatus {
+            id,
+            name,
+            phase,
+            output,
+            error,
+            created_ms,
+            finished_ms,
+            tasks,
+            attempts,
+            failed_attempts,
+            refused_attempts,
+            leases,
+            counters: self.job_counters(id)?,
+            errors,
+            recent_events: self.events(id, 0, events)?,
+        })
+    }
+
+    /// Events of job `id` with a sequence number above `after`: the last `limit` of them, oldest
+    /// first.
+    pub fn events(&self, id: i64, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let err = self.err();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT * FROM (
+                     SELECT id, at_ms, event, kind, idx, slice, attempt, owner, detail FROM events
+                     WHERE job = ? AND id > ? ORDER BY id DESC LIMIT ?)
+                 ORDER BY id",
+            )
+            .map_err(&err)?;
+        stmt.query_map(params![id, after, limit], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                event: r.get(2)?,
+                kind: r.get(3)?,
+                idx: r.get(4)?,
+                slice: r.get(5)?,
+                attempt: r.get(6)?,
+                owner: r.get(7)?,
+                detail: r.get(8)?,
+            })
+        })
+        .map_err(&err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)
+    }
+}

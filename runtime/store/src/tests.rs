@@ -1,0 +1,330 @@
+use super::*;
+
+fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("jobs.db")).unwrap()
+}
+
+fn new_job(s: &mut Store, fingerprint: &str, map: u32, reduce: u32) -> i64 {
+    let job = NewJob {
+        name: "wc",
+        fingerprint,
+        output: "/out",
+        spec: "{}",
+        map_tasks: map,
+        reduce_tasks: reduce,
+    };
+    s.create_job(&job, 0).unwrap().0
+}
+
+fn alive(_: &str) -> bool {
+    false
+}
+
+fn lease(s: &mut Store, job: i64, owner: &str, now: i64) -> Lease {
+    match s.acquire(job, owner, now, 1000, &alive).unwrap() {
+        Acquired::Lease(l) => l,
+        other => panic!("expected a lease, got {other:?}"),
+    }
+}
+
+fn finish(s: &mut Store, l: &mut Lease, n: i64) {
+    s.commit_slice(l, "end", &[], &[("records".into(), n)], true, 0)
+        .unwrap();
+}
+
+#[test]
+fn same_fingerprint_resumes_the_same_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let a = new_job(&mut s, "fp1", 3, 2);
+    let job = NewJob {
+        name: "wc",
+        fingerprint: "fp1",
+        output: "/out",
+        spec: "{}",
+        map_tasks: 3,
+        reduce_tasks: 2,
+    };
+    assert_eq!(s.create_job(&job, 5).unwrap(), (a, false));
+    drop(s);
+    // Reopening runs no migration twice.
+    let mut s = store(&dir);
+    assert_eq!(s.create_job(&job, 5).unwrap(), (a, false));
+    assert_eq!(s.find_job("fp1").unwrap().unwrap().id, a);
+    assert_eq!(s.find_job("fp2").unwrap(), None);
+}
+
+#[test]
+fn a_store_from_a_newer_mr_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    drop(Store::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+}
+
+#[test]
+fn phases_follow_the_tasks_map_reduce_finalize_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 2, 1);
+    let mut m0 = lease(&mut s, job, "w1", 0);
+    let mut m1 = lease(&mut s, job, "w2", 0);
+    assert_eq!((m0.kind.as_str(), m0.idx, m1.idx), ("map", 0, 1));
+    // Both map tasks are leased: the reduce phase has not opened, so there is nothing to do.
+    assert_eq!(
+        s.acquire(job, "w3", 10, 1000, &alive).unwrap(),
+        Acquired::Wait { retry_at_ms: 1000 }
+    );
+    finish(&mut s, &mut m0, 3);
+    finish(&mut s, &mut m1, 4);
+    let mut r = lease(&mut s, job, "w3", 20);
+    assert_eq!((r.kind.as_str(), r.idx), ("reduce", 0));
+    finish(&mut s, &mut r, 2);
+    let mut f = lease(&mut s, job, "w3", 30);
+    assert_eq!(f.kind, "finalize");
+    finish(&mut s, &mut f, 0);
+    assert_eq!(
+        s.acquire(job, "w4", 40, 1000, &alive).unwrap(),
+        Acquired::Finished {
+            phase: "done".into(),
+            error: None
+        }
+    );
+    assert_eq!(s.job_counters(job).unwrap(), vec![("records".into(), 9)]);
+    let status = s.status(job, 100).unwrap();
+    assert_eq!(status.phase, "done");
+    assert_eq!(
+        status
+            .tasks
+            .iter()
+            .map(|t| (t.kind.as_str(), t.done))
+            .collect::<Vec<_>>(),
+        [("map", 2), ("reduce", 1), ("finalize", 1)]
+    );
+    let names: Vec<_> = status
+        .recent_events
+        .iter()
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(names.first(), Some(&"job-submitted"));
+    assert_eq!(names.last(), Some(&"job-completed"));
+    assert_eq!(names.iter().filter(|n| **n == "phase-started").count(), 2);
+}
+
+#[test]
+fn a_map_only_job_goes_straight_to_finalize() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 0);
+    let mut m = lease(&mut s, job, "w", 0);
+    finish(&mut s, &mut m, 1);
+    assert_eq!(lease(&mut s, job, "w", 1).kind, "finalize");
+}
+
+#[test]
+fn a_taken_over_lease_cannot_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 0);
+    let mut zombie = lease(&mut s, job, "w1", 0);
+    assert_eq!(zombie.attempt, 1);
+    // Still leased: nobody else gets it.
+    assert!(matches!(
+        s.acquire(job, "w2", 500, 1000, &alive).unwrap(),
+        Acquired::Wait { retry_at_ms: 1000 }
+    ));
+    // Expired: w2 takes it over with attempt 2.
+    let mut fresh = lease(&mut s, job, "w2", 1001);
+    assert_eq!((fresh.attempt, fresh.idx), (2, 0));
+    let err = s
+        .commit_slice(&mut zombie, "10", &[], &[("records".into(), 10)], false, 0)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Fenced { attempt: 1, .. }),
+        "{err}"
+    );
+    s.record_refusal(&zombie, "slice 0", 1002).unwrap();
+    assert!(matches!(
+        s.heartbeat(&zombie, 1002, 1000),
+        Err(StoreError::Fenced { .. })
+    ));
+    s.commit_slice(&mut fresh, "10", &[], &[("records".into(), 10)], false, 0)
+        .unwrap();
+    s.commit_slice(&mut fresh, "20", &[], &[("records".into(), 7)], true, 0)
+        .unwrap();
+    assert_eq!(s.job_counters(job).unwrap(), vec![("records".into(), 17)]);
+    let status = s.status(job, 100).unwrap();
+    assert_eq!(status.refused_attempts, 1);
+    assert!(
+        status
+            .recent_events
+            .iter()
+            .any(|e| e.event == "lease-taken-over" && e.detail.as_deref() == Some("from w1"))
+    );
+}
+
+#[test]
+fn a_dead_owner_lease_is_taken_over_before_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 0);
+    let first = lease(&mut s, job, "host:1:1", 0);
+    let dead = |owner: &str| owner == "host:1:1";
+    let Acquired::Lease(second) = s.acquire(job, "host:2:1", 10, 1000, &dead).unwrap() else {
+        panic!("the dead owner's task should be taken over");
+    };
+    assert_eq!((second.idx, second.attempt), (first.idx, 2));
+}
+
+#[test]
+fn a_resumed_task_starts_from_its_committed_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 1);
+    let mut l = lease(&mut s, job, "w1", 0);
+    let out = OutputFile {
+        path: "m-0-0.run".into(),
+        part: 0,
+        bytes: 5,
+        records: 3,
+        checksum: "x".into(),
+    };
+    s.commit_slice(
+        &mut l,
+        "4096",
+        std::slice::from_ref(&out),
+        &[("records".into(), 3)],
+        false,
+        0,
+    )
+    .unwrap();
+    let again = lease(&mut s, job, "w2", 2000);
+    assert_eq!(
+        (again.cursor.as_str(), again.slices, again.attempt),
+        ("4096", 1, 2)
+    );
+    let outputs = s.outputs(job, "map").unwrap();
+    assert_eq!(
+        outputs,
+        vec![CommittedOutput {
+            idx: 0,
+            slice: 0,
+            file: out
+        }]
+    );
+}
+
+#[test]
+fn failures_back_off_then_fail_the_job_keeping_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 0);
+    for attempt in 1..=3 {
+        let now = i64::from(attempt) * 100;
+        let l = lease(&mut s, job, "w", now);
+        assert_eq!(l.attempt, attempt);
+        let retry = s
+            .fail_attempt(&l, &format!("boom {attempt}"), 3, now + 50, now)
+            .unwrap();
+        assert_eq!(retry, attempt < 3);
+        if retry {
+            // Backing off: not runnable until `retry_at`.
+            assert_eq!(
+                s.acquire(job, "w", now + 10, 1000, &alive).unwrap(),
+                Acquired::Wait {
+                    retry_at_ms: now + 50
+                }
+            );
+        }
+    }
+    assert_eq!(
+        s.acquire(job, "w", 1000, 100, &alive).unwrap(),
+        Acquired::Finished {
+            phase: "failed".into(),
+            error: Some("boom 3".into())
+        }
+    );
+    let status = s.status(job, 100).unwrap();
+    assert_eq!(
+        status.errors.iter().map(|e| e.attempt).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(status.failed_attempts, 3);
+    // A rerun resets the failed task for a new round of attempts.
+    assert!(s.reset_failed(job, 2000).unwrap());
+    let l = lease(&mut s, job, "w", 2000);
+    assert_eq!(l.attempt, 4);
+    assert!(s.fail_attempt(&l, "again", 3, 0, 2001).unwrap());
+}
+
+#[test]
+fn takeovers_do_not_use_up_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 0);
+    for round in 0..6 {
+        lease(&mut s, job, "w", round * 2000);
+    }
+    let l = lease(&mut s, job, "w", 20_000);
+    assert_eq!(l.attempt, 7);
+    assert!(
+        s.fail_attempt(&l, "first real failure", 2, 0, 20_001)
+            .unwrap()
+    );
+}
+
+#[test]
+fn deleting_a_job_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 2, 1);
+    let mut l = lease(&mut s, job, "w", 0);
+    finish(&mut s, &mut l, 1);
+    s.delete_job(job).unwrap();
+    assert!(s.jobs().unwrap().is_empty());
+    assert!(matches!(s.job(job), Err(StoreError::NoSuchJob { .. })));
+    assert!(s.job_counters(job).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_connections_queue_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    let job = new_job(&mut Store::open(&path).unwrap(), "fp", 200, 0);
+    let taken: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|w| {
+                let path = path.clone();
+                scope.spawn(move || {
+                    let mut s = Store::open(&path).unwrap();
+                    let mut mine = Vec::new();
+                    loop {
+                        match s
+                            .acquire(job, &format!("w{w}"), 0, 1 << 40, &alive)
+                            .unwrap()
+                        {
+                            Acquired::Lease(mut l) => {
+                                if l.kind == "map" {
+                                    mine.push(l.idx);
+                                }
+                                finish(&mut s, &mut l, 1);
+                            }
+                            Acquired::Wait { .. } => std::thread::yield_now(),
+                            Acquired::Finished { .. } => return mine,
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<u32> = taken.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all, (0..200).collect::<Vec<_>>());
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.job_counters(job).unwrap(), vec![("records".into(), 201)]);
+}
