@@ -277,7 +277,56 @@ fn map_only_job_writes_map_output_in_input_order() {
         std::fs::read_to_string(out.join("part-00000")).unwrap(),
         "ONE\nTWO\n\nTHREE\n"
     );
-    assert!(!out.join("_work").exists());
+    // The work directory is gone; the store stays, so rerunning reports the finished job.
+    assert!(!out.join("_mr/work").exists());
+    assert!(out.join("_mr/state.db").is_file());
+}
+
+#[test]
+fn lifecycle_events_reach_a_job_that_asks_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\nc\nd\ne\n").unwrap();
+    let out = dir.path().join("out");
+    let o = mr_host()
+        .args(run_args(
+            &guest("uppercase"),
+            &input,
+            &out,
+            &["--shards", "1", "--slice-records", "2", "--json"],
+        ))
+        .env("MR_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    // Five records in slices of two: slices 0, 1 and 2, each started and committed.
+    let events: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.split("guest: event ").nth(1))
+        .map(|l| l.split(" job=").next().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "TaskStarted map shard 0 slice 0 attempt 1",
+            "SliceStarted map shard 0 slice 0 attempt 1",
+            "SliceCommitted map shard 0 slice 0 attempt 1",
+            "SliceStarted map shard 0 slice 1 attempt 1",
+            "SliceCommitted map shard 0 slice 1 attempt 1",
+            "SliceStarted map shard 0 slice 2 attempt 1",
+            "SliceCommitted map shard 0 slice 2 attempt 1",
+            "TaskCompleted map shard 0 slice 2 attempt 1",
+            "TaskStarted finalize shard 0 slice 0 attempt 1",
+            "TaskCompleted finalize shard 0 slice 0 attempt 1",
+            "JobCompleted finalize shard 0 slice 0 attempt 1",
+        ],
+        "{stderr}"
+    );
+    // Counters bumped while handling events belong to no slice: they are not counted.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["job_counters"], serde_json::json!({}));
+    assert_eq!(v["slices"], 3);
 }
 
 #[test]

@@ -31,6 +31,26 @@ pub(crate) mod mapper {
     });
 }
 
+/// The `lifecycle` interface, exported by jobs built for the `-with-events` worlds. Only its
+/// interface-level bindings are used: a job's world is still one of the two above, and the
+/// lifecycle export is looked up beside it when the component has it.
+pub(crate) mod events {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "mapreduce-job-with-events",
+        ownership: Borrowing { duplicate_if_necessary: true },
+        // Its own `types` (the lifecycle export takes a task identity as a parameter, a shape
+        // the other bindings never generate); the imports are those of `mapreduce-job`.
+        with: {
+            "mr:job/context": super::mapreduce::mr::job::context,
+            "mr:job/values": super::mapreduce::mr::job::values,
+        },
+    });
+}
+
+pub(crate) use events::exports::mr::job::lifecycle::{
+    EventKind, Guest as Lifecycle, GuestIndices as LifecycleIndices,
+};
 pub(crate) use mapper::MapperJobPre;
 pub(crate) use mapreduce::MapreduceJobPre;
 pub(crate) use mapreduce::mr::job::types;

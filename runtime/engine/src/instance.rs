@@ -9,7 +9,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{JobBindings, JobPre, mapreduce, types};
+use crate::bindings::{self, EventKind, JobBindings, JobPre, Lifecycle, mapreduce, types};
 use crate::pipe::TailPipe;
 use crate::{JobComponent, JobInfo, ParamInfo, World};
 
@@ -48,6 +48,21 @@ pub enum GuestErrorKind {
     JobError,
     /// The guest returned malformed data or the host failed serving it.
     Protocol,
+}
+
+/// A lifecycle event delivered to jobs that export `lifecycle` (see `wit/job.wit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleEvent {
+    /// An attempt at a task started.
+    TaskStarted,
+    /// A map slice is about to be read.
+    SliceStarted,
+    /// A slice was committed.
+    SliceCommitted,
+    /// A task's last slice was committed.
+    TaskCompleted,
+    /// The job is done.
+    JobCompleted,
 }
 
 /// A failed guest call: what happened, in the guest's own words where it had any.
@@ -193,6 +208,7 @@ pub struct Instance {
     job: Arc<JobComponent>,
     store: Store<HostState>,
     bindings: Option<JobBindings>,
+    lifecycle: Option<Lifecycle>,
     output: TailPipe,
     task: TaskIdentity,
 }
@@ -201,11 +217,12 @@ impl Instance {
     /// Creates a store and instantiates the job in it.
     pub fn new(job: &Arc<JobComponent>, task: TaskIdentity) -> Result<Self, GuestError> {
         let output = TailPipe::default();
-        let (store, bindings) = Self::instantiate(job, &output, &task)?;
+        let (store, bindings, lifecycle) = Self::instantiate(job, &output, &task)?;
         Ok(Instance {
             job: job.clone(),
             store,
             bindings: Some(bindings),
+            lifecycle,
             output,
             task,
         })
@@ -215,7 +232,7 @@ impl Instance {
         job: &Arc<JobComponent>,
         output: &TailPipe,
         task: &TaskIdentity,
-    ) -> Result<(Store<HostState>, JobBindings), GuestError> {
+    ) -> Result<(Store<HostState>, JobBindings, Option<Lifecycle>), GuestError> {
         // No preopens, no network, no environment, no arguments: stdout and stderr are
         // captured, stdin is empty.
         let wasi = WasiCtx::builder()
@@ -238,12 +255,28 @@ impl Instance {
         };
         let mut store = Store::new(&job.runtime.engine, state);
         store.limiter(|s| &mut s.limits);
-        let bindings = match &job.pre {
-            JobPre::Mapper(pre) => pre.instantiate(&mut store).map(JobBindings::Mapper),
-            JobPre::MapReduce(pre) => pre.instantiate(&mut store).map(JobBindings::MapReduce),
-        }
-        .map_err(|e| trap_error(e, output))?;
-        Ok((store, bindings))
+        let instantiated = (|| {
+            let instance = match &job.pre {
+                JobPre::Mapper(pre) => pre.instance_pre().instantiate(&mut store)?,
+                JobPre::MapReduce(pre) => pre.instance_pre().instantiate(&mut store)?,
+            };
+            let bindings = match &job.pre {
+                JobPre::Mapper(_) => {
+                    JobBindings::Mapper(bindings::mapper::MapperJob::new(&mut store, &instance)?)
+                }
+                JobPre::MapReduce(_) => JobBindings::MapReduce(
+                    bindings::mapreduce::MapreduceJob::new(&mut store, &instance)?,
+                ),
+            };
+            let lifecycle = job
+                .lifecycle
+                .as_ref()
+                .map(|indices| indices.load(&mut store, &instance))
+                .transpose()?;
+            wasmtime::Result::Ok((bindings, lifecycle))
+        })();
+        let (bindings, lifecycle) = instantiated.map_err(|e| trap_error(e, output))?;
+        Ok((store, bindings, lifecycle))
     }
 
     /// Sets the task identity reported to the guest and used in logs.
@@ -261,10 +294,12 @@ impl Instance {
     /// with the store to call it in.
     fn bindings(&mut self) -> Result<(&JobBindings, &mut Store<HostState>), GuestError> {
         if self.bindings.is_none() {
-            let (store, bindings) = Self::instantiate(&self.job, &self.output, &self.task)?;
+            let (store, bindings, lifecycle) =
+                Self::instantiate(&self.job, &self.output, &self.task)?;
             // Counters of committed work were taken already; a fresh store starts from zero.
             self.store = store;
             self.bindings = Some(bindings);
+            self.lifecycle = lifecycle;
         }
         let bindings = self.bindings.as_ref().expect("just instantiated");
         Ok((bindings, &mut self.store))
@@ -307,6 +342,7 @@ impl Instance {
             world,
             combine: world == World::MapreduceJob && info.phases.contains(types::Phases::COMBINE),
             reduce: world == World::MapreduceJob,
+            events: self.job.lifecycle.is_some(),
             params: info
                 .params
                 .into_iter()
@@ -318,6 +354,50 @@ impl Instance {
                 })
                 .collect(),
         })
+    }
+
+    /// Delivers a lifecycle event to a job that exports `lifecycle` (a no-op for the others).
+    /// The guest's counter increments while handling it are discarded: an event belongs to no
+    /// committed slice.
+    pub fn notify(&mut self, event: LifecycleEvent) -> Result<(), GuestError> {
+        if self.job.lifecycle.is_none() {
+            return Ok(());
+        }
+        self.bindings()?;
+        let task = bindings::events::mr::job::types::TaskIdentityParam {
+            job: &self.task.job,
+            phase: self.task.phase,
+            shard: self.task.shard,
+            slice: self.task.slice,
+            attempt: self.task.attempt,
+        };
+        let kind = match event {
+            LifecycleEvent::TaskStarted => EventKind::TaskStarted,
+            LifecycleEvent::SliceStarted => EventKind::SliceStarted,
+            LifecycleEvent::SliceCommitted => EventKind::SliceCommitted,
+            LifecycleEvent::TaskCompleted => EventKind::TaskCompleted,
+            LifecycleEvent::JobCompleted => EventKind::JobCompleted,
+        };
+        let lifecycle = self
+            .lifecycle
+            .as_ref()
+            .expect("instantiated with its lifecycle export");
+        let out = lifecycle
+            .call_on_event(&mut self.store, kind, task)
+            .map(|r| {
+                r.map_err(|message| types::JobError {
+                    message,
+                    record_index: None,
+                })
+            });
+        let result = self.finish(out);
+        if self.bindings.is_some() {
+            let ignored = std::mem::take(&mut self.store.data_mut().counters);
+            if !ignored.is_empty() {
+                tracing::debug!("ignoring counters incremented while handling {event:?}");
+            }
+        }
+        result
     }
 
     /// Calls `map` on a kv batch of input records.

@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-pub use instance::{GuestError, GuestErrorKind, Instance, TaskIdentity, ValueSource};
+pub use instance::{
+    GuestError, GuestErrorKind, Instance, LifecycleEvent, TaskIdentity, ValueSource,
+};
 
 /// Errors loading or inspecting a component (running one reports [`GuestError`]).
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,8 @@ pub struct JobInfo {
     pub combine: bool,
     /// Whether it has a reducer.
     pub reduce: bool,
+    /// Whether it exports `lifecycle` (wants lifecycle events).
+    pub events: bool,
     /// Declared parameters.
     pub params: Vec<ParamInfo>,
 }
@@ -211,27 +215,32 @@ impl Runtime {
                 exports: exports.join(", "),
             });
         };
-        let pre = match world {
-            World::MapreduceJob => bindings::JobPre::MapReduce(
-                bindings::MapreduceJobPre::new(
-                    self.mapreduce_linker
-                        .instantiate_pre(&component)
-                        .map_err(load_err)?,
-                )
-                .map_err(load_err)?,
-            ),
-            World::MapperJob => bindings::JobPre::Mapper(
-                bindings::MapperJobPre::new(
-                    self.mapper_linker
-                        .instantiate_pre(&component)
-                        .map_err(load_err)?,
-                )
-                .map_err(load_err)?,
-            ),
+        let (pre, lifecycle) = match world {
+            World::MapreduceJob => {
+                let instance_pre = self
+                    .mapreduce_linker
+                    .instantiate_pre(&component)
+                    .map_err(load_err)?;
+                let lifecycle = lifecycle_indices(&instance_pre, has("mr:job/lifecycle@0.1.0"))
+                    .map_err(load_err)?;
+                let pre = bindings::MapreduceJobPre::new(instance_pre).map_err(load_err)?;
+                (bindings::JobPre::MapReduce(pre), lifecycle)
+            }
+            World::MapperJob => {
+                let instance_pre = self
+                    .mapper_linker
+                    .instantiate_pre(&component)
+                    .map_err(load_err)?;
+                let lifecycle = lifecycle_indices(&instance_pre, has("mr:job/lifecycle@0.1.0"))
+                    .map_err(load_err)?;
+                let pre = bindings::MapperJobPre::new(instance_pre).map_err(load_err)?;
+                (bindings::JobPre::Mapper(pre), lifecycle)
+            }
         };
         let mut job = JobComponent {
             path: path.to_owned(),
             sha256,
+            lifecycle,
             runtime: self.clone(),
             pre,
             info: None,
@@ -317,6 +326,7 @@ impl Runtime {
 pub struct JobComponent {
     path: PathBuf,
     sha256: String,
+    pub(crate) lifecycle: Option<bindings::LifecycleIndices>,
     runtime: Arc<Runtime>,
     pre: bindings::JobPre,
     info: Option<JobInfo>,
@@ -328,6 +338,7 @@ impl JobComponent {
         JobComponent {
             path: self.path.clone(),
             sha256: self.sha256.clone(),
+            lifecycle: self.lifecycle.clone(),
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
             info: None,
@@ -404,6 +415,16 @@ impl JobComponent {
         job.params = Arc::new(params);
         Ok(Arc::new(job))
     }
+}
+
+/// The lifecycle export's indices, when the component has one.
+fn lifecycle_indices(
+    pre: &wasmtime::component::InstancePre<instance::HostState>,
+    exported: bool,
+) -> wasmtime::Result<Option<bindings::LifecycleIndices>> {
+    exported
+        .then(|| bindings::LifecycleIndices::new(pre))
+        .transpose()
 }
 
 /// Lower-case hex of a digest.

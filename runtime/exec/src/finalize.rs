@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use mr_engine::LifecycleEvent;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -93,7 +94,10 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     mr_store::failpoint("before-commit-finalize");
     task.store
         .commit_slice(task.lease, "done", &[], &[], true, now_ms())?;
+    tracing::info!(job = task.job.id, "job {} completed", task.job.id);
     cleanup(spec);
+    task.notify_done(LifecycleEvent::TaskCompleted);
+    task.notify_done(LifecycleEvent::JobCompleted);
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mr_engine::GuestError;
+use mr_engine::{GuestError, LifecycleEvent};
 use mr_io::{LineCursor, LineReader};
 use mr_shuffle::{RunWriter, SortBuffer, partition_of};
 use mr_store::OutputFile;
@@ -41,6 +41,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         let slice = task.lease.slices;
         task.store.slice_started(task.lease, now_ms())?;
         task.set_identity("map", slice);
+        task.notify_start(LifecycleEvent::SliceStarted)?;
         let mut reader =
             LineReader::resume(&spec.files, shard, cursor, spec.max_record_bytes as usize);
         let mut files = SliceFiles::default();
@@ -87,7 +88,9 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             task.lease.idx
         );
         task.progress(Progress::Mapped(bytes));
+        task.notify_done(LifecycleEvent::SliceCommitted);
         if last {
+            task.notify_done(LifecycleEvent::TaskCompleted);
             return Ok(());
         }
         cursor = next;

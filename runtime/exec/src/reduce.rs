@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mr_engine::ValueSource;
+use mr_engine::{LifecycleEvent, ValueSource};
 use mr_shuffle::Merger;
 use mr_store::OutputFile;
 
@@ -68,6 +68,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         return Err(e.into());
     }
     task.progress(Progress::PartitionDone);
+    task.notify_done(LifecycleEvent::SliceCommitted);
+    task.notify_done(LifecycleEvent::TaskCompleted);
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mr_engine::{Instance, JobComponent, Runtime, TaskIdentity};
+use mr_engine::{Instance, JobComponent, LifecycleEvent, Runtime, TaskIdentity};
 use mr_store::{Acquired, Lease, Store, StoreError};
 
 use crate::spec::JobSpec;
@@ -131,6 +131,27 @@ impl Task<'_> {
     pub(crate) fn set_identity(&mut self, phase: &'static str, slice: u32) {
         self.instance
             .set_task(identity(self.job, self.lease, phase, slice));
+    }
+
+    /// Tells a job that wants lifecycle events that something is starting; a guest failure
+    /// fails the attempt, like any other guest failure.
+    pub(crate) fn notify_start(&mut self, event: LifecycleEvent) -> Result<(), TaskError> {
+        self.instance
+            .notify(event)
+            .map_err(|e| crate::map::guest_error(self, phase_name(&self.lease.kind), None, e))
+    }
+
+    /// Tells a job that wants lifecycle events that something was committed. The work is done
+    /// whatever the guest says, so a failure is only logged.
+    pub(crate) fn notify_done(&mut self, event: LifecycleEvent) {
+        if let Err(e) = self.instance.notify(event) {
+            tracing::warn!(
+                job = self.job.id,
+                "the job failed handling {event:?} of {} task {} (ignored: the work is committed): {e}",
+                self.lease.kind,
+                self.lease.idx
+            );
+        }
     }
 
     pub(crate) fn announce_reduce(&self) {
@@ -394,6 +415,8 @@ impl Worker<'_> {
                 lease: &mut lease,
                 lost: &lost,
             };
+            task.set_identity(phase, task.lease.slices);
+            task.notify_start(LifecycleEvent::TaskStarted)?;
             match phase {
                 "map" => crate::map::run(&mut task),
                 "reduce" => crate::reduce::run(&mut task),

@@ -2,14 +2,15 @@
 //! public API: job code never names anything in here.
 
 use crate::glue::{self, Failure};
-use crate::{Combiner, JobInfo, Mapper, Reducer, ValueSource};
+use crate::{Combiner, EventKind, JobInfo, Lifecycle, Mapper, Reducer, ValueSource};
 
-/// Bindings for the `mapreduce-job` world.
+/// Bindings for the `mapreduce-job-with-events` world: `mapreduce-job` plus the `lifecycle`
+/// export (a no-op unless the job asks for events).
 #[allow(missing_docs)]
 pub mod mapreduce {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "mapreduce-job",
+        world: "mapreduce-job-with-events",
         pub_export_macro: true,
         export_macro_name: "export_mapreduce_job",
         default_bindings_module: "mr_sdk::bindings::mapreduce",
@@ -129,4 +130,48 @@ pub fn mapreduce_reduce<J: Reducer>(
     rest: &mapreduce::mr::job::values::ValueStream,
 ) -> Result<Vec<u8>, MapReduceError> {
     convert_result!(mapreduce::mr::job::types, glue::reduce(job, groups, rest))
+}
+
+macro_rules! convert_event {
+    ($b:path, $job:expr, $kind:expr, $task:expr) => {{
+        use b::exports::mr::job::lifecycle::EventKind as K;
+        use $b as b;
+        let kind = match $kind {
+            K::TaskStarted => EventKind::TaskStarted,
+            K::SliceStarted => EventKind::SliceStarted,
+            K::SliceCommitted => EventKind::SliceCommitted,
+            K::TaskCompleted => EventKind::TaskCompleted,
+            K::JobCompleted => EventKind::JobCompleted,
+        };
+        let t = $task;
+        let task = crate::context::Task {
+            job: t.job,
+            phase: t.phase,
+            shard: t.shard,
+            slice: t.slice,
+            attempt: t.attempt,
+        };
+        let result = glue::on_event($job, kind, &task);
+        // An event belongs to no committed slice: counters bumped while handling it are dropped.
+        crate::context::discard_counters();
+        result
+    }};
+}
+
+#[doc(hidden)]
+pub fn mapper_on_event<J: Lifecycle>(
+    job: &mut J,
+    kind: mapper::exports::mr::job::lifecycle::EventKind,
+    task: mapper::mr::job::types::TaskIdentity,
+) -> Result<(), String> {
+    convert_event!(mapper, job, kind, task)
+}
+
+#[doc(hidden)]
+pub fn mapreduce_on_event<J: Lifecycle>(
+    job: &mut J,
+    kind: mapreduce::exports::mr::job::lifecycle::EventKind,
+    task: mapreduce::mr::job::types::TaskIdentity,
+) -> Result<(), String> {
+    convert_event!(mapreduce, job, kind, task)
 }

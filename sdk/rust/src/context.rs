@@ -48,6 +48,12 @@ pub(crate) fn flush_counters() {
     }
 }
 
+/// Drops buffered counter increments (those made while handling a lifecycle event, which
+/// belongs to no committed slice).
+pub(crate) fn discard_counters() {
+    PENDING_COUNTERS.with_borrow_mut(Vec::clear);
+}
+
 /// The value of job parameter `name` (from `--param name=value` or the declared default).
 pub fn param(name: &str) -> Option<String> {
     backend::param(name)

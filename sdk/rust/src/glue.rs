@@ -1,7 +1,10 @@
 //! The loops between flat batches and the job traits, shared by the wasm exports and the native
 //! test harness so both run exactly the same code.
 
-use crate::{Combiner, Emitter, Error, Mapper, Record, Reducer, ValueEmitter, ValueSource, Values};
+use crate::{
+    Combiner, Emitter, Error, EventKind, Lifecycle, Mapper, Record, Reducer, ValueEmitter,
+    ValueSource, Values,
+};
 
 /// A failure to report to the host as a `job-error`.
 pub(crate) struct Failure {
@@ -140,4 +143,13 @@ impl std::hash::Hasher for FxHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// Hands a lifecycle event to the job; its error becomes the host's error text.
+pub(crate) fn on_event<J: Lifecycle>(
+    job: &mut J,
+    kind: EventKind,
+    task: &crate::context::Task,
+) -> Result<(), String> {
+    job.on_event(kind, task).map_err(|e| e.message().to_owned())
 }

@@ -46,8 +46,8 @@ pub mod bindings;
 pub mod prelude {
     pub use crate::context::{counter, log, param, task};
     pub use crate::{
-        Combiner, Emitter, Error, Job, JobInfo, Mapper, Param, Record, Reducer, Result,
-        ValueEmitter, Values,
+        Combiner, Emitter, Error, EventKind, Job, JobInfo, Lifecycle, Mapper, Param, Record,
+        Reducer, Result, ValueEmitter, Values,
     };
 }
 
@@ -388,14 +388,94 @@ pub trait Reducer: Job {
     fn reduce(&mut self, key: &[u8], values: &mut Values<'_>, out: &mut Emitter) -> Result;
 }
 
+/// What a [`Lifecycle`] job is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// An attempt at a task (map shard, reduce partition, the job's finalize step) started.
+    TaskStarted,
+    /// A map slice is about to be read.
+    SliceStarted,
+    /// A slice was committed: it will not run again.
+    SliceCommitted,
+    /// A task's last slice was committed.
+    TaskCompleted,
+    /// The job's output is in place and the job is done.
+    JobCompleted,
+}
+
+/// Lifecycle events, for jobs that want them (export with `events`, e.g.
+/// `export_job!(MyJob: map, reduce, events)`). Useful for logging progress in the job's own
+/// words. Counter increments made here are ignored (an event belongs to no committed slice);
+/// an error returned for `TaskStarted` or `SliceStarted` fails that attempt, one returned after
+/// a commit is only logged by the host.
+pub trait Lifecycle: Job {
+    /// Called on the instance that runs `task`.
+    fn on_event(&mut self, kind: EventKind, task: &context::Task) -> Result;
+}
+
 /// Exports a job type as a WebAssembly component.
 ///
 /// - `export_job!(MyJob: map)` — a map-only job (`mapper-job` world).
 /// - `export_job!(MyJob: map, reduce)` — map and reduce (`mapreduce-job` world).
 /// - `export_job!(MyJob: map, combine, reduce)` — with a map-side combiner.
+/// - Any of these followed by `, events` also delivers lifecycle events to the job's
+///   [`Lifecycle`] implementation.
+///
+/// Every component the SDK builds exports the `lifecycle` interface (of the `-with-events`
+/// worlds); without `events` it does nothing.
 #[macro_export]
 macro_rules! export_job {
     ($job:ty: map) => {
+        $crate::__export_mapper!($job, |_job, _kind, _task| Ok(()));
+    };
+    ($job:ty: map, events) => {
+        $crate::__export_mapper!($job, |job, kind, task| {
+            $crate::bindings::mapper_on_event(job, kind, task)
+        });
+    };
+    ($job:ty: map, reduce) => {
+        $crate::__export_mapreduce!(
+            $job,
+            false,
+            |job, input| { $crate::bindings::mapreduce_map(job, input) },
+            |_job, _groups| { $crate::bindings::mapreduce_no_combiner() },
+            |_job, _kind, _task| Ok(())
+        );
+    };
+    ($job:ty: map, reduce, events) => {
+        $crate::__export_mapreduce!(
+            $job,
+            false,
+            |job, input| { $crate::bindings::mapreduce_map(job, input) },
+            |_job, _groups| { $crate::bindings::mapreduce_no_combiner() },
+            |job, kind, task| { $crate::bindings::mapreduce_on_event(job, kind, task) }
+        );
+    };
+    ($job:ty: map, combine, reduce) => {
+        // With a combiner, each map batch is pre-combined inside the guest.
+        $crate::__export_mapreduce!(
+            $job,
+            true,
+            |job, input| { $crate::bindings::mapreduce_map_combined(job, input) },
+            |job, groups| { $crate::bindings::mapreduce_combine(job, groups) },
+            |_job, _kind, _task| Ok(())
+        );
+    };
+    ($job:ty: map, combine, reduce, events) => {
+        $crate::__export_mapreduce!(
+            $job,
+            true,
+            |job, input| { $crate::bindings::mapreduce_map_combined(job, input) },
+            |job, groups| { $crate::bindings::mapreduce_combine(job, groups) },
+            |job, kind, task| { $crate::bindings::mapreduce_on_event(job, kind, task) }
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_mapper {
+    ($job:ty, $on_event:expr) => {
         // Exports exist only in the component; natively the job is plain Rust for the harness.
         #[cfg(target_arch = "wasm32")]
         const _: () = {
@@ -418,32 +498,23 @@ macro_rules! export_job {
                     MR_JOB.with_borrow_mut(|job| $crate::bindings::mapper_map(job, &input))
                 }
             }
+            impl b::exports::mr::job::lifecycle::Guest for MrJobExport {
+                fn on_event(
+                    kind: b::exports::mr::job::lifecycle::EventKind,
+                    task: b::mr::job::types::TaskIdentity,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    MR_JOB.with_borrow_mut(|job| ($on_event)(job, kind, task))
+                }
+            }
     b::export_mapper_job!(MrJobExport with_types_in $crate::bindings::mapper);
         };
-    };
-    ($job:ty: map, reduce) => {
-        $crate::__export_mapreduce!(
-            $job,
-            false,
-            |job, input| { $crate::bindings::mapreduce_map(job, input) },
-            |_job, _groups| { $crate::bindings::mapreduce_no_combiner() }
-        );
-    };
-    ($job:ty: map, combine, reduce) => {
-        // With a combiner, each map batch is pre-combined inside the guest.
-        $crate::__export_mapreduce!(
-            $job,
-            true,
-            |job, input| { $crate::bindings::mapreduce_map_combined(job, input) },
-            |job, groups| { $crate::bindings::mapreduce_combine(job, groups) }
-        );
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_mapreduce {
-    ($job:ty, $has_combiner:expr, $map:expr, $combine:expr) => {
+    ($job:ty, $has_combiner:expr, $map:expr, $combine:expr, $on_event:expr) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct MrJobExport;
@@ -483,6 +554,14 @@ macro_rules! __export_mapreduce {
                     MR_JOB.with_borrow_mut(|job| {
                         $crate::bindings::mapreduce_reduce(job, &groups, rest)
                     })
+                }
+            }
+            impl b::exports::mr::job::lifecycle::Guest for MrJobExport {
+                fn on_event(
+                    kind: b::exports::mr::job::lifecycle::EventKind,
+                    task: b::mr::job::types::TaskIdentity,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    MR_JOB.with_borrow_mut(|job| ($on_event)(job, kind, task))
                 }
             }
     b::export_mapreduce_job!(MrJobExport with_types_in $crate::bindings::mapreduce);

@@ -13,12 +13,13 @@ extern crate self as mr_sdk;
 pub mod bindings {
     pub use wit_bindgen::rt;
 
-    /// Bindings for the `mapper-job` world.
+    /// Bindings for the `mapper-job-with-events` world: `mapper-job` plus the `lifecycle`
+    /// export.
     #[allow(missing_docs)]
     pub mod mapper {
         wit_bindgen::generate!({
             path: "../../../wit",
-            world: "mapper-job",
+            world: "mapper-job-with-events",
             pub_export_macro: true,
             export_macro_name: "export_mapper_job",
             default_bindings_module: "mr_sdk::bindings::mapper",

@@ -45,7 +45,7 @@ impl Mapper for Faulty {
         }
         if let Some(n) = param("flaky-every").and_then(|n| n.parse::<u32>().ok()) {
             let t = task();
-            if t.slice % n == 0 && t.attempt == t.slice / n + 1 {
+            if t.slice.is_multiple_of(n) && t.attempt == t.slice / n + 1 {
                 mr_sdk::bail!(
                     "flaky on purpose: first attempt ({}) at slice {} of shard {}",
                     t.attempt,
