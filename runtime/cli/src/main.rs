@@ -1,17 +1,19 @@
 //! `mr-host`: the command line of the mr MapReduce runtime.
 //!
 //! - `mr-host run JOB.wasm --input PATH... --output DIR` runs a job on all cores;
-//! - `mr-host build DIR` compiles a job project to a component;
+//! - `mr-host build DIR` compiles a job project (Rust, Python or JavaScript) to a component;
+//! - `mr-host new NAME --lang rust|python|js` creates a job project;
 //! - `mr-host inspect JOB.wasm` shows what a job is before running it.
 //!
 //! Errors end the process with a non-zero status and one paragraph on stderr that says what
 //! failed and where.
 
 mod build;
+mod new;
 mod progress;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -32,13 +34,21 @@ struct Cli {
 enum Command {
     /// Run a job over input files.
     Run(RunArgs),
-    /// Build a job project (a Rust crate) into a component.
+    /// Build a job project (Rust, Python or JavaScript) into a component.
     Build {
-        /// The project directory (holding Cargo.toml).
+        /// The project directory (holding Cargo.toml, pyproject.toml or package.json).
         dir: PathBuf,
         /// Copy the component here.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+    },
+    /// Create a job project (a word count to edit) in a new directory NAME.
+    New {
+        /// The project's name and directory.
+        name: String,
+        /// The project's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: build::Lang,
     },
     /// Show a job's name, version, world, phases and parameters.
     Inspect {
@@ -109,6 +119,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Build { dir, output } => build::build(&dir, output.as_deref()).map(|path| {
             println!("{}", path.display());
+        }),
+        Command::New { name, lang } => new::scaffold(Path::new("."), &name, lang).map(|dir| {
+            eprint!("{}", new::next_steps(&dir, lang));
         }),
         Command::Inspect { job, json } => inspect(&job, json),
     };

@@ -59,16 +59,10 @@ export async function jobModule(project) {
 export async function buildProject(projectDir, output) {
   const project = resolve(projectDir);
   const jobPath = await jobModule(project);
-  let job;
-  try {
-    job = loadJob(await import(pathToFileURL(jobPath).href));
-  } catch (e) {
-    throw new BuildError(`cannot load the job ${relative(process.cwd(), jobPath)}:\n${e.stack ?? e}`);
-  }
-  const out = resolve(output ?? join(project, 'target', 'mr', `${job.info.name}.wasm`));
-  await mkdir(dirname(out), { recursive: true });
+  let out;
   const work = await mkdtemp(join(tmpdir(), 'mr-js-build-'));
   try {
+    const job = await probe(jobPath, project, work);
     const names = job.world === 'mapper-job' ? ['metadata', 'mapper'] : ['metadata', 'mapper', 'combiner', 'reducer'];
     const entry = join(work, 'entry.js');
     await writeFile(
@@ -80,24 +74,7 @@ export async function buildProject(projectDir, output) {
         names.map((n) => `export const ${n} = e.${n};\n`).join(''),
     );
     const bundle = join(work, BUNDLE);
-    try {
-      await esbuild({
-        entryPoints: [entry],
-        bundle: true,
-        format: 'esm',
-        platform: 'neutral',
-        target: 'es2022',
-        outfile: bundle,
-        sourcemap: 'external',
-        // The WIT interfaces are the component's imports, resolved by componentize-js.
-        external: ['mr:job/*'],
-        // Packages resolve from the project (its node_modules), as node would.
-        nodePaths: [join(project, 'node_modules')],
-        logLevel: 'error',
-      });
-    } catch (e) {
-      throw new BuildError(`bundling ${relative(process.cwd(), jobPath)} failed: ${e.message}`);
-    }
+    await bundleJob(entry, bundle, project, { platform: 'neutral', sourcemap: 'external' });
     await writeFile(bundle, (await readFile(bundle, 'utf8')) + (await lineTable(bundle, project)));
     let component;
     try {
@@ -110,6 +87,8 @@ export async function buildProject(projectDir, output) {
     } catch (e) {
       throw new BuildError(`componentize-js failed for ${project}:\n${e.message ?? e}`);
     }
+    out = resolve(output ?? join(project, 'target', 'mr', `${job.info.name}.wasm`));
+    await mkdir(dirname(out), { recursive: true });
     await writeFile(out, component);
   } finally {
     // MR_KEEP_BUILD_DIR=1 keeps the entry, bundle and source map for debugging a build.
@@ -117,6 +96,60 @@ export async function buildProject(projectDir, output) {
     else await rm(work, { recursive: true, force: true });
   }
   return out;
+}
+
+// `mr-sdk` and its subpaths resolve to this SDK's files, per its package.json "exports".
+const SDK_EXPORTS = {
+  'mr-sdk': join(SDK_SRC, 'index.js'),
+  'mr-sdk/testing': join(SDK_SRC, 'testing.js'),
+};
+const thisSdk = {
+  name: 'mr-sdk',
+  setup(b) {
+    b.onResolve({ filter: /^mr-sdk(\/|$)/ }, (args) =>
+      SDK_EXPORTS[args.path] ? { path: SDK_EXPORTS[args.path] } : { errors: [{ text: `mr-sdk has no export ${args.path}` }] },
+    );
+  },
+};
+
+/**
+ * Bundles `entry` into `outfile`. `mr-sdk` resolves to this SDK (the one doing the build, so a
+ * project builds before `npm install` too); other packages resolve from the project's
+ * node_modules, as node would resolve them.
+ */
+async function bundleJob(entry, outfile, project, options) {
+  try {
+    await esbuild({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      target: 'es2022',
+      outfile,
+      // The WIT interfaces are the component's imports, resolved by componentize-js.
+      external: ['mr:job/*'],
+      plugins: [thisSdk],
+      nodePaths: [join(project, 'node_modules')],
+      logLevel: 'silent',
+      ...options,
+    });
+  } catch (e) {
+    const errors = (e.errors ?? []).map((m) => `${m.location ? `${m.location.file}:${m.location.line}: ` : ''}${m.text}`);
+    throw new BuildError(`bundling the job in ${project} failed:\n${errors.join('\n') || e.message}`);
+  }
+}
+
+/** Learns the job's shape by bundling it alone for node and importing that natively. */
+async function probe(jobPath, project, work) {
+  const entry = join(work, 'probe-entry.js');
+  await writeFile(entry, `export * as job from ${JSON.stringify(jobPath)};\n`);
+  const probeBundle = join(work, 'probe.mjs');
+  await bundleJob(entry, probeBundle, project, { platform: 'node' });
+  try {
+    const { job } = await import(pathToFileURL(probeBundle).href);
+    return loadJob(job);
+  } catch (e) {
+    throw new BuildError(`cannot load the job ${relative(process.cwd(), jobPath)}:\n${e.stack ?? e}`);
+  }
 }
 
 /**

@@ -26,6 +26,8 @@ export class Failure extends Error {
 function output(x) {
   if (typeof x === 'string' || x instanceof Uint8Array) return x;
   if (typeof x === 'number' || typeof x === 'bigint') return String(x);
+  // The component's list<u8> arguments are typed arrays of their own kind: take any byte view.
+  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
   throw new TypeError(`emit() takes string, Uint8Array or number keys and values, not ${x === null ? 'null' : typeof x}`);
 }
 

@@ -119,13 +119,21 @@ def _streamed(buf: bytes, pos: int, count: int, rest: Optional[ValueSource]) -> 
         yield from _codec.values(batch)
 
 
+#: Inside a component, file names are as componentize-py mapped the Python path (``/1/job.py``);
+#: ``_guest`` installs a function that shows them relative to the project again.
+display_path: Callable[[str], str] = lambda filename: filename
+
+
 def _failure(err: BaseException, record_index: Optional[int] = None, context: str = "") -> Failure:
     """The exception's type, message and traceback, without the SDK's own frames."""
     tb = traceback.TracebackException.from_exception(err)
     for exc in _chain(tb):
-        exc.stack = traceback.StackSummary.from_list(
-            [f for f in exc.stack if not _is_sdk_frame(f.filename)]
-        )
+        frames = []
+        for f in exc.stack:
+            if not _is_sdk_frame(f.filename):
+                f.filename = display_path(f.filename)
+                frames.append(f)
+        exc.stack = traceback.StackSummary.from_list(frames)
     text = "".join(tb.format()).rstrip()
     head = "".join(traceback.format_exception_only(type(err), err)).strip()
     return Failure(f"{context}{head}\n{text}", record_index)

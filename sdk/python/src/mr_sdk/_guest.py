@@ -68,9 +68,13 @@ def _job_info(job: LoadedJob) -> Any:
     return types.JobInfo(info.name, info.version, info.description, phases, params)
 
 
-def exports(target: str, world: str) -> tuple[type, ...]:
-    """The export classes for ``world``, serving the job found at ``target``."""
+def exports(target: str, world: str, project_dir: str = "") -> tuple[type, ...]:
+    """The export classes for ``world``, serving the job found at ``target``. ``project_dir`` is
+    where componentize-py placed the project's files (``/1/``): tracebacks show paths relative
+    to the project instead."""
     _context.backend = _HostBackend()
+    if project_dir:
+        _glue.display_path = lambda f: f[len(project_dir) :] if f.startswith(project_dir) else f
     job = load_job(target)
     if job.world != world:
         raise TypeError(f"job {target} belongs in world {job.world}, not {world}")
