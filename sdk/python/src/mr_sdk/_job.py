@@ -88,20 +88,22 @@ def _resolve(target: JobTarget) -> Any:
 
 
 def load_job(target: JobTarget) -> LoadedJob:
-    """Finds the job's metadata and phases in a module, a :class:`Job` subclass, or a
-    ``"module[:Class]"`` string."""
+    """Finds the job's metadata and phases in a module, a :class:`Job` subclass (instantiated
+    on the first call), any other object with the functions as attributes, or a
+    ``"module[:attr]"`` string naming one of those."""
     obj = _resolve(target)
     if inspect.isclass(obj):
         info = getattr(obj, "info", None) or JobInfo(
             name=obj.__name__.lower(), description=_first_paragraph(obj.__doc__)
         )
         return _checked(obj.__name__, LoadedJob(info, obj, is_class=True))
-    if isinstance(obj, types.ModuleType):
-        info = getattr(obj, "INFO", None) or JobInfo(
-            name=obj.__name__.rpartition(".")[2], description=_first_paragraph(obj.__doc__)
-        )
-        return _checked(obj.__name__, LoadedJob(info, obj, is_class=False))
-    raise TypeError(f"a job is a module or a class, not {type(obj).__name__}")
+    # A module, or any object with the functions as attributes (an instance, a namespace).
+    name = getattr(obj, "__name__", type(obj).__name__)
+    info = getattr(obj, "INFO", None) or JobInfo(
+        name=name.rpartition(".")[2],
+        description=_first_paragraph(obj.__doc__) if isinstance(obj, types.ModuleType) else "",
+    )
+    return _checked(name, LoadedJob(info, obj, is_class=False))
 
 
 def _checked(name: str, job: LoadedJob) -> LoadedJob:
