@@ -22,7 +22,7 @@ pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
     };
     let node = std::env::var_os("MR_NODE").unwrap_or_else(|| OsString::from("node"));
     let shown = Path::new(&node).display().to_string();
-    // Loading the SDK's build module loads esbuild and componentize-js: a missing `npm ci` shows
+    // Loading the SDK's build module loads esbuild and componentize-js: a missing `npm install` shows
     // here, with the command that fixes it, instead of as a module resolution stack.
     // (`mr-sdk wit` only prints a path, but its module imports them.)
     let probe = Command::new(&node)
@@ -42,7 +42,7 @@ pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
                 .unwrap_or("")
                 .trim();
             bail!(
-                "the JavaScript SDK at {} cannot load its build tools ({why}); run `npm ci` in {}",
+                "the JavaScript SDK at {} cannot load its build tools ({why}); run `npm install` in {}",
                 sdk.display(),
                 sdk.display()
             );
