@@ -22,7 +22,12 @@ impl Mapper for {{type}} {
 }
 
 impl Combiner for {{type}} {
-    fn combine(&mut self, _key: &[u8], values: &mut Values<'_>, out: &mut ValueEmitter<'_>) -> Result {
+    fn combine(
+        &mut self,
+        _key: &[u8],
+        values: &mut Values<'_>,
+        out: &mut ValueEmitter<'_>,
+    ) -> Result {
         out.emit(values.sum_u64()?.to_string());
         Ok(())
     }
