@@ -137,8 +137,9 @@ export function mapAndCombine(job, batch) {
   const grouped = new Map();
   mapRecords(job, batch, (key, value) => {
     key = output(key);
-    // Group by the key's text; byte keys get a prefix no text key starts with... except text
-    // keys that do, which merely form another group (combining any subset is allowed).
+    // Group by the key's text; byte keys by their bytes behind a NUL prefix. A text key that
+    // happens to look the same only splits a group in two, which is harmless: the combiner may
+    // run on any subset of a key's values.
     const id = typeof key === 'string' ? key : `\u0000bytes:${key.join(',')}`;
     const group = grouped.get(id);
     if (group === undefined) grouped.set(id, { key, values: [output(value)] });

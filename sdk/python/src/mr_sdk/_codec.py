@@ -10,7 +10,8 @@ Records cross the wasm boundary as one ``bytes`` buffer per call, never as a lis
 
 All integers are little-endian. A malformed buffer raises :class:`MalformedBatch` naming the byte
 offset, never a silent truncation. This mirrors ``mr-codec`` (``sdk/codec``), the Rust
-implementation the host uses; the SDK's tests check both agree on the same bytes.
+implementation the host uses: the SDK's tests spell out the framing's bytes, and the end-to-end
+tests (``tests/languages.rs``) run it against the host.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def _call(fn: Callable[..., bytes], *args: Any) -> bytes:
     except _glue.Failure as f:
         raise Err(types.JobError(f.message, f.record_index)) from None
     except Exception as e:  # an SDK bug: still report it in words, not as a trap
-        raise Err(types.JobError(_glue._failure(e, None, "mr_sdk internal error: ").message, None))
+        failure = _glue._failure(e, None, "mr_sdk internal error: ")
+        raise Err(types.JobError(failure.message, None)) from None
     finally:
         _context.flush_counters()
 
@@ -101,7 +102,8 @@ def exports(target: str, world: str, project_dir: str = "") -> tuple[type, ...]:
     class Combiner(wit_exports.Combiner):  # type: ignore[misc]
         def combine(self, groups: bytes) -> bytes:
             if not job.has_combine:
-                raise Err(types.JobError("this job declares no combiner; the host must not call combine", None))
+                message = "this job declares no combiner; the host must not call combine"
+                raise Err(types.JobError(message, None))
             return _call(_glue.combine_batch, job, groups)
 
     class Reducer(wit_exports.Reducer):  # type: ignore[misc]
