@@ -16,11 +16,24 @@ pub fn repo() -> PathBuf {
 pub fn mr_host() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mr-host"));
     cmd.env("MR_CACHE_DIR", repo().join("target/test-component-cache"));
+    // Python guests build with the interpreter scripts/setup-languages.sh prepared, unless the
+    // caller chose one.
+    if std::env::var_os("MR_PYTHON").is_none() {
+        cmd.env("MR_PYTHON", python());
+    }
     cmd
 }
 
-/// Builds a guest (a plugin under plugins/ or a fixture under tests/guests/) with
-/// `mr-host build`, once per test process, and returns its component.
+/// The Python interpreter with the Python SDK: `$MR_PYTHON`, else the virtualenv that
+/// `scripts/setup-languages.sh` creates.
+pub fn python() -> PathBuf {
+    std::env::var_os("MR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/lang/venv/bin/python"))
+}
+
+/// Builds a guest (a plugin under plugins/ or a fixture under tests/guests/, in any language)
+/// with `mr-host build`, once per test process, and returns its component.
 pub fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));

@@ -1,22 +1,98 @@
 //! `mr-host build`: compiles a job project to a WebAssembly component.
 //!
-//! Rust projects (a `Cargo.toml`) build with `cargo build --release --target wasm32-wasip2`,
-//! which emits a component directly; the component's path is read from cargo's JSON messages
-//! rather than guessed from the target directory layout.
+//! The project's language is told by its manifest, checked in this order:
+//! - `Cargo.toml`: Rust. `cargo build --release --target wasm32-wasip2` emits a component
+//!   directly; the component's path is read from cargo's JSON messages rather than guessed from
+//!   the target directory layout.
+//! - `pyproject.toml`: Python ([`python`]), built by the Python SDK with componentize-py.
+//! - `package.json`: JavaScript ([`js`]), built by the JavaScript SDK with componentize-js.
+
+mod js;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
-pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        bail!(
-            "{} is not a job project: it has no Cargo.toml (mr-host build supports Rust projects)",
+/// The languages `mr-host build` and `mr-host new` know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate (Cargo.toml).
+    Rust,
+    /// A Python project (pyproject.toml with a [tool.mr] table).
+    Python,
+    /// A JavaScript project (package.json with an "mr" field).
+    Js,
+}
+
+/// The language of the project in `dir`, by its manifest.
+pub fn detect(dir: &Path) -> Result<Lang> {
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let markers = [
+        ("Cargo.toml", Lang::Rust),
+        ("pyproject.toml", Lang::Python),
+        ("package.json", Lang::Js),
+    ];
+    match markers.iter().find(|(file, _)| dir.join(file).is_file()) {
+        Some(&(_, lang)) => Ok(lang),
+        None => bail!(
+            "{} is not a job project: it has no Cargo.toml (Rust), pyproject.toml (Python) or package.json (JavaScript); `mr-host new NAME --lang rust|python|js` creates one",
             dir.display()
+        ),
+    }
+}
+
+/// Builds the project in `dir` and returns the component's path (copied to `output` if given).
+pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
+    match detect(dir)? {
+        Lang::Rust => build_rust(dir, output),
+        Lang::Python => python::build(dir, output),
+        Lang::Js => js::build(dir, output),
+    }
+}
+
+/// This repository's checkout, as of when `mr-host` was compiled, if it is still there: where
+/// the SDKs are found when a project does not bring its own. A moved or installed binary has
+/// none, and says so in its errors.
+pub fn source_tree() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.join("wit/job.wit")
+        .is_file()
+        .then(|| root.canonicalize().ok())
+        .flatten()
+}
+
+/// Runs an SDK's build command (stdin closed, its stderr shown to the user) and returns the
+/// component path it prints as the last line of its stdout.
+fn run_sdk_build(mut cmd: Command, what: &str, dir: &Path) -> Result<PathBuf> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed for {} ({}); its own message is above",
+            dir.display(),
+            out.status
         );
     }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = stdout.lines().rev().map(str::trim).find(|l| !l.is_empty());
+    match path.map(PathBuf::from) {
+        Some(path) if path.is_file() => Ok(path),
+        _ => bail!(
+            "{what} succeeded for {} but printed no component path (stdout: {stdout:?})",
+            dir.display()
+        ),
+    }
+}
+
+fn build_rust(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
+    let manifest = dir.join("Cargo.toml");
     let manifest = manifest
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", manifest.display()))?;

@@ -5,7 +5,8 @@
 //! - `mr-host submit` plans a job into a store, `mr-host worker` runs a store's pending work
 //!   (several processes may share one store), `mr-host resume` finishes one job, and
 //!   `mr-host status` shows phase, tasks, slices, counters, attempts, errors and events;
-//! - `mr-host build DIR` compiles a job project to a component;
+//! - `mr-host build DIR` compiles a job project (Rust, Python or JavaScript) to a component;
+//! - `mr-host new NAME --lang rust|python|js` creates a job project;
 //! - `mr-host inspect JOB.wasm` shows what a job is before running it.
 //!
 //! Errors end the process with a non-zero status and one paragraph on stderr that says what
@@ -13,9 +14,10 @@
 
 mod build;
 mod jobs;
+mod new;
 mod progress;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -44,13 +46,21 @@ enum Command {
     Resume(jobs::ResumeArgs),
     /// Show the state of a store's jobs: phase, tasks, slices, counters, attempts, errors.
     Status(jobs::StatusArgs),
-    /// Build a job project (a Rust crate) into a component.
+    /// Build a job project (Rust, Python or JavaScript) into a component.
     Build {
-        /// The project directory (holding Cargo.toml).
+        /// The project directory (holding Cargo.toml, pyproject.toml or package.json).
         dir: PathBuf,
         /// Copy the component here.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+    },
+    /// Create a job project (a word count to edit) in a new directory NAME.
+    New {
+        /// The project's name and directory.
+        name: String,
+        /// The project's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: build::Lang,
     },
     /// Show a job's name, version, world, phases and parameters.
     Inspect {
@@ -81,6 +91,9 @@ fn main() -> ExitCode {
         Command::Status(args) => jobs::status(args),
         Command::Build { dir, output } => build::build(&dir, output.as_deref()).map(|path| {
             println!("{}", path.display());
+        }),
+        Command::New { name, lang } => new::scaffold(Path::new("."), &name, lang).map(|dir| {
+            eprint!("{}", new::next_steps(&dir, lang));
         }),
         Command::Inspect { job, json } => inspect(&job, json),
     };

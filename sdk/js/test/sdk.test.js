@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Writer, kvs, putGroup } from '../src/codec.js';
+import { discardCounters, flushCounters, param, setBackend, counter } from '../src/context.js';
+import { Failure, combineBatch, mapBatch, reduceBatch } from '../src/glue.js';
+import { loadJob } from '../src/job.js';
+import { Harness, JobFailed } from '../src/testing.js';
+import * as jobs from './jobs.js';
+
+const text = (b) => new TextDecoder().decode(b);
+const pairs = (batch) => [...kvs(batch)].map(([k, v]) => [text(k), text(v)]);
+function batchOf(...records) {
+  const w = new Writer();
+  for (const [k, v] of records) {
+    w.lenPrefixed(k);
+    w.lenPrefixed(v);
+  }
+  return w.bytes().slice();
+}
+
+test('a module job with params, counters and logs', () => {
+  const out = new Harness().runMapReduceCombined(jobs, ['b a', 'a']);
+  assert.deepEqual(out.lines(), ['a!\t2', 'b!\t1']);
+  assert.deepEqual(out.counters, { records: 2, chars: 4 });
+  assert.deepEqual(out.logs, [['info', 'reducing a!'], ['info', 'reducing b!']]);
+  assert.deepEqual(new Harness({ params: { suffix: '?' } }).runMapReduce(jobs, ['x']).lines(), ['x?\t1']);
+});
+
+test('describe metadata', () => {
+  const job = loadJob(jobs);
+  assert.equal(job.world, 'mapreduce-job');
+  assert.deepEqual([job.info.name, job.info.version, job.hasCombine], ['sample', '1.2.3', true]);
+  assert.deepEqual(job.info.params.map((p) => [p.name, p.default]), [['suffix', '!'], ['fail-on', undefined]]);
+});
+
+test('a class job is created on its first call, once', () => {
+  let created = 0;
+  class Lengths {
+    static info = { name: 'lengths' };
+    constructor() {
+      created++;
+    }
+    map(record, emit) {
+      emit('', record.valueBytes.length);
+    }
+  }
+  const job = loadJob({ default: Lengths });
+  assert.equal(created, 0);
+  assert.equal(job.world, 'mapper-job');
+  const input = batchOf(['f:1', 'abc'], ['f:2', 'é']);
+  assert.deepEqual(pairs(mapBatch(job, input)), [['', '3'], ['', '2']]);
+  mapBatch(job, input);
+  assert.equal(created, 1);
+});
+
+test('an exception names the record and keeps the stack, without the SDK frames', () => {
+  assert.throws(
+    () => new Harness({ params: { 'fail-on': 'BAD' } }).runMap(jobs, ['fine', 'also fine', 'a BAD line']),
+    (e) => {
+      assert.ok(e instanceof JobFailed);
+      assert.equal(e.recordIndex, 2);
+      assert.match(e.message, /^RangeError: cannot take "a BAD line"\n {4}at explode \(.*jobs\.js:\d+:\d+\)\n {4}at (Module\.)?map \(/);
+      assert.doesNotMatch(e.message, /glue\.js/);
+      return true;
+    },
+  );
+});
+
+test('reduce and combine failures name the key', () => {
+  assert.throws(() => new Harness().runReduce(jobs, { k: ['1', 'x'] }), /in reduce of key "k": Error: not a number/);
+  const w = new Writer();
+  putGroup(w, 'w', ['1', 'nope']);
+  assert.throws(() => combineBatch(loadJob(jobs), w.bytes().slice()), (e) => e instanceof Failure && /in combine of key "w"/.test(e.message));
+});
+
+test('reduce values are pulled lazily from the stream', () => {
+  const seen = [];
+  const job = loadJob({
+    info: { name: 'lazy' },
+    map() {},
+    reduce(key, values, emit) {
+      let i = 0;
+      for (const v of values) {
+        seen.push(v);
+        if (i++ === 2) break;
+      }
+      emit(key, seen.join(','));
+    },
+  });
+  const w = new Writer();
+  putGroup(w, 'a', ['0']);
+  putGroup(w, 'hot', ['1'], true);
+  let pulls = 0;
+  let next = 2;
+  const stream = {
+    nextBatch() {
+      pulls++;
+      const b = new Writer();
+      b.lenPrefixed(String(next++));
+      return b.bytes().slice();
+    },
+  };
+  assert.deepEqual(pairs(reduceBatch(job, w.bytes().slice(), stream)), [['a', '0'], ['hot', '0,1,2,3']]);
+  // Group "a" never touches the stream; "hot" pulls one batch per value it actually reads.
+  assert.equal(pulls, 2);
+});
+
+test('the whole stream is read when consumed', () => {
+  const out = new Harness().runReduce(jobs, { k: Array.from({ length: 1000 }, (_, i) => i) });
+  assert.deepEqual(out.lines(), [`k\t${(999 * 1000) / 2}`]);
+  assert.equal(out.streamPulls, 500);
+});
+
+test('emit refuses values it cannot write', () => {
+  const job = loadJob({ info: { name: 'bad' }, map: (r, emit) => emit(r.value, { x: 1 }) });
+  assert.throws(() => mapBatch(job, batchOf(['k', 'v'])), /emit\(\) takes string, Uint8Array or number keys and values, not object/);
+});
+
+test('counters are flushed once per name per batch', () => {
+  const calls = [];
+  const previous = setBackend({ counterAdd: (n, d) => calls.push([n, d]) });
+  try {
+    discardCounters();
+    for (let i = 0; i < 1000; i++) counter('n');
+    counter('zero', 0);
+    flushCounters();
+  } finally {
+    setBackend(previous);
+  }
+  assert.deepEqual(calls, [['n', 1000]]);
+});
+
+test('context outside a run says how to use it', () => {
+  assert.throws(() => param('x'), /not at module top level/);
+});
+
+test('bad jobs are refused with reasons', () => {
+  assert.throws(() => loadJob({ info: { name: 'x' }, reduce() {} }), /exports map/);
+  assert.throws(() => loadJob({ info: { name: 'x' }, map() {}, combine() {} }), /a combiner needs a reducer/);
+  assert.throws(() => loadJob({ map() {} }), /exports `info`/);
+});
