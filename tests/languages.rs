@@ -194,7 +194,7 @@ fn python_exception_shows_the_traceback_and_the_record() {
     let location = format!("{}:77", input.display());
     for expected in [
         format!(
-            "job `faulty-python` failed in map shard 0 (attempt 1) at {location}: the job reported an error: ValueError: refusing the line with marker 'REFUSE'"
+            "job `faulty-python` failed in map shard 0, slice 0, attempt 4, at {location}: the job reported an error: ValueError: refusing the line with marker 'REFUSE'"
         ),
         "Traceback (most recent call last):".to_owned(),
         "File \"faulty.py\", line 31, in map".to_owned(),
@@ -220,7 +220,7 @@ fn js_exception_shows_the_stack_and_the_record() {
     let location = format!("{}:77", input.display());
     for expected in [
         format!(
-            "job `faulty-js` failed in map shard 0 (attempt 1) at {location}: the job reported an error: Error: refusing the line with marker \"REFUSE\""
+            "job `faulty-js` failed in map shard 0, slice 0, attempt 4, at {location}: the job reported an error: Error: refusing the line with marker \"REFUSE\""
         ),
         // Lines of the job's own file, mapped back from the bundle the component runs.
         "at refuse (faulty.js:9)".to_owned(),
@@ -253,7 +253,7 @@ fn reduce_errors_name_the_partition_and_key() {
             &["--param", "fail-reduce=yes", "--reducers", "1"],
         ));
         assert!(
-            err.contains("failed in reduce partition 0 (attempt 1)"),
+            err.contains("failed in reduce partition 0, attempt 4"),
             "{err}"
         );
         assert!(err.contains(expected), "{err}");

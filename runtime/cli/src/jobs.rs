@@ -318,8 +318,16 @@ pub fn status(args: StatusArgs) -> Result<()> {
     };
     let statuses = ids
         .into_iter()
-        .map(|id| store.status(id, args.events))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|id| -> Result<StatusView> {
+            let status = store.status(id, args.events)?;
+            let spec: mr_exec::JobSpec = serde_json::from_str(&store.job(id)?.spec)
+                .with_context(|| format!("job {id}'s plan cannot be read"))?;
+            Ok(StatusView {
+                input_bytes: spec.files.iter().map(|f| f.len).sum(),
+                status,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     if args.json {
         let value = if args.job.is_some() {
             serde_json::to_value(&statuses[0])?
@@ -333,9 +341,18 @@ pub fn status(args: StatusArgs) -> Result<()> {
         text = format!("no jobs in {}\n", db.display());
     }
     for s in &statuses {
-        text += &progress::format_status(s)?;
+        text += &progress::format_status(&s.status, s.input_bytes)?;
     }
     write_stdout(&text)
+}
+
+/// A job's status with what only the plan knows.
+#[derive(serde::Serialize)]
+struct StatusView {
+    #[serde(flatten)]
+    status: mr_store::JobStatus,
+    /// Input bytes of the whole job (compare with the `bytes-in` counter).
+    input_bytes: u64,
 }
 
 /// Writes to stdout; a closed pipe (`mr-host status | head`) is not an error.

@@ -119,7 +119,7 @@ pub fn print_summary(s: &Summary) {
 }
 
 /// `mr-host status` for one job, as text.
-pub fn format_status(s: &JobStatus) -> Result<String, std::fmt::Error> {
+pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt::Error> {
     use std::fmt::Write;
     let mut out = String::new();
     writeln!(out, "job {} `{}`: {}", s.id, s.name, s.phase)?;
@@ -127,6 +127,22 @@ pub fn format_status(s: &JobStatus) -> Result<String, std::fmt::Error> {
     if let Some(error) = &s.error {
         writeln!(out, "  error:    {}", error.replace('\n', "\n            "))?;
     }
+    let mapped = s
+        .counters
+        .iter()
+        .find(|(n, _)| n == "bytes-in")
+        .map_or(0, |(_, v)| (*v).max(0) as u64);
+    writeln!(
+        out,
+        "  input:    {:.1} of {:.1} MB mapped ({:.0}%)",
+        mapped as f64 / 1e6,
+        input_bytes as f64 / 1e6,
+        if input_bytes == 0 {
+            100.0
+        } else {
+            mapped as f64 * 100.0 / input_bytes as f64
+        }
+    )?;
     for t in &s.tasks {
         writeln!(
             out,

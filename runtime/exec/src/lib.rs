@@ -142,7 +142,8 @@ pub fn run(
 }
 
 /// The summary of job `id`; an error naming the failure when the job failed, and one saying so
-/// when it has not finished.
+/// when it has not finished. For a finished job it also removes a work directory that a crash
+/// right after the final commit left behind.
 pub fn summary(db: &Path, id: i64) -> Result<Summary, ExecError> {
     let store = mr_store::Store::open(db)?;
     let row = store.job(id)?;
@@ -164,6 +165,7 @@ pub fn summary(db: &Path, id: i64) -> Result<Summary, ExecError> {
         }
     }
     let spec: JobSpec = JobSpec::parse(&row.spec, id)?;
+    finalize::cleanup(&spec);
     let status = store.status(id, 0)?;
     let (counters, job_counters) = counters::split(store.job_counters(id)?);
     let events = store.events(id, 0, u32::MAX)?;
