@@ -405,6 +405,10 @@ fn a_flaky_guest_is_retried_and_its_counters_stay_exact() {
     let status = run_ok(&["status", "1", "--output", s(&out), "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["failed_attempts"], 8);
+    assert_eq!(
+        status["failures_by_kind"],
+        serde_json::json!([["job-error", 8]])
+    );
     let errors = status["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 8);
     assert!(

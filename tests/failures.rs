@@ -190,7 +190,10 @@ fn a_trapped_instance_is_recreated_and_keeps_working() {
         b
     };
     let err = instance.map(&batch("a POISON line")).unwrap_err();
-    assert_eq!(err.kind, mr_engine::GuestErrorKind::Trap);
+    assert_eq!(
+        err.kind,
+        mr_engine::GuestErrorKind::Trap(mr_engine::TrapKind::Panic)
+    );
     assert!(
         err.guest_output
             .contains("found the panic marker \"POISON\" at f:1"),

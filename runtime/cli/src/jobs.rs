@@ -62,9 +62,56 @@ pub struct JobArgs {
     /// Failed attempts of one task before the job fails [default: 4].
     #[arg(long)]
     max_attempts: Option<u32>,
-    /// Maximum guest linear memory per instance.
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The sandbox's limits on every guest call (see the README's "Limits" section).
+#[derive(clap::Args, Clone)]
+pub struct LimitArgs {
+    /// Maximum guest linear memory per instance; growing past it fails the call.
     #[arg(long, default_value = "4G", value_parser = parse_size)]
     memory_limit: u64,
+    /// Longest one guest call may run, in seconds (0: no limit). Enforced by epoch
+    /// interruption, with 10 ms resolution.
+    #[arg(long, default_value_t = 60.0)]
+    call_timeout: f64,
+    /// Largest result one guest call may return; refused before it is copied.
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    max_output_bytes: u64,
+    /// Wasm stack per call; deeper recursion traps with a stack overflow.
+    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    max_wasm_stack: u64,
+    /// Fuel (about one unit per wasm instruction) one guest call may burn: a deterministic
+    /// budget, at a cost in throughput [default: no fuel limit].
+    #[arg(long)]
+    fuel: Option<u64>,
+}
+
+impl LimitArgs {
+    pub fn runtime(&self) -> Result<Arc<mr_engine::Runtime>> {
+        if !(self.call_timeout >= 0.0 && self.call_timeout.is_finite()) {
+            bail!("--call-timeout must be a number of seconds, 0 for no limit");
+        }
+        if self.fuel == Some(0) {
+            bail!("--fuel must be at least 1");
+        }
+        if !((64 << 10)..=(64 << 20)).contains(&self.max_wasm_stack) {
+            bail!("--max-wasm-stack must be between 64K and 64M");
+        }
+        let options = mr_engine::RuntimeOptions {
+            memory_limit: usize::try_from(self.memory_limit)
+                .context("--memory-limit is too large")?,
+            call_timeout: (self.call_timeout > 0.0)
+                .then(|| Duration::from_secs_f64(self.call_timeout)),
+            fuel: self.fuel,
+            max_output_bytes: usize::try_from(self.max_output_bytes)
+                .context("--max-output-bytes is too large")?,
+            max_wasm_stack: self.max_wasm_stack as usize,
+            ..Default::default()
+        };
+        Ok(mr_engine::Runtime::new(options)?)
+    }
 }
 
 /// How this process works on jobs.
@@ -106,9 +153,8 @@ pub struct WorkArgs {
     job: Option<i64>,
     #[command(flatten)]
     worker: WorkerArgs,
-    /// Maximum guest linear memory per instance.
-    #[arg(long, default_value = "4G", value_parser = parse_size)]
-    memory_limit: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(clap::Args)]
@@ -120,9 +166,8 @@ pub struct ResumeArgs {
     db: PathBuf,
     #[command(flatten)]
     worker: WorkerArgs,
-    /// Maximum guest linear memory per instance.
-    #[arg(long, default_value = "4G", value_parser = parse_size)]
-    memory_limit: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -150,12 +195,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
     mr_corpus::parse_size(s)
 }
 
-pub fn runtime(memory_limit: u64) -> Result<Arc<mr_engine::Runtime>> {
-    let options = mr_engine::RuntimeOptions {
-        memory_limit: usize::try_from(memory_limit).context("--memory-limit is too large")?,
-        ..Default::default()
-    };
-    Ok(mr_engine::Runtime::new(options)?)
+/// A runtime with the default limits (for commands that only load and describe a job).
+pub fn default_runtime() -> Result<Arc<mr_engine::Runtime>> {
+    Ok(mr_engine::Runtime::new(
+        mr_engine::RuntimeOptions::default(),
+    )?)
 }
 
 impl JobArgs {
@@ -173,7 +217,7 @@ impl JobArgs {
             };
             params.insert(k.to_owned(), v.to_owned());
         }
-        let job = runtime(self.memory_limit)?.load(&self.job)?;
+        let job = self.limits.runtime()?.load(&self.job)?;
         let job = job.with_params(&params).map_err(anyhow::Error::msg)?;
         if self.reducers == Some(0) {
             bail!("--reducers must be at least 1");
@@ -260,7 +304,7 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
 pub fn worker(args: WorkArgs) -> Result<()> {
     check_store(&args.db)?;
     let options = args.worker.options(args.job)?;
-    let report = mr_exec::work(&args.db, &options, &runtime(args.memory_limit)?, None)?;
+    let report = mr_exec::work(&args.db, &options, &args.limits.runtime()?, None)?;
     eprintln!(
         "worker done: {} tasks completed, {} failed attempts, {} refused commits",
         report.tasks, report.failed_attempts, report.refused
@@ -275,7 +319,7 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
     let worked = mr_exec::work(
         &args.db,
         &options,
-        &runtime(args.memory_limit)?,
+        &args.limits.runtime()?,
         Some(bar.sink()),
     );
     bar.finish();

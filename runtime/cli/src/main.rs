@@ -107,7 +107,7 @@ fn main() -> ExitCode {
 }
 
 fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
-    let job = jobs::runtime(1 << 30)?.load(path)?;
+    let job = jobs::default_runtime()?.load(path)?;
     let info = job.info();
     if json {
         println!("{}", serde_json::to_string_pretty(info)?);

@@ -156,9 +156,19 @@ pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt
             t.slices
         )?;
     }
+    let kinds = if s.failures_by_kind.is_empty() {
+        String::new()
+    } else {
+        let kinds: Vec<String> = s
+            .failures_by_kind
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        format!(" ({})", kinds.join(", "))
+    };
     writeln!(
         out,
-        "  attempts: {} started, {} failed, {} refused (lease lost)",
+        "  attempts: {} started, {} failed{kinds}, {} refused (lease lost)",
         s.attempts, s.failed_attempts, s.refused_attempts
     )?;
     for l in &s.leases {

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::component::{Func, Resource, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{self, EventKind, JobBindings, JobPre, Lifecycle, mapreduce, types};
+use crate::capped::{self, CappedBytes, HotFuncs};
 use crate::pipe::TailPipe;
-use crate::{JobComponent, JobInfo, ParamInfo, World};
+use crate::{JobComponent, JobInfo, ParamInfo, RuntimeOptions, World};
 
 /// Which piece of work a call belongs to (what the guest's `context.task` returns).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,13 +42,48 @@ pub struct ValueStreamHandle;
 /// How a guest call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuestErrorKind {
-    /// The guest trapped (panic, unreachable, out-of-bounds, stack overflow, memory limit...).
-    /// The instance was discarded.
-    Trap,
+    /// The guest trapped (panic, stack overflow, memory limit, timeout...). The instance was
+    /// discarded.
+    Trap(TrapKind),
     /// The guest returned a `job-error` on purpose; the instance stays usable.
     JobError,
     /// The guest returned malformed data or the host failed serving it.
     Protocol,
+}
+
+/// Why a guest trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapKind {
+    /// `unreachable` executed: a Rust panic, an abort, an uncaught exception in a runtime that
+    /// aborts.
+    Panic,
+    /// Memory growth past `--memory-limit`.
+    OutOfMemory,
+    /// The call ran longer than `--call-timeout`.
+    Timeout,
+    /// The call burned its `--fuel`.
+    OutOfFuel,
+    /// The wasm stack overflowed (deep or unbounded recursion).
+    StackOverflow,
+    /// The call's result was larger than `--max-output-bytes`.
+    OutputTooLarge,
+    /// Anything else: out-of-bounds access, division by zero, a failed host call...
+    Other,
+}
+
+impl TrapKind {
+    /// A few words for messages and counters.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrapKind::Panic => "panic",
+            TrapKind::OutOfMemory => "out of memory",
+            TrapKind::Timeout => "timeout",
+            TrapKind::OutOfFuel => "out of fuel",
+            TrapKind::StackOverflow => "stack overflow",
+            TrapKind::OutputTooLarge => "output too large",
+            TrapKind::Other => "trap",
+        }
+    }
 }
 
 /// A lifecycle event delivered to jobs that export `lifecycle` (see `wit/job.wit`).
@@ -96,7 +132,12 @@ impl GuestError {
 impl fmt::Display for GuestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            GuestErrorKind::Trap => write!(f, "the guest trapped: {}", self.message)?,
+            GuestErrorKind::Trap(TrapKind::Other) => {
+                write!(f, "the guest trapped: {}", self.message)?
+            }
+            GuestErrorKind::Trap(kind) => {
+                write!(f, "the guest trapped ({}): {}", kind.name(), self.message)?
+            }
             GuestErrorKind::JobError => write!(f, "the job reported an error: {}", self.message)?,
             GuestErrorKind::Protocol => write!(f, "{}", self.message)?,
         }
@@ -209,6 +250,7 @@ pub struct Instance {
     store: Store<HostState>,
     bindings: Option<JobBindings>,
     lifecycle: Option<Lifecycle>,
+    hot: HotFuncs,
     output: TailPipe,
     task: TaskIdentity,
 }
@@ -217,12 +259,13 @@ impl Instance {
     /// Creates a store and instantiates the job in it.
     pub fn new(job: &Arc<JobComponent>, task: TaskIdentity) -> Result<Self, GuestError> {
         let output = TailPipe::default();
-        let (store, bindings, lifecycle) = Self::instantiate(job, &output, &task)?;
+        let (store, bindings, lifecycle, hot) = Self::instantiate(job, &output, &task)?;
         Ok(Instance {
             job: job.clone(),
             store,
             bindings: Some(bindings),
             lifecycle,
+            hot,
             output,
             task,
         })
@@ -232,7 +275,7 @@ impl Instance {
         job: &Arc<JobComponent>,
         output: &TailPipe,
         task: &TaskIdentity,
-    ) -> Result<(Store<HostState>, JobBindings, Option<Lifecycle>), GuestError> {
+    ) -> Result<(Store<HostState>, JobBindings, Option<Lifecycle>, HotFuncs), GuestError> {
         // No preopens, no network, no environment, no arguments: stdout and stderr are
         // captured, stdin is empty.
         let wasi = WasiCtx::builder()
@@ -255,6 +298,11 @@ impl Instance {
         };
         let mut store = Store::new(&job.runtime.engine, state);
         store.limiter(|s| &mut s.limits);
+        // Instantiation runs guest code too: it gets the same budget as a call.
+        arm(&mut store, &job.runtime.options);
+        // Wasmtime's own cap on the bytes one call may move between guest and host (128 MiB by
+        // default) would otherwise undercut --max-output-bytes; keep it just above.
+        store.set_hostcall_fuel(job.runtime.options.max_output_bytes.saturating_add(1 << 20));
         let instantiated = (|| {
             let instance = match &job.pre {
                 JobPre::Mapper(pre) => pre.instance_pre().instantiate(&mut store)?,
@@ -273,10 +321,12 @@ impl Instance {
                 .as_ref()
                 .map(|indices| indices.load(&mut store, &instance))
                 .transpose()?;
-            wasmtime::Result::Ok((bindings, lifecycle))
+            let hot = HotFuncs::find(&mut store, &instance)?;
+            wasmtime::Result::Ok((bindings, lifecycle, hot))
         })();
-        let (bindings, lifecycle) = instantiated.map_err(|e| trap_error(e, output))?;
-        Ok((store, bindings, lifecycle))
+        let (bindings, lifecycle, hot) =
+            instantiated.map_err(|e| trap_error(e, output, &job.runtime.options))?;
+        Ok((store, bindings, lifecycle, hot))
     }
 
     /// Sets the task identity reported to the guest and used in logs.
@@ -294,14 +344,16 @@ impl Instance {
     /// with the store to call it in.
     fn bindings(&mut self) -> Result<(&JobBindings, &mut Store<HostState>), GuestError> {
         if self.bindings.is_none() {
-            let (store, bindings, lifecycle) =
+            let (store, bindings, lifecycle, hot) =
                 Self::instantiate(&self.job, &self.output, &self.task)?;
             // Counters of committed work were taken already; a fresh store starts from zero.
             self.store = store;
             self.bindings = Some(bindings);
             self.lifecycle = lifecycle;
+            self.hot = hot;
         }
         let bindings = self.bindings.as_ref().expect("just instantiated");
+        arm(&mut self.store, &self.job.runtime.options);
         Ok((bindings, &mut self.store))
     }
 
@@ -324,7 +376,7 @@ impl Instance {
             }),
             Err(e) => {
                 self.bindings = None;
-                Err(trap_error(e, &self.output))
+                Err(trap_error(e, &self.output, &self.job.runtime.options))
             }
         }
     }
@@ -402,21 +454,35 @@ impl Instance {
 
     /// Calls `map` on a kv batch of input records.
     pub fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, GuestError> {
-        let out = match self.bindings()? {
-            (JobBindings::Mapper(b), store) => b.mr_job_mapper().call_map(store, input),
-            (JobBindings::MapReduce(b), store) => b.mr_job_mapper().call_map(store, input),
-        };
+        self.bindings()?;
+        let func = self.hot.map;
+        let out = self.call_capped(func, (input,));
         self.finish(out)
+    }
+
+    /// Calls a hot export whose result is `result<list<u8>, job-error>`, refusing a result
+    /// larger than `--max-output-bytes` before it is copied.
+    fn call_capped<P>(
+        &mut self,
+        func: Func,
+        params: P,
+    ) -> wasmtime::Result<Result<Vec<u8>, types::JobError>>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+    {
+        let typed = func.typed::<P, (Result<CappedBytes, types::JobError>,)>(&self.store)?;
+        let cap = self.job.runtime.options.max_output_bytes;
+        let (out,) = capped::with_cap(cap, || typed.call(&mut self.store, params))?;
+        Ok(out.map(|bytes| bytes.0))
     }
 
     /// Calls `combine` on a group batch.
     pub fn combine(&mut self, groups: &[u8]) -> Result<Vec<u8>, GuestError> {
-        let out = match self.bindings()? {
-            (JobBindings::MapReduce(b), store) => b.mr_job_combiner().call_combine(store, groups),
-            (JobBindings::Mapper(_), _) => {
-                return Err(GuestError::protocol("a map-only job has no combiner"));
-            }
+        self.bindings()?;
+        let Some(func) = self.hot.combine else {
+            return Err(GuestError::protocol("a map-only job has no combiner"));
         };
+        let out = self.call_capped(func, (groups,));
         self.finish(out)
     }
 
@@ -426,11 +492,11 @@ impl Instance {
         groups: &[u8],
         rest: Option<Box<dyn ValueSource>>,
     ) -> Result<Vec<u8>, GuestError> {
-        let (bindings, store) = self.bindings()?;
-        let JobBindings::MapReduce(b) = bindings else {
+        self.bindings()?;
+        let Some(func) = self.hot.reduce else {
             return Err(GuestError::protocol("a map-only job has no reducer"));
         };
-        let data = store.data_mut();
+        let data = self.store.data_mut();
         data.value_source = rest;
         data.value_error = None;
         let handle = data
@@ -438,10 +504,11 @@ impl Instance {
             .push(ValueStreamHandle)
             .map_err(|e| GuestError::protocol(format!("cannot create the value stream: {e}")))?;
         let rep = handle.rep();
-        let out = b
-            .mr_job_reducer()
-            .call_reduce(&mut *store, groups, Resource::new_borrow(rep));
-        let data = store.data_mut();
+        let out = self.call_capped(
+            func,
+            (groups, Resource::<ValueStreamHandle>::new_borrow(rep)),
+        );
+        let data = self.store.data_mut();
         data.value_source = None;
         // The guest's borrow ended with the call; the owning handle is ours to release.
         let released = data
@@ -466,23 +533,104 @@ impl Instance {
 
 /// Turns a wasmtime error (trap or limiter failure) into a [`GuestError`] with the guest's
 /// captured output.
-fn trap_error(e: wasmtime::Error, output: &TailPipe) -> GuestError {
-    let message = match e.downcast_ref::<Trap>() {
-        Some(Trap::UnreachableCodeReached) => {
-            "wasm `unreachable` executed (a Rust guest panicked or aborted)".to_owned()
+/// Gives the store a fresh time and fuel budget for the next call.
+fn arm(store: &mut Store<HostState>, options: &RuntimeOptions) {
+    if let Some(timeout) = options.call_timeout {
+        // One tick more than the timeout: the next tick may come at any moment, so this is what
+        // guarantees the call its whole timeout (and at most one tick more).
+        let ticks = timeout.as_nanos().div_ceil(crate::EPOCH_TICK.as_nanos()) + 1;
+        store.set_epoch_deadline(ticks as u64);
+    }
+    if let Some(fuel) = options.fuel {
+        store
+            .set_fuel(fuel)
+            .expect("fuel is enabled whenever a budget is set");
+    }
+}
+
+fn trap_error(e: wasmtime::Error, output: &TailPipe, options: &RuntimeOptions) -> GuestError {
+    let (kind, message) = match e.downcast_ref::<Trap>() {
+        Some(Trap::UnreachableCodeReached) => (
+            TrapKind::Panic,
+            "wasm `unreachable` executed (a Rust guest panicked or aborted)".to_owned(),
+        ),
+        Some(Trap::StackOverflow) => (
+            TrapKind::StackOverflow,
+            format!(
+                "the guest overflowed its {} KiB wasm stack (unbounded recursion?)",
+                options.max_wasm_stack >> 10
+            ),
+        ),
+        Some(Trap::Interrupt) => (
+            TrapKind::Timeout,
+            format!(
+                "the call timed out after {:.1} s (--call-timeout)",
+                options.call_timeout.unwrap_or_default().as_secs_f64()
+            ),
+        ),
+        Some(Trap::OutOfFuel) => (
+            TrapKind::OutOfFuel,
+            format!(
+                "the call ran out of fuel ({} units, --fuel)",
+                options.fuel.unwrap_or_default()
+            ),
+        ),
+        Some(trap) => (TrapKind::Other, format!("wasm trap: {trap}")),
+        None if e.downcast_ref::<capped::OutputTooLarge>().is_some() => {
+            (TrapKind::OutputTooLarge, format!("{e}"))
         }
-        Some(Trap::StackOverflow) => "the guest overflowed its stack".to_owned(),
-        Some(Trap::Interrupt) => "the call timed out".to_owned(),
-        Some(trap) => trap.to_string(),
-        None => format!("{e:#}"),
+        None if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") => (
+            TrapKind::OutputTooLarge,
+            format!(
+                "the guest tried to pass more than the {} bytes one call may return \
+                 (--max-output-bytes); refused before it was copied",
+                options.max_output_bytes
+            ),
+        ),
+        // The store limiter refuses growth past the limit with this error (not a `Trap`).
+        None if format!("{e:#}").contains("forcing trap when growing memory") => {
+            let text = format!("{e:#}");
+            let asked = text
+                .split("growing memory to ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .unwrap_or("more");
+            (
+                TrapKind::OutOfMemory,
+                format!(
+                    "the guest tried to grow its memory to {asked} bytes, past the {} MiB limit (--memory-limit)",
+                    options.memory_limit >> 20
+                ),
+            )
+        }
+        None => (TrapKind::Other, format!("{e:#}")),
     };
     GuestError {
-        kind: GuestErrorKind::Trap,
+        kind: GuestErrorKind::Trap(kind),
         message,
         record_index: None,
         guest_output: output.take(),
         backtrace: e
             .downcast_ref::<wasmtime::WasmBacktrace>()
-            .map(ToString::to_string),
+            .filter(|bt| !bt.frames().is_empty())
+            .map(|bt| elide_frames(&bt.to_string())),
     }
+}
+
+/// A backtrace of unbounded recursion has tens of thousands of identical frames: keep the
+/// innermost ones and the outermost few, and say how many were left out.
+fn elide_frames(backtrace: &str) -> String {
+    const HEAD: usize = 24;
+    const TAIL: usize = 6;
+    let lines: Vec<&str> = backtrace
+        .lines()
+        .filter(|l| !l.contains("WASMTIME_BACKTRACE_DETAILS"))
+        .collect();
+    if lines.len() <= HEAD + TAIL + 1 {
+        return lines.join("\n");
+    }
+    let mut out = lines[..HEAD].join("\n");
+    out += &format!("\n   ... {} frames elided ...\n", lines.len() - HEAD - TAIL);
+    out += &lines[lines.len() - TAIL..].join("\n");
+    out
 }

@@ -11,6 +11,7 @@
 //!   captures the guest's stdout/stderr so the tail can be attached to the error it explains.
 
 mod bindings;
+mod capped;
 mod instance;
 mod pipe;
 
@@ -18,13 +19,14 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 pub use instance::{
-    GuestError, GuestErrorKind, Instance, LifecycleEvent, TaskIdentity, ValueSource,
+    GuestError, GuestErrorKind, Instance, LifecycleEvent, TaskIdentity, TrapKind, ValueSource,
 };
 
 /// Errors loading or inspecting a component (running one reports [`GuestError`]).
@@ -57,6 +59,17 @@ pub enum EngineError {
         path: PathBuf,
         /// What it does export.
         exports: String,
+    },
+    /// The component imports interfaces the host does not provide.
+    #[error(
+        "job component {} imports what mr-host does not provide: {}; a job may import only mr:job/context, mr:job/values and WASI 0.2 (linked with no files, network or environment)",
+        path.display(), missing.join(", ")
+    )]
+    MissingImports {
+        /// The component's path.
+        path: PathBuf,
+        /// The imports nothing satisfies.
+        missing: Vec<String>,
     },
     /// `describe` failed.
     #[error("job component {path} failed in `describe`: {error}")]
@@ -132,13 +145,31 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Maximum linear memory per instance, in bytes.
     pub memory_limit: usize,
+    /// Longest a single guest call may run; `None` for no limit. Enforced by epoch
+    /// interruption: a ticker thread advances the engine's epoch every [`EPOCH_TICK`].
+    pub call_timeout: Option<Duration>,
+    /// Fuel (roughly, wasm instructions) a single guest call may burn; `None` for no limit.
+    /// Deterministic, unlike a timeout, but it costs throughput (measured: about 17%).
+    pub fuel: Option<u64>,
+    /// Largest output one guest call may return, in bytes; refused before it is copied out of
+    /// the guest.
+    pub max_output_bytes: usize,
+    /// Wasm stack per call, in bytes: deeper recursion traps with a stack overflow.
+    pub max_wasm_stack: usize,
 }
+
+/// How often the epoch ticker advances the engine's epoch: the resolution of `call_timeout`.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             cache_dir: default_cache_dir(),
             memory_limit: 4 << 30,
+            call_timeout: Some(Duration::from_secs(60)),
+            fuel: None,
+            max_output_bytes: 256 << 20,
+            max_wasm_stack: 1 << 20,
         }
     }
 }
@@ -161,6 +192,14 @@ pub struct Runtime {
     mapper_linker: Linker<instance::HostState>,
     options: RuntimeOptions,
     compat_hash: String,
+    ticker_stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -169,7 +208,26 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // Both change the compiled code (so the compatibility hash, so the cache key): a
+        // component compiled without them can never run with them.
+        config.epoch_interruption(options.call_timeout.is_some());
+        config.consume_fuel(options.fuel.is_some());
+        config.max_wasm_stack(options.max_wasm_stack);
         let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let ticker_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if options.call_timeout.is_some() {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("mr-epoch-ticker".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| EngineError::Config(format!("cannot start the epoch ticker: {e}")))?;
+        }
         let mapreduce_linker = bindings::mapreduce_linker(&engine)
             .map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mapper_linker =
@@ -183,6 +241,7 @@ impl Runtime {
             mapper_linker,
             options,
             compat_hash,
+            ticker_stop,
         }))
     }
 
@@ -204,6 +263,18 @@ impl Runtime {
             .exports(&self.engine)
             .map(|(name, _)| name.to_owned())
             .collect();
+        let missing: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| !provided(name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(EngineError::MissingImports {
+                path: path.to_owned(),
+                missing,
+            });
+        }
         let has = |name: &str| exports.iter().any(|e| e == name);
         let world = if has("mr:job/reducer@0.1.0") {
             World::MapreduceJob
@@ -415,6 +486,26 @@ impl JobComponent {
         job.params = Arc::new(params);
         Ok(Arc::new(job))
     }
+}
+
+/// Whether the host links an import of this name: the job's own host interfaces, and the WASI
+/// 0.2 interfaces `wasmtime-wasi` links (by semver, so any 0.2.x).
+fn provided(import: &str) -> bool {
+    const WASI_PACKAGES: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
+    if matches!(
+        import,
+        "mr:job/context@0.1.0" | "mr:job/values@0.1.0" | "mr:job/types@0.1.0"
+    ) {
+        return true;
+    }
+    let Some(rest) = import.strip_prefix("wasi:") else {
+        return false;
+    };
+    let (package, version) = match (rest.split_once('/'), rest.split_once('@')) {
+        (Some((package, _)), Some((_, version))) => (package, version),
+        _ => return false,
+    };
+    WASI_PACKAGES.contains(&package) && version.starts_with("0.2.")
 }
 
 /// The lifecycle export's indices, when the component has one.

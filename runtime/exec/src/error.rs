@@ -143,6 +143,25 @@ pub enum ExecError {
     WorkerPanicked(String),
 }
 
+impl ExecError {
+    /// What kind of failure this is, as the store counts failed attempts: `trap` (with its
+    /// kind, e.g. `trap:timeout`), `job-error` (the guest's own report), `protocol`, `input`,
+    /// `output`, or `host`.
+    pub fn failure_kind(&self) -> String {
+        use mr_engine::GuestErrorKind;
+        match self {
+            ExecError::Guest { error, .. } => match error.kind {
+                GuestErrorKind::Trap(kind) => format!("trap:{}", kind.name()),
+                GuestErrorKind::JobError => "job-error".into(),
+                GuestErrorKind::Protocol => "protocol".into(),
+            },
+            ExecError::Input(_) => "input".into(),
+            ExecError::Shuffle(_) | ExecError::Output { .. } => "output".into(),
+            _ => "host".into(),
+        }
+    }
+}
+
 impl From<mr_store::StoreError> for ExecError {
     fn from(e: mr_store::StoreError) -> Self {
         ExecError::Store {

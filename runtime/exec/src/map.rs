@@ -143,10 +143,13 @@ fn map_slice(
         }
         bytes += stats.bytes;
         records += stats.records;
-        let output = task.instance.map(batch).map_err(|e| {
-            let location = batch_location(batch, e.record_index);
-            guest_error(task, "map", location, e)
-        })?;
+        let output = match task.instance.map(batch) {
+            Ok(output) => output,
+            Err(e) => {
+                let (location, e) = isolate_poison(task, batch, e);
+                return Err(guest_error(task, "map", location, e));
+            }
+        };
         counters.absorb(task.instance);
         counters.add("records-in", stats.records);
         counters.add("bytes-in", stats.bytes);
@@ -273,6 +276,62 @@ pub(crate) fn guest_error(
         location,
         error: Box::new(error),
     })
+}
+
+/// When a map batch traps, finds the record that makes it trap by bisection: map the first
+/// half alone, then the second, and follow the half that traps, down to one record (about
+/// log2(batch) extra calls on fresh instances; their outputs and counters are discarded).
+/// Returns that record's location and its own error. A job error already names its record; a
+/// timeout is not bisected (each probe could take the whole timeout); and when no single
+/// record traps on its own (the trap depends on state built across records), the whole
+/// batch is blamed.
+fn isolate_poison(
+    task: &mut Task<'_>,
+    batch: &[u8],
+    error: GuestError,
+) -> (Option<String>, GuestError) {
+    use mr_engine::{GuestErrorKind, TrapKind};
+    let fallback = |error: GuestError| (batch_location(batch, error.record_index), error);
+    if !matches!(error.kind, GuestErrorKind::Trap(kind) if kind != TrapKind::Timeout) {
+        return fallback(error);
+    }
+    let records: Vec<(&[u8], &[u8])> = mr_codec::kvs(batch).filter_map(|kv| kv.ok()).collect();
+    if records.len() < 2 {
+        return fallback(error);
+    }
+    let mut probe = |range: &[(&[u8], &[u8])]| -> Option<GuestError> {
+        let mut sub = Vec::with_capacity(range.iter().map(|(k, v)| k.len() + v.len() + 8).sum());
+        for (k, v) in range {
+            mr_codec::put_kv(&mut sub, k, v);
+        }
+        let result = task.instance.map(&sub);
+        drop(task.instance.take_counters());
+        match result {
+            Err(e) if matches!(e.kind, GuestErrorKind::Trap(_)) => Some(e),
+            _ => None,
+        }
+    };
+    let (mut lo, mut hi) = (0, records.len());
+    let mut last = None;
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if let Some(e) = probe(&records[lo..mid]) {
+            hi = mid;
+            last = Some(e);
+        } else if let Some(e) = probe(&records[mid..hi]) {
+            lo = mid;
+            last = Some(e);
+        } else {
+            tracing::debug!("no single record of the failed batch traps on its own");
+            return fallback(error);
+        }
+    }
+    let Some(e) = last else {
+        return fallback(error);
+    };
+    let key = String::from_utf8_lossy(records[lo].0).into_owned();
+    tracing::info!("isolated the record that traps the guest: {key}");
+    (Some(key), e)
 }
 
 /// Where a failed map batch was: the blamed record, or the batch's first and last records.

@@ -445,7 +445,15 @@ impl Worker<'_> {
                 // 200 ms, 400 ms, ... up to 10 s: long enough for a transient cause to pass,
                 // short enough not to stall a job on a deterministic one.
                 let backoff = (200i64 << lease.attempt.saturating_sub(1).min(6)).min(10_000);
-                match store.fail_attempt(&lease, &text, job.spec.max_attempts, now + backoff, now) {
+                let failure = error.failure_kind();
+                match store.fail_attempt(
+                    &lease,
+                    &failure,
+                    &text,
+                    job.spec.max_attempts,
+                    now + backoff,
+                    now,
+                ) {
                     Ok(true) => {
                         // One line: the whole error (guest output, backtrace) is in the store
                         // and in the final error if the retries fail too.

@@ -154,6 +154,7 @@ CREATE TABLE attempts (
     started_ms  INTEGER NOT NULL,
     ended_ms    INTEGER,
     outcome     TEXT CHECK (outcome IN ('done', 'failed', 'abandoned', 'refused')),
+    failure     TEXT,
     error       TEXT,
     PRIMARY KEY (job, kind, idx, attempt)
 );
@@ -748,12 +749,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt and its error. The task goes back to pending, runnable again at
+    /// Records a failed attempt, what kind of failure it was (`trap`, `job-error`, `input`...)
+    /// and its error. The task goes back to pending, runnable again at
     /// `retry_at_ms`, or, once it has failed `max_attempts` times, to failed, and the job with it.
     /// Returns whether it will be retried.
     pub fn fail_attempt(
         &mut self,
         lease: &Lease,
+        failure: &str,
         error: &str,
         max_attempts: u32,
         retry_at_ms: i64,
@@ -785,9 +788,9 @@ impl Store {
             )
             .map_err(err)?;
             tx.execute(
-                "UPDATE attempts SET outcome = 'failed', error = ?, ended_ms = ?
+                "UPDATE attempts SET outcome = 'failed', failure = ?, error = ?, ended_ms = ?
                  WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
-                params![error, now_ms, lease.job, lease.kind, lease.idx, lease.attempt],
+                params![failure, error, now_ms, lease.job, lease.kind, lease.idx, lease.attempt],
             )
             .map_err(err)?;
             event(tx, err, lease.job, now_ms, "attempt-failed", Some((lease, Some(lease.slices))), Some(error))?;

@@ -103,6 +103,9 @@ pub struct JobStatus {
     pub attempts: u32,
     /// Attempts that failed.
     pub failed_attempts: u32,
+    /// Failed attempts by kind of failure (`trap`, `job-error`, `input`, ...): a guest that
+    /// reports errors on purpose and one that crashes are told apart.
+    pub failures_by_kind: Vec<(String, u32)>,
     /// Attempts whose commit was refused (their lease had been taken over).
     pub refused_attempts: u32,
     /// Leases held now.
@@ -167,6 +170,23 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
+                "SELECT failure, COUNT(*) FROM attempts WHERE job = ? AND outcome = 'failed'
+                 GROUP BY failure ORDER BY failure",
+            )
+            .map_err(&err)?;
+        let failures_by_kind = stmt
+            .query_map([id], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get(1)?,
+                ))
+            })
+            .map_err(&err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&err)?;
+        let mut stmt = self
+            .conn
+            .prepare(
                 "SELECT kind, idx, owner, attempt, slices, expires_at FROM tasks
                  WHERE job = ? AND state = 'leased' ORDER BY kind, idx",
             )
@@ -216,6 +236,7 @@ impl Store {
             tasks,
             attempts,
             failed_attempts,
+            failures_by_kind,
             refused_attempts,
             leases,
             counters: self.job_counters(id)?,

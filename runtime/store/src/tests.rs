@@ -228,7 +228,14 @@ fn failures_back_off_then_fail_the_job_keeping_every_error() {
         let l = lease(&mut s, job, "w", now);
         assert_eq!(l.attempt, attempt);
         let retry = s
-            .fail_attempt(&l, &format!("boom {attempt}"), 3, now + 50, now)
+            .fail_attempt(
+                &l,
+                "job-error",
+                &format!("boom {attempt}"),
+                3,
+                now + 50,
+                now,
+            )
             .unwrap();
         assert_eq!(retry, attempt < 3);
         if retry {
@@ -254,11 +261,12 @@ fn failures_back_off_then_fail_the_job_keeping_every_error() {
         [1, 2, 3]
     );
     assert_eq!(status.failed_attempts, 3);
+    assert_eq!(status.failures_by_kind, vec![("job-error".to_owned(), 3)]);
     // A rerun resets the failed task for a new round of attempts.
     assert!(s.reset_failed(job, 2000).unwrap());
     let l = lease(&mut s, job, "w", 2000);
     assert_eq!(l.attempt, 4);
-    assert!(s.fail_attempt(&l, "again", 3, 0, 2001).unwrap());
+    assert!(s.fail_attempt(&l, "trap", "again", 3, 0, 2001).unwrap());
 }
 
 #[test]

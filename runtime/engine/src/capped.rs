@@ -1,0 +1,109 @@
+//! Guest results under a size cap: the three hot calls (`map`, `combine`, `reduce`) return a
+//! `list<u8>`, and a guest could return a gigabyte of it. `CappedBytes` lifts such a list only
+//! when its length is within the cap of the current call, so an oversized result is refused
+//! before the host allocates a byte for it (wasmtime's `Vec<u8>` would copy it first).
+
+use std::cell::Cell;
+
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
+use wasmtime::component::{ComponentType, Func, Instance, Lift, WasmList};
+
+thread_local! {
+    /// The cap of the call running on this thread (set by [`with_cap`]).
+    static CAP: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Runs `call` with results capped at `cap` bytes.
+pub(crate) fn with_cap<T>(cap: usize, call: impl FnOnce() -> T) -> T {
+    let previous = CAP.replace(cap);
+    let out = call();
+    CAP.set(previous);
+    out
+}
+
+/// A guest call's `list<u8>` result, lifted only if it fits the cap.
+pub(crate) struct CappedBytes(pub Vec<u8>);
+
+/// The error a too-large result fails its call with.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the guest returned {len} bytes from one call, more than the {cap}-byte cap (--max-output-bytes); the result was refused before it was copied"
+)]
+pub(crate) struct OutputTooLarge {
+    pub len: usize,
+    pub cap: usize,
+}
+
+fn check(len: usize) -> wasmtime::Result<()> {
+    let cap = CAP.get();
+    if len > cap {
+        return Err(OutputTooLarge { len, cap }.into());
+    }
+    Ok(())
+}
+
+// SAFETY: `CappedBytes` has exactly the representation, ABI and type check of `Vec<u8>`
+// (every item forwards to it), as wasmtime's own forwarding impls for `Box<[T]>` do.
+#[allow(unsafe_code)]
+unsafe impl ComponentType for CappedBytes {
+    type Lower = <Vec<u8> as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <Vec<u8> as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <Vec<u8> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+// SAFETY: lifting goes through `WasmList<u8>` (which validates the pointer and length against
+// guest memory) and then `u8`'s own list lift, exactly as `Lift for Vec<u8>` does; the only
+// addition is the length check in between.
+#[allow(unsafe_code)]
+unsafe impl Lift for CappedBytes {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        let list = <WasmList<u8> as Lift>::linear_lift_from_flat(cx, ty, src)?;
+        check(list.len())?;
+        Ok(CappedBytes(u8::linear_lift_list_from_memory(cx, &list)?))
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        let list = <WasmList<u8> as Lift>::linear_lift_from_memory(cx, ty, bytes)?;
+        check(list.len())?;
+        Ok(CappedBytes(u8::linear_lift_list_from_memory(cx, &list)?))
+    }
+}
+
+/// The hot exports of an instance, called through `CappedBytes` rather than the generated
+/// bindings.
+#[derive(Clone, Copy)]
+pub(crate) struct HotFuncs {
+    pub map: Func,
+    pub combine: Option<Func>,
+    pub reduce: Option<Func>,
+}
+
+impl HotFuncs {
+    pub(crate) fn find(
+        store: &mut wasmtime::Store<crate::instance::HostState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Self> {
+        let mut func = |interface: &str, name: &str| -> Option<Func> {
+            let iface = instance.get_export_index(&mut *store, None, interface)?;
+            let f = instance.get_export_index(&mut *store, Some(&iface), name)?;
+            instance.get_func(&mut *store, f)
+        };
+        Ok(HotFuncs {
+            map: func("mr:job/mapper@0.1.0", "map")
+                .ok_or_else(|| wasmtime::Error::msg("the component exports no mapper.map"))?,
+            combine: func("mr:job/combiner@0.1.0", "combine"),
+            reduce: func("mr:job/reducer@0.1.0", "reduce"),
+        })
+    }
+}

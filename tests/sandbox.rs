@@ -1,0 +1,293 @@
+//! The sandbox holds: hostile guests (built from source, `tests/guests/hostile`) that loop,
+//! hoard memory, recurse, flood their output or probe for capabilities are stopped with an
+//! error that says why, and the host stays healthy.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Lines `line 1` … `line N`, with `marked` replacing the given line numbers.
+fn lines(n: u32, marked: &[(u32, &str)]) -> String {
+    (1..=n)
+        .map(|i| match marked.iter().find(|(at, _)| *at == i) {
+            Some((_, text)) => format!("{text}\n"),
+            None => format!("line {i}\n"),
+        })
+        .collect()
+}
+
+fn status_json(out: &Path) -> serde_json::Value {
+    let o = run_ok(&["status", "1", "--output", s(out), "--json"]);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn an_infinite_loop_is_interrupted_and_the_other_shards_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", &lines(4000, &[(3100, "LOOP")]));
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &[
+            "--shards",
+            "4",
+            "--workers",
+            "2",
+            "--call-timeout",
+            "1",
+            "--max-attempts",
+            "2",
+        ],
+    ));
+    // A timeout is not bisected (each probe could take the whole timeout): the error names
+    // the batch the looping record was in.
+    assert!(
+        err.contains(
+            "the guest trapped (timeout): the call timed out after 1.0 s (--call-timeout)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("in.txt:4000"), "{err}");
+    // The other three shards were mapped and committed while the looping one was retried.
+    let status = status_json(&out);
+    assert_eq!(status["tasks"][0]["done"], 3, "{status}");
+    assert_eq!(status["tasks"][0]["failed"], 1, "{status}");
+    // Traps are counted apart from errors the job reports on purpose.
+    assert_eq!(
+        status["failures_by_kind"],
+        serde_json::json!([["trap:timeout", 2]]),
+        "{status}"
+    );
+    // Each looping attempt was stopped within twice the timeout.
+    let db = rusqlite::Connection::open(out.join("_mr/state.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT ended_ms - started_ms FROM attempts WHERE outcome = 'failed'")
+        .unwrap();
+    let durations: Vec<i64> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(durations.len(), 2);
+    for ms in durations {
+        assert!((1000..2000).contains(&ms), "an attempt took {ms} ms");
+    }
+}
+
+#[test]
+fn fuel_is_a_deterministic_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", &lines(100, &[(60, "LOOP")]));
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &["--fuel", "50000000", "--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains(
+            "the guest trapped (out of fuel): the call ran out of fuel (50000000 units, --fuel)"
+        ),
+        "{err}"
+    );
+    // The same budget is plenty for honest work.
+    let clean = write(dir.path(), "clean.txt", &lines(100, &[]));
+    run_ok(&run_args(
+        &guest("hostile"),
+        &clean,
+        &dir.path().join("clean-out"),
+        &["--fuel", "50000000"],
+    ));
+}
+
+/// Peak resident memory of this process, from /proc.
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn a_guest_hoarding_memory_is_stopped_at_the_limit() {
+    let limit = 128usize << 20;
+    let options = mr_engine::RuntimeOptions {
+        cache_dir: Some(repo().join("target/test-component-cache")),
+        memory_limit: limit,
+        ..Default::default()
+    };
+    let runtime = mr_engine::Runtime::new(options).unwrap();
+    let job = runtime.load(&guest("hostile")).unwrap();
+    let mut instance = mr_engine::Instance::new(&job, Default::default()).unwrap();
+    let before = peak_rss_bytes();
+    let mut batch = Vec::new();
+    mr_codec::put_kv(&mut batch, b"in.txt:1", b"HOARD 4 GiB");
+    let err = instance.map(&batch).unwrap_err();
+    let after = peak_rss_bytes();
+    assert_eq!(
+        err.kind,
+        mr_engine::GuestErrorKind::Trap(mr_engine::TrapKind::OutOfMemory),
+        "{err}"
+    );
+    assert!(
+        err.message
+            .contains("past the 128 MiB limit (--memory-limit)"),
+        "{err}"
+    );
+    assert!(
+        after < before + limit as u64 + (100 << 20),
+        "peak RSS grew from {before} to {after} bytes"
+    );
+    // The host is fine and the (re-created) instance works.
+    let mut ok = Vec::new();
+    mr_codec::put_kv(&mut ok, b"in.txt:2", b"hello");
+    let out = instance.map(&ok).unwrap();
+    assert_eq!(mr_codec::kvs(&out).count(), 1);
+}
+
+#[test]
+fn unbounded_recursion_is_a_stack_overflow_trap() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", &lines(10, &[(4, "RECURSE")]));
+    let out = dir.path().join("out");
+    let o = mr_host()
+        .args(run_args(
+            &guest("hostile"),
+            &input,
+            &out,
+            &["--max-attempts", "1"],
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    // A clean failure (exit status 1), not a crash of the host (a signal).
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "the guest trapped (stack overflow): the guest overflowed its 1024 KiB wasm stack"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hostile::recurse"), "no backtrace: {err}");
+}
+
+#[test]
+fn an_oversized_result_is_refused_before_it_is_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", "FLOOD 1 GiB\n");
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &["--max-output-bytes", "64M", "--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains("the guest trapped (output too large)")
+            && err.contains("67108864 bytes")
+            && err.contains("refused before it was copied"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_guest_gets_no_files_environment_or_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let input = write(dir.path(), "in.txt", &format!("PROBE {port}\n"));
+    let out = dir.path().join("out");
+    let mut cmd = mr_host();
+    cmd.args(run_args(&guest("hostile"), &input, &out, &[]))
+        .env("MR_SECRET", "do-not-leak");
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = std::fs::read_to_string(out.join("part-00000")).unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 5, "{report}");
+    for line in &lines {
+        assert!(!line.contains("GOT"), "the guest reached something: {line}");
+    }
+    assert!(report.contains("read /etc/passwd\trefused"), "{report}");
+    assert!(report.contains("list /\trefused"), "{report}");
+    assert!(report.contains("env HOME\trefused"), "{report}");
+    assert!(report.contains("env count\t0 variables"), "{report}");
+    assert!(report.contains("connect 127.0.0.1\trefused"), "{report}");
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        listener.accept().is_err(),
+        "the guest opened a connection to the host"
+    );
+}
+
+#[test]
+fn a_component_importing_what_the_host_lacks_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = wat::parse_str(
+        r#"(component
+            (import "evil:net/http@1.0.0" (instance
+                (export "get" (func (param "url" string) (result string)))))
+            (import "evil:fs/raw@0.1.0" (instance))
+            (import "wasi:cli/environment@0.2.3" (instance))
+        )"#,
+    )
+    .unwrap();
+    let path = dir.path().join("greedy.wasm");
+    std::fs::write(&path, component).unwrap();
+    let err = run_err(&["inspect", s(&path)]);
+    assert!(
+        err.contains(
+            "imports what mr-host does not provide: evil:net/http@1.0.0, evil:fs/raw@0.1.0;"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_poison_record_among_100k_is_found_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "big.txt",
+        &lines(100_000, &[(61_234, "line 61234 POISON")]),
+    );
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "panic-on=POISON", "--max-attempts", "1"],
+    ));
+    let location = format!("{}:61234", input.display());
+    // The batch of thousands of records that trapped was bisected down to the one record.
+    assert!(
+        err.contains(&format!(
+            "attempt 1, at {location}: the guest trapped (panic)"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("found the panic marker \"POISON\" at {location}")),
+        "{err}"
+    );
+}
