@@ -278,9 +278,15 @@ impl Instance {
     ) -> Result<(Store<HostState>, JobBindings, Option<Lifecycle>, HotFuncs), GuestError> {
         // No preopens, no network, no environment, no arguments: stdout and stderr are
         // captured, stdin is empty.
+        // Network use is off by default in wasmtime-wasi; say so explicitly, so that a change of
+        // defaults in a later wasmtime cannot open it (docs/sandbox.md).
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
             .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
         let limits = StoreLimitsBuilder::new()
             .memory_size(job.runtime.options.memory_limit)
