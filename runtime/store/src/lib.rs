@@ -313,6 +313,19 @@ impl Store {
         &self.path
     }
 
+    /// Runs a read-only query and maps every row.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let err = self.err();
+        let mut stmt = self.conn.prepare(sql).map_err(&err)?;
+        let rows = stmt.query_map(params, row).map_err(&err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |source| StoreError::Sqlite {
             path: self.path.clone(),
@@ -396,15 +409,12 @@ impl Store {
 
     /// Every job, oldest first.
     pub fn jobs(&self) -> Result<Vec<JobRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, name, fingerprint, output, spec, phase, error, created_ms, finished_ms
-                 FROM jobs ORDER BY id",
-            )
-            .map_err(self.err())?;
-        let rows = stmt.query_map([], job_row).map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.rows(
+            "SELECT id, name, fingerprint, output, spec, phase, error, created_ms, finished_ms
+             FROM jobs ORDER BY id",
+            [],
+            job_row,
+        )
     }
 
     /// Plans a job: the job row, its tasks and a `job-submitted` event. If a job with the same
@@ -835,15 +845,11 @@ impl Store {
 
     /// Every committed output of the job's tasks of `kind`, in (task, slice, path) order.
     pub fn outputs(&self, job: i64, kind: &str) -> Result<Vec<CommittedOutput>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT idx, slice, part, path, bytes, records, checksum FROM outputs
-                 WHERE job = ? AND kind = ? ORDER BY idx, slice, path",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![job, kind], |r| {
+        self.rows(
+            "SELECT idx, slice, part, path, bytes, records, checksum FROM outputs
+             WHERE job = ? AND kind = ? ORDER BY idx, slice, path",
+            params![job, kind],
+            |r| {
                 Ok(CommittedOutput {
                     idx: r.get(0)?,
                     slice: r.get(1)?,
@@ -855,23 +861,17 @@ impl Store {
                         checksum: r.get(6)?,
                     },
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// The job's counters: every task's committed totals, summed.
     pub fn job_counters(&self, job: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT name, SUM(value) FROM counters WHERE job = ? GROUP BY name ORDER BY name",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.rows(
+            "SELECT name, SUM(value) FROM counters WHERE job = ? GROUP BY name ORDER BY name",
+            [job],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 }
 

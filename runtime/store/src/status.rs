@@ -132,18 +132,14 @@ impl Store {
             ..
         } = self.job(id)?;
         let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT kind, COUNT(*),
+        let tasks = self.rows(
+            "SELECT kind, COUNT(*),
                         SUM(state = 'done'), SUM(state = 'leased'), SUM(state = 'pending'),
                         SUM(state = 'failed'), SUM(slices)
                  FROM tasks WHERE job = ? GROUP BY kind
                  ORDER BY CASE kind WHEN 'map' THEN 0 WHEN 'reduce' THEN 1 ELSE 2 END",
-            )
-            .map_err(&err)?;
-        let tasks = stmt
-            .query_map([id], |r| {
+            [id],
+            |r| {
                 Ok(TaskCounts {
                     kind: r.get(0)?,
                     total: r.get(1)?,
@@ -153,10 +149,8 @@ impl Store {
                     failed: r.get(5)?,
                     slices: r.get(6)?,
                 })
-            })
-            .map_err(&err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&err)?;
+            },
+        )?;
         let (attempts, failed_attempts, refused_attempts): (u32, u32, u32) = self
             .conn
             .query_row(
@@ -167,32 +161,22 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(&err)?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT failure, COUNT(*) FROM attempts WHERE job = ? AND outcome = 'failed'
+        let failures_by_kind = self.rows(
+            "SELECT failure, COUNT(*) FROM attempts WHERE job = ? AND outcome = 'failed'
                  GROUP BY failure ORDER BY failure",
-            )
-            .map_err(&err)?;
-        let failures_by_kind = stmt
-            .query_map([id], |r| {
+            [id],
+            |r| {
                 Ok((
                     r.get::<_, Option<String>>(0)?.unwrap_or_default(),
                     r.get(1)?,
                 ))
-            })
-            .map_err(&err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&err)?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT kind, idx, owner, attempt, slices, expires_at FROM tasks
+            },
+        )?;
+        let leases = self.rows(
+            "SELECT kind, idx, owner, attempt, slices, expires_at FROM tasks
                  WHERE job = ? AND state = 'leased' ORDER BY kind, idx",
-            )
-            .map_err(&err)?;
-        let leases = stmt
-            .query_map([id], |r| {
+            [id],
+            |r| {
                 Ok(LeaseRow {
                     kind: r.get(0)?,
                     idx: r.get(1)?,
@@ -201,19 +185,13 @@ impl Store {
                     slices: r.get(4)?,
                     expires_at_ms: r.get(5)?,
                 })
-            })
-            .map_err(&err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&err)?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT kind, idx, attempt, owner, error FROM attempts
+            },
+        )?;
+        let errors = self.rows(
+            "SELECT kind, idx, attempt, owner, error FROM attempts
                  WHERE job = ? AND error IS NOT NULL ORDER BY started_ms, kind, idx, attempt",
-            )
-            .map_err(&err)?;
-        let errors = stmt
-            .query_map([id], |r| {
+            [id],
+            |r| {
                 Ok(AttemptError {
                     kind: r.get(0)?,
                     idx: r.get(1)?,
@@ -221,10 +199,8 @@ impl Store {
                     owner: r.get(3)?,
                     error: r.get(4)?,
                 })
-            })
-            .map_err(&err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&err)?;
+            },
+        )?;
         Ok(JobStatus {
             id,
             name,
@@ -248,31 +224,25 @@ impl Store {
     /// Events of job `id` with a sequence number above `after`: the last `limit` of them, oldest
     /// first.
     pub fn events(&self, id: i64, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
-        let err = self.err();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT * FROM (
-                     SELECT id, at_ms, event, kind, idx, slice, attempt, owner, detail FROM events
-                     WHERE job = ? AND id > ? ORDER BY id DESC LIMIT ?)
-                 ORDER BY id",
-            )
-            .map_err(&err)?;
-        stmt.query_map(params![id, after, limit], |r| {
-            Ok(Event {
-                id: r.get(0)?,
-                at_ms: r.get(1)?,
-                event: r.get(2)?,
-                kind: r.get(3)?,
-                idx: r.get(4)?,
-                slice: r.get(5)?,
-                attempt: r.get(6)?,
-                owner: r.get(7)?,
-                detail: r.get(8)?,
-            })
-        })
-        .map_err(&err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(&err)
+        self.rows(
+            "SELECT * FROM (
+                 SELECT id, at_ms, event, kind, idx, slice, attempt, owner, detail FROM events
+                 WHERE job = ? AND id > ? ORDER BY id DESC LIMIT ?)
+             ORDER BY id",
+            params![id, after, limit],
+            |r| {
+                Ok(Event {
+                    id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    event: r.get(2)?,
+                    kind: r.get(3)?,
+                    idx: r.get(4)?,
+                    slice: r.get(5)?,
+                    attempt: r.get(6)?,
+                    owner: r.get(7)?,
+                    detail: r.get(8)?,
+                })
+            },
+        )
     }
 }

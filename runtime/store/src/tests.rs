@@ -280,7 +280,7 @@ fn takeovers_do_not_use_up_attempts() {
     let l = lease(&mut s, job, "w", 20_000);
     assert_eq!(l.attempt, 7);
     assert!(
-        s.fail_attempt(&l, "first real failure", 2, 0, 20_001)
+        s.fail_attempt(&l, "trap", "first real failure", 2, 0, 20_001)
             .unwrap()
     );
 }
