@@ -14,5 +14,7 @@ if [ ! -f "$DATA/corpus-$SIZE.txt" ]; then
 fi
 target/release/mr-host inspect "$WASM"
 target/release/mr-host run "$WASM" --input "$DATA/corpus-$SIZE.txt" --output "$DATA/wordcount" --overwrite
+echo "the job as its store recorded it:"
+target/release/mr-host status --output "$DATA/wordcount" --events 3
 echo "top words:"
 sort -t$'\t' -k2,2nr "$DATA"/wordcount/part-* | head -5
