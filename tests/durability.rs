@@ -502,6 +502,19 @@ fn submit_resume_status_and_reruns() {
     let status = String::from_utf8_lossy(&run_ok(&["status", "--db", s(&db)]).stdout).into_owned();
     assert!(status.contains("job 1 `wordcount`: done"), "{status}");
     assert!(status.contains("job-completed"), "{status}");
+    // Per-task view: every task, its state and its own committed counters.
+    let tasks = run_ok(&["status", "1", "--db", s(&db), "--tasks", "--json"]);
+    let tasks: serde_json::Value = serde_json::from_slice(&tasks.stdout).unwrap();
+    let tasks = tasks["tasks"].as_array().unwrap();
+    let map_records: i64 = tasks
+        .iter()
+        .filter(|t| t["kind"] == "map")
+        .flat_map(|t| t["counters"].as_array().unwrap().clone())
+        .filter(|c| c[0] == "records-in")
+        .map(|c| c[1].as_i64().unwrap())
+        .sum();
+    assert_eq!(map_records, 3000);
+    assert!(tasks.iter().all(|t| t["state"] == "done"));
 
     // Rerunning the finished job reports it without running anything.
     let mut run = submit(&["--json"]);

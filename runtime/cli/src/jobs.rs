@@ -186,6 +186,9 @@ pub struct StatusArgs {
     /// How many recent events to show.
     #[arg(long, default_value_t = 10)]
     events: u32,
+    /// Also list every task: state, attempt, failures, slices, holder and its own counters.
+    #[arg(long)]
+    tasks: bool,
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -369,6 +372,11 @@ pub fn status(args: StatusArgs) -> Result<()> {
             Ok(StatusView {
                 input_bytes: spec.files.iter().map(|f| f.len).sum(),
                 status,
+                tasks: if args.tasks {
+                    store.tasks(id)?
+                } else {
+                    Vec::new()
+                },
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -386,6 +394,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
     }
     for s in &statuses {
         text += &progress::format_status(&s.status, s.input_bytes)?;
+        text += &progress::format_tasks(&s.tasks)?;
     }
     write_stdout(&text)
 }
@@ -397,6 +406,9 @@ struct StatusView {
     status: mr_store::JobStatus,
     /// Input bytes of the whole job (compare with the `bytes-in` counter).
     input_bytes: u64,
+    /// Every task, with `--tasks`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tasks: Vec<mr_store::TaskRow>,
 }
 
 /// Writes to stdout; a closed pipe (`mr-host status | head`) is not an error.

@@ -216,3 +216,41 @@ pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt
     }
     Ok(out)
 }
+
+/// `mr-host status --tasks`: one line per task.
+pub fn format_tasks(tasks: &[mr_store::TaskRow]) -> Result<String, std::fmt::Error> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if tasks.is_empty() {
+        return Ok(out);
+    }
+    writeln!(out, "  tasks:")?;
+    for t in tasks {
+        let counters: Vec<String> = t
+            .counters
+            .iter()
+            .filter(|(name, _)| name == "records-in" || name == "output-records")
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        writeln!(
+            out,
+            "    {:<8} {:>5}  {:<7} attempt {} ({} failed), {} slices{}{}",
+            t.kind,
+            t.idx,
+            t.state,
+            t.attempt,
+            t.failures,
+            t.slices,
+            t.owner
+                .as_ref()
+                .map(|o| format!(", held by {o}"))
+                .unwrap_or_default(),
+            if counters.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", counters.join(", "))
+            }
+        )?;
+    }
+    Ok(out)
+}

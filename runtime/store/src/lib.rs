@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-pub use status::{AttemptError, Event, JobStatus, LeaseRow, TaskCounts};
+pub use status::{AttemptError, Event, JobStatus, LeaseRow, TaskCounts, TaskRow};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]

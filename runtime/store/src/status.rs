@@ -80,6 +80,28 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
+/// One task, for `mr-host status --tasks`: its state and its committed counters (the
+/// per-shard level of the slice → shard → job roll-up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRow {
+    /// `map`, `reduce` or `finalize`.
+    pub kind: String,
+    /// Task index.
+    pub idx: u32,
+    /// `pending`, `leased`, `done` or `failed`.
+    pub state: String,
+    /// Latest attempt.
+    pub attempt: u32,
+    /// Failed attempts.
+    pub failures: u32,
+    /// Slices committed.
+    pub slices: u32,
+    /// Current lease holder.
+    pub owner: Option<String>,
+    /// Committed counters of this task.
+    pub counters: Vec<(String, i64)>,
+}
+
 /// Everything `mr-host status JOB` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {
@@ -219,6 +241,45 @@ impl Store {
             errors,
             recent_events: self.events(id, 0, events)?,
         })
+    }
+
+    /// Every task of job `id` with its committed counters, in (kind, index) order.
+    pub fn tasks(&self, id: i64) -> Result<Vec<TaskRow>, StoreError> {
+        let mut tasks = self.rows(
+            "SELECT kind, idx, state, attempt, failures, slices, owner FROM tasks WHERE job = ?
+             ORDER BY CASE kind WHEN 'map' THEN 0 WHEN 'reduce' THEN 1 ELSE 2 END, idx",
+            [id],
+            |r| {
+                Ok(TaskRow {
+                    kind: r.get(0)?,
+                    idx: r.get(1)?,
+                    state: r.get(2)?,
+                    attempt: r.get(3)?,
+                    failures: r.get(4)?,
+                    slices: r.get(5)?,
+                    owner: r.get(6)?,
+                    counters: Vec::new(),
+                })
+            },
+        )?;
+        let counters = self.rows(
+            "SELECT kind, idx, name, value FROM counters WHERE job = ? ORDER BY name",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            },
+        )?;
+        for (kind, idx, name, value) in counters {
+            if let Some(t) = tasks.iter_mut().find(|t| t.kind == kind && t.idx == idx) {
+                t.counters.push((name, value));
+            }
+        }
+        Ok(tasks)
     }
 
     /// Events of job `id` with a sequence number above `after`: the last `limit` of them, oldest

@@ -95,6 +95,20 @@ fn phases_follow_the_tasks_map_reduce_finalize_done() {
         }
     );
     assert_eq!(s.job_counters(job).unwrap(), vec![("records".into(), 9)]);
+    // The roll-up: each task keeps its own committed counters.
+    let tasks = s.tasks(job).unwrap();
+    assert_eq!(
+        tasks
+            .iter()
+            .map(|t| (t.kind.as_str(), t.idx, t.state.as_str(), t.counters.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("map", 0, "done", vec![("records".to_owned(), 3)]),
+            ("map", 1, "done", vec![("records".to_owned(), 4)]),
+            ("reduce", 0, "done", vec![("records".to_owned(), 2)]),
+            ("finalize", 0, "done", vec![("records".to_owned(), 0)]),
+        ]
+    );
     let status = s.status(job, 100).unwrap();
     assert_eq!(status.phase, "done");
     assert_eq!(
