@@ -146,7 +146,7 @@ fn map_slice(
         let output = match task.instance.map(batch) {
             Ok(output) => output,
             Err(e) => {
-                let (location, e) = isolate_poison(task, batch, e);
+                let (location, _, e) = isolate_poison(task, batch, e);
                 return Err(guest_error(task, "map", location, e));
             }
         };
@@ -281,7 +281,7 @@ pub(crate) fn guest_error(
 /// When a map batch traps, finds the record that makes it trap by bisection: map the first
 /// half alone, then the second, and follow the half that traps, down to one record (about
 /// log2(batch) extra calls on fresh instances; their outputs and counters are discarded).
-/// Returns that record's location and its own error. A job error already names its record; a
+/// Returns that record's location, its index in the batch, and its own error. A job error already names its record; a
 /// timeout is not bisected (each probe could take the whole timeout); and when no single
 /// record traps on its own (the trap depends on state built across records), the whole
 /// batch is blamed.
@@ -289,9 +289,9 @@ fn isolate_poison(
     task: &mut Task<'_>,
     batch: &[u8],
     error: GuestError,
-) -> (Option<String>, GuestError) {
+) -> (Option<String>, Option<usize>, GuestError) {
     use mr_engine::{GuestErrorKind, TrapKind};
-    let fallback = |error: GuestError| (batch_location(batch, error.record_index), error);
+    let fallback = |error: GuestError| (batch_location(batch, error.record_index), None, error);
     if !matches!(error.kind, GuestErrorKind::Trap(kind) if kind != TrapKind::Timeout) {
         return fallback(error);
     }
@@ -331,7 +331,7 @@ fn isolate_poison(
     };
     let key = String::from_utf8_lossy(records[lo].0).into_owned();
     tracing::info!("isolated the record that traps the guest: {key}");
-    (Some(key), e)
+    (Some(key), Some(lo), e)
 }
 
 /// Where a failed map batch was: the blamed record, or the batch's first and last records.
