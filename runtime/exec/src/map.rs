@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mr_engine::{GuestError, LifecycleEvent};
-use mr_io::{LineCursor, LineReader};
+use mr_io::ShardReader;
 use mr_shuffle::{RunWriter, SortBuffer, partition_of};
 use mr_store::OutputFile;
 
@@ -22,19 +22,8 @@ const COMBINE_BATCH_BYTES: usize = 256 * 1024;
 pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     let shard = &spec.shards[task.lease.idx as usize];
-    let mut cursor: LineCursor = if task.lease.cursor.is_empty() {
-        LineCursor::default()
-    } else {
-        task.lease
-            .cursor
-            .parse()
-            .map_err(|message| ExecError::Store {
-                message: format!(
-                    "map task {} of job {}: {message}",
-                    task.lease.idx, task.job.id
-                ),
-            })?
-    };
+    // The cursor is opaque here: each input format defines its own (see mr_io::ShardReader).
+    let mut cursor = task.lease.cursor.clone();
     let mut buffers: Vec<SortBuffer> = (0..spec.reducers).map(|_| SortBuffer::default()).collect();
     let mut batch = Vec::with_capacity(spec.batch_bytes as usize + 4096);
     loop {
@@ -42,10 +31,10 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         task.store.slice_started(task.lease, now_ms())?;
         task.set_identity("map", slice);
         task.notify_start(LifecycleEvent::SliceStarted)?;
-        let mut reader =
-            LineReader::resume(&spec.files, shard, cursor, spec.max_record_bytes as usize);
         let mut files = SliceFiles::default();
         let mut counters = SliceCounters::default();
+        let mut reader = ShardReader::open(&spec.files, shard, &cursor, spec.read_options())?;
+        let mut bad = crate::bad::BadRecords::new(task)?;
         let result = map_slice(
             task,
             &mut reader,
@@ -53,7 +42,9 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             &mut batch,
             &mut files,
             &mut counters,
-        );
+            &mut bad,
+        )
+        .and_then(|()| bad.finish(task, &mut files));
         if let Err(e) = result {
             files.remove_all();
             for b in &mut buffers {
@@ -72,7 +63,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         let bytes = counters.get("bytes-in");
         let committed = task.store.commit_slice(
             task.lease,
-            &next.to_string(),
+            &next,
             &files.outputs(),
             &counters.deltas(),
             last,
@@ -100,11 +91,12 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
 /// Runs one slice: reads until a slice bound, the shard's end, or a lost lease.
 fn map_slice(
     task: &mut Task<'_>,
-    reader: &mut LineReader<'_>,
+    reader: &mut ShardReader<'_>,
     buffers: &mut [SortBuffer],
     batch: &mut Vec<u8>,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
+    bad: &mut crate::bad::BadRecords,
 ) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     let limits = spec.slice;
@@ -116,7 +108,7 @@ fn map_slice(
             .work_dir()
             .join(format!("m{shard:05}-{slice:05}-a{attempt}.out"));
         files.created.push(temp_name(&path));
-        Some(TextWriter::create(&path)?)
+        Some(TextWriter::create_as(&path, spec.sink.file_format())?)
     } else {
         None
     };
@@ -138,8 +130,15 @@ fn map_slice(
             spec.batch_bytes.min(limits.bytes - bytes),
             limits.records - records,
         )?;
+        bad.add(task, reader.take_bad(), counters, files)?;
         if stats.records == 0 {
-            break;
+            if reader.is_finished() {
+                break;
+            }
+            // Only bad records in this batch: count their bytes and go on.
+            bytes += stats.bytes;
+            counters.add("bytes-in", stats.bytes);
+            continue;
         }
         bytes += stats.bytes;
         records += stats.records;
@@ -204,7 +203,7 @@ fn map_slice(
 
 /// The path the store records for a file: relative to the output directory, so the output
 /// directory can be moved as a whole between runs.
-fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
+pub(crate) fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
     path.strip_prefix(&task.job.spec.output)
         .unwrap_or(path)
         .to_string_lossy()
@@ -213,10 +212,10 @@ fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
 
 /// Files one slice wrote: each as (written, final name, what the store records).
 #[derive(Default)]
-struct SliceFiles {
-    pending: Vec<(PathBuf, PathBuf, OutputFile)>,
+pub(crate) struct SliceFiles {
+    pub(crate) pending: Vec<(PathBuf, PathBuf, OutputFile)>,
     /// Everything that may exist on disk, to remove if the slice is abandoned.
-    created: Vec<PathBuf>,
+    pub(crate) created: Vec<PathBuf>,
 }
 
 impl SliceFiles {
