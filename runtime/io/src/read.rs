@@ -573,7 +573,9 @@ impl CsvReader {
                     limit: limit.clone(),
                 });
             let mut h = csv::ByteRecord::new();
-            let more = r.read_byte_record(&mut h).map_err(|e| csv_error(file, 0, e))?;
+            let more = r
+                .read_byte_record(&mut h)
+                .map_err(|e| csv_error(file, 0, e))?;
             if more {
                 header = header_names(file, &h)?;
                 header_bytes = r.position().byte();
@@ -675,7 +677,10 @@ impl RangeReader for CsvReader {
                 return Err(InputError::Corrupt {
                     path: location,
                     message: if text.contains(RECORD_TOO_LARGE) {
-                        format!("a CSV record is longer than the record cap of {} bytes", self.cap)
+                        format!(
+                            "a CSV record is longer than the record cap of {} bytes",
+                            self.cap
+                        )
                     } else {
                         format!("cannot read CSV: {e}")
                     },
@@ -821,6 +826,8 @@ pub(crate) mod tests {
         e.finish().unwrap()
     }
 
+    pub(crate) type ReadBack = (Vec<(String, String)>, Vec<BadRecord>);
+
     /// Reads every shard, stopping after every `k` records and resuming from the cursor's text,
     /// as the store keeps it. Returns (key, value) pairs and the bad records.
     pub(crate) fn read_resumed(
@@ -828,7 +835,7 @@ pub(crate) mod tests {
         shards: &[Shard],
         k: u64,
         options: ReadOptions,
-    ) -> Result<(Vec<(String, String)>, Vec<BadRecord>), InputError> {
+    ) -> Result<ReadBack, InputError> {
         let mut buf = Vec::new();
         let mut bad = Vec::new();
         for shard in shards {
@@ -857,13 +864,18 @@ pub(crate) mod tests {
         Ok((kvs, bad))
     }
 
-    pub(crate) fn read(files: &[InputFile], shards: u32) -> Result<Vec<(String, String)>, InputError> {
+    pub(crate) fn read(
+        files: &[InputFile],
+        shards: u32,
+    ) -> Result<Vec<(String, String)>, InputError> {
         let plan = crate::plan(files, shards)?;
         read_resumed(files, &plan, u64::MAX, ReadOptions::default()).map(|r| r.0)
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -873,7 +885,12 @@ pub(crate) mod tests {
         data.extend(gz(b"three\nfour"));
         data.extend(gz(b""));
         let files = vec![input(dir.path(), "x.gz", &data)];
-        let expected = pairs(&[("x.gz:1", "one"), ("x.gz:2", "two"), ("x.gz:3", "three"), ("x.gz:4", "four")]);
+        let expected = pairs(&[
+            ("x.gz:1", "one"),
+            ("x.gz:2", "two"),
+            ("x.gz:3", "three"),
+            ("x.gz:4", "four"),
+        ]);
         assert_eq!(read(&files, 4).unwrap(), expected);
         let plan = crate::plan(&files, 4).unwrap();
         assert_eq!(plan.len(), 1, "a gzip stream is one shard");
@@ -886,7 +903,9 @@ pub(crate) mod tests {
     #[test]
     fn corrupt_gzip_names_the_file_and_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let text: String = (0..20_000).map(|i| format!("line {i} {}\n", i * 7919)).collect();
+        let text: String = (0..20_000)
+            .map(|i| format!("line {i} {}\n", i * 7919))
+            .collect();
         let mut data = gz(text.as_bytes());
         let mid = data.len() / 2;
         for b in &mut data[mid..mid + 64] {
@@ -895,7 +914,10 @@ pub(crate) mod tests {
         let files = vec![input(dir.path(), "bad.gz", &data)];
         let e = read(&files, 1).unwrap_err().to_string();
         assert!(e.starts_with("cannot read bad.gz at byte "), "{e}");
-        assert!(e.contains("corrupt or truncated gzip data at compressed byte"), "{e}");
+        assert!(
+            e.contains("corrupt or truncated gzip data at compressed byte"),
+            "{e}"
+        );
         // Truncated: the stream ends inside a member.
         let data = gz(text.as_bytes());
         let files = vec![input(dir.path(), "cut.gz", &data[..data.len() / 3])];
@@ -914,7 +936,9 @@ pub(crate) mod tests {
             max_record_bytes: 16 << 20,
             ..Default::default()
         };
-        let e = read_resumed(&files, &plan, u64::MAX, options).unwrap_err().to_string();
+        let e = read_resumed(&files, &plan, u64::MAX, options)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("more than the ratio cap of 10"), "{e}");
     }
 
@@ -938,10 +962,19 @@ pub(crate) mod tests {
         };
         for k in 1..4 {
             let (got, bad) = read_resumed(&files, &plan, k, skip).unwrap();
-            assert_eq!(got, pairs(&[("r.jsonl:1", "{\"a\":1}"), ("r.jsonl:5", "[2]")]));
+            assert_eq!(
+                got,
+                pairs(&[("r.jsonl:1", "{\"a\":1}"), ("r.jsonl:5", "[2]")])
+            );
             assert_eq!(bad.len(), 2);
             assert_eq!(bad[1].location, "r.jsonl:4 (byte 17)");
-            assert!(bad[1].reason.starts_with("invalid JSON: key must be a string"), "{}", bad[1].reason);
+            assert!(
+                bad[1]
+                    .reason
+                    .starts_with("invalid JSON: key must be a string"),
+                "{}",
+                bad[1].reason
+            );
         }
     }
 
@@ -1001,8 +1034,13 @@ pub(crate) mod tests {
             max_record_bytes: 1000,
             ..Default::default()
         };
-        let e = read_resumed(&files, &plan, u64::MAX, options).unwrap_err().to_string();
-        assert!(e.contains("big.csv:2") && e.contains("longer than the record cap of 1000"), "{e}");
+        let e = read_resumed(&files, &plan, u64::MAX, options)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("big.csv:2") && e.contains("longer than the record cap of 1000"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1011,16 +1049,41 @@ pub(crate) mod tests {
         let mut data = b"ok\n".to_vec();
         data.extend(std::iter::repeat_n(b'x', 3 << 20));
         data.extend(b"\nafter\n");
-        let files = vec![input(dir.path(), "l.txt", &data), input(dir.path(), "l.gz", &gz(&data))];
+        let files = vec![
+            input(dir.path(), "l.txt", &data),
+            input(dir.path(), "l.gz", &gz(&data)),
+        ];
         let plan = crate::plan(&files, 1).unwrap();
         let options = ReadOptions {
             max_record_bytes: 1 << 20,
             ..Default::default()
         };
-        let e = read_resumed(&files, &plan, u64::MAX, options).unwrap_err().to_string();
-        assert_eq!(e, "bad record at l.txt:2 (byte 3): line is longer than the record cap of 1048576 bytes");
-        let (got, bad) = read_resumed(&files, &plan, 1, ReadOptions { skip_bad: true, ..options }).unwrap();
-        assert_eq!(got, pairs(&[("l.txt:1", "ok"), ("l.txt:3", "after"), ("l.gz:1", "ok"), ("l.gz:3", "after")]));
+        let e = read_resumed(&files, &plan, u64::MAX, options)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "bad record at l.txt:2 (byte 3): line is longer than the record cap of 1048576 bytes"
+        );
+        let (got, bad) = read_resumed(
+            &files,
+            &plan,
+            1,
+            ReadOptions {
+                skip_bad: true,
+                ..options
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            pairs(&[
+                ("l.txt:1", "ok"),
+                ("l.txt:3", "after"),
+                ("l.gz:1", "ok"),
+                ("l.gz:3", "after")
+            ])
+        );
         assert_eq!(bad.len(), 2);
         assert_eq!(bad[1].location, "l.gz:2 (byte 3)");
     }
@@ -1042,13 +1105,20 @@ pub(crate) mod tests {
     fn generators_are_reproducible_and_resume() {
         let dir = tempfile::tempdir().unwrap();
         let _ = dir;
-        let files = crate::resolve_inputs(&["random:count=50,length=4,seed=7".into(), "range:-3..7".into()])
-            .unwrap();
+        let files = crate::resolve_inputs(&[
+            "random:count=50,length=4,seed=7".into(),
+            "range:-3..7".into(),
+        ])
+        .unwrap();
         let one = read(&files, 1).unwrap();
         assert_eq!(one.len(), 60);
         assert_eq!(one[50], ("0".into(), "-3".into()));
         assert_eq!(one[59], ("9".into(), "6".into()));
-        assert!(one[..50].iter().all(|(_, v)| v.len() == 4 && v.bytes().all(|b| b.is_ascii_lowercase())));
+        assert!(
+            one[..50]
+                .iter()
+                .all(|(_, v)| v.len() == 4 && v.bytes().all(|b| b.is_ascii_lowercase()))
+        );
         let plan = crate::plan(&files, 3).unwrap();
         assert_eq!(plan.len(), 6);
         let (resumed, _) = read_resumed(&files, &plan, 7, ReadOptions::default()).unwrap();

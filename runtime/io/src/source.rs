@@ -172,7 +172,14 @@ pub(crate) fn parse_special(spec: &str, prefix: &str, rest: &str) -> Result<Inpu
                 }
             }
             let count = count.ok_or_else(|| bad_spec(spec, "count= is required"))?;
-            Ok(generator(spec, Format::Random { count, length, seed }))
+            Ok(generator(
+                spec,
+                Format::Random {
+                    count,
+                    length,
+                    seed,
+                },
+            ))
         }
         "range" => {
             let (a, b) = rest
@@ -206,9 +213,12 @@ fn generator(spec: &str, format: Format) -> InputFile {
 /// `sqlite:PATH?table=T[&key=K]` or `sqlite:PATH?query=SQL&key=K`. A query may contain `&`:
 /// only `&table=`, `&query=` and `&key=` separate settings.
 fn parse_sqlite(spec: &str, rest: &str) -> Result<InputFile, InputError> {
-    let (path, query) = rest
-        .split_once('?')
-        .ok_or_else(|| bad_spec(spec, "expected sqlite:PATH?table=NAME or ?query=SQL&key=COLUMN"))?;
+    let (path, query) = rest.split_once('?').ok_or_else(|| {
+        bad_spec(
+            spec,
+            "expected sqlite:PATH?table=NAME or ?query=SQL&key=COLUMN",
+        )
+    })?;
     let settings = parse_settings(spec, query, &["table", "query", "key"])?;
     let get = |k: &str| {
         settings
@@ -264,7 +274,10 @@ pub fn parse_settings(
         if !names.contains(&name) {
             return Err(bad_spec(
                 spec,
-                format!("unknown setting `{name}` (expected one of {})", names.join(", ")),
+                format!(
+                    "unknown setting `{name}` (expected one of {})",
+                    names.join(", ")
+                ),
             ));
         }
         // The value runs to the next `&known=`.
@@ -313,16 +326,14 @@ pub fn plan(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, InputError> 
         };
         let ranges: Vec<FileRange> = match &f.format {
             Format::Lines | Format::Jsonl | Format::Csv => vec![whole(f.len)],
-            Format::ZipLines | Format::ZipMembers => {
-                crate::zip::plan(f, shards)?
-                    .into_iter()
-                    .map(|(a, b)| FileRange {
-                        start: a,
-                        end: b,
-                        ..whole(0)
-                    })
-                    .collect()
-            }
+            Format::ZipLines | Format::ZipMembers => crate::zip::plan(f, shards)?
+                .into_iter()
+                .map(|(a, b)| FileRange {
+                    start: a,
+                    end: b,
+                    ..whole(0)
+                })
+                .collect(),
             Format::Sqlite { .. } => crate::sqlite::plan(f, shards)?
                 .into_iter()
                 .map(|keys| FileRange {
@@ -374,14 +385,21 @@ mod tests {
         assert_eq!(f("a.jsonl.gz"), (Format::Jsonl, true));
         assert_eq!(f("a.csv.gz"), (Format::Csv, true));
         assert_eq!(f("a.zip"), (Format::ZipLines, false));
-        assert_eq!(split_prefix("zip-members:x/*.zip"), Some(("zip-members", "x/*.zip")));
+        assert_eq!(
+            split_prefix("zip-members:x/*.zip"),
+            Some(("zip-members", "x/*.zip"))
+        );
         assert_eq!(split_prefix("plain/file"), None);
     }
 
     #[test]
     fn generator_specs_parse_and_split_evenly() {
-        let r = parse_special("random:count=10,length=3,seed=7", "random", "count=10,length=3,seed=7")
-            .unwrap();
+        let r = parse_special(
+            "random:count=10,length=3,seed=7",
+            "random",
+            "count=10,length=3,seed=7",
+        )
+        .unwrap();
         assert_eq!(
             r.format,
             Format::Random {
@@ -391,7 +409,10 @@ mod tests {
             }
         );
         let shards = plan(&[r], 4).unwrap();
-        let sizes: Vec<u64> = shards.iter().map(|s| s.ranges[0].end - s.ranges[0].start).collect();
+        let sizes: Vec<u64> = shards
+            .iter()
+            .map(|s| s.ranges[0].end - s.ranges[0].start)
+            .collect();
         assert_eq!(sizes, [2, 3, 2, 3]);
         let e = parse_special("range:5..1", "range", "5..1").unwrap_err();
         assert!(e.to_string().contains("END is before START"), "{e}");
@@ -401,12 +422,19 @@ mod tests {
 
     #[test]
     fn settings_split_only_at_known_names() {
-        let s = parse_settings("x", "query=SELECT a FROM t WHERE b = 'x&y'&key=a", &["query", "key"])
-            .unwrap();
+        let s = parse_settings(
+            "x",
+            "query=SELECT a FROM t WHERE b = 'x&y'&key=a",
+            &["query", "key"],
+        )
+        .unwrap();
         assert_eq!(
             s,
             [
-                ("query".to_owned(), "SELECT a FROM t WHERE b = 'x&y'".to_owned()),
+                (
+                    "query".to_owned(),
+                    "SELECT a FROM t WHERE b = 'x&y'".to_owned()
+                ),
                 ("key".to_owned(), "a".to_owned())
             ]
         );

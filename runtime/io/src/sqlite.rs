@@ -3,8 +3,11 @@
 //! strings), keyed by its integer key column.
 //!
 //! **Splitting.** A table is split into N key ranges of near-equal row counts by sampling its
-//! key column: `N × SQLITE_OVERSAMPLING` random keys, sorted, cut at the N-quantiles (as
-//! appengine's datastore reader did with `__scatter__` and an oversampling factor). Key ranges
+//! key column: `N × SQLITE_OVERSAMPLING` keys, sorted, cut at the N-quantiles (as appengine's
+//! datastore reader did with `__scatter__` and an oversampling factor). The sample is the keys
+//! with the smallest value of a fixed hash (an LCG step on the key's low 31 bits), not
+//! `random()`, so the same table always gives the same plan and two runs of the same job write
+//! byte-identical part files. The sampling query scans the key column once. Key ranges
 //! are half-open, `[lo, hi)`, the first and last unbounded, so rows inserted later still belong
 //! to exactly one shard.
 //!
@@ -51,7 +54,10 @@ fn select(file: &InputFile) -> (String, String) {
     };
     let key = quote(key);
     match (table, query) {
-        (Some(t), _) => (format!("SELECT {key} AS __mr_key, * FROM {}", quote(t)), key),
+        (Some(t), _) => (
+            format!("SELECT {key} AS __mr_key, * FROM {}", quote(t)),
+            key,
+        ),
         (None, Some(q)) => (
             format!("SELECT q.{key} AS __mr_key, q.* FROM ({q}) AS q"),
             format!("q.{key}"),
@@ -91,13 +97,16 @@ pub(crate) fn plan(file: &InputFile, shards: u32) -> Result<Vec<KeyRange>, Input
     let n = u64::from(shards) * SQLITE_OVERSAMPLING;
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT __mr_key FROM ({sql}) ORDER BY random() LIMIT {n}"
+            "SELECT __mr_key FROM ({sql}) ORDER BY ((__mr_key & 2147483647) * 1103515245 + 12345) % 2147483648, __mr_key LIMIT {n}"
         ))
         .map_err(|e| sql_err(file, e))?;
     let mut rows = stmt.query([]).map_err(|e| sql_err(file, e))?;
     let mut sample = Vec::new();
     while let Some(row) = rows.next().map_err(|e| sql_err(file, e))? {
-        sample.push(int_key(file, row.get_ref(0).map_err(|e| sql_err(file, e))?)?);
+        sample.push(int_key(
+            file,
+            row.get_ref(0).map_err(|e| sql_err(file, e))?,
+        )?);
     }
     sample.sort_unstable();
     let mut cuts: Vec<i64> = (1..shards as usize)
@@ -132,7 +141,11 @@ pub(crate) struct SqliteReader {
 }
 
 impl SqliteReader {
-    pub(crate) fn open(file: &InputFile, range: &FileRange, inner: &str) -> Result<Self, InputError> {
+    pub(crate) fn open(
+        file: &InputFile,
+        range: &FileRange,
+        inner: &str,
+    ) -> Result<Self, InputError> {
         let last = if inner.is_empty() {
             None
         } else {
@@ -177,7 +190,10 @@ impl SqliteReader {
             self.key
         );
         let file = &self.file;
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| sql_err(file, e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| sql_err(file, e))?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(args))
@@ -203,7 +219,11 @@ impl SqliteReader {
                     ValueRef::Real(f) => serde_json::Number::from_f64(f)
                         .map_or(serde_json::Value::Null, serde_json::Value::Number),
                     ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-                    ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+                    ValueRef::Blob(b) => b
+                        .iter()
+                        .map(|x| format!("{x:02x}"))
+                        .collect::<String>()
+                        .into(),
                 };
                 object.field(name, &value);
             }
@@ -238,22 +258,29 @@ impl RangeReader for SqliteReader {
 
 #[cfg(test)]
 mod tests {
-    use crate::read::tests::{read, read_resumed};
     use crate::read::ReadOptions;
+    use crate::read::tests::{read, read_resumed};
 
     /// A table of `n` rows whose keys are skewed: dense near 0, sparse far out (key = i² / 7
     /// made unique), plus a text column.
     pub(crate) fn skewed_table(path: &std::path::Path, n: i64) {
         let mut conn = rusqlite::Connection::open(path).unwrap();
-        conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL, pic BLOB)")
-            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL, pic BLOB)",
+        )
+        .unwrap();
         let tx = conn.transaction().unwrap();
         {
             let mut stmt = tx.prepare("INSERT INTO users VALUES (?, ?, ?, ?)").unwrap();
             for i in 0..n {
                 let id = i * i / 7 + i;
-                stmt.execute(rusqlite::params![id, format!("user {i}"), i as f64 / 2.0, if i == 0 { Some(vec![1u8, 255]) } else { None }])
-                    .unwrap();
+                stmt.execute(rusqlite::params![
+                    id,
+                    format!("user {i}"),
+                    i as f64 / 2.0,
+                    if i == 0 { Some(vec![1u8, 255]) } else { None }
+                ])
+                .unwrap();
             }
         }
         tx.commit().unwrap();
@@ -264,7 +291,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("app.db");
         skewed_table(&db, 1_000_000);
-        let files = crate::resolve_inputs(&[format!("sqlite:{}?table=users", db.display())]).unwrap();
+        let files =
+            crate::resolve_inputs(&[format!("sqlite:{}?table=users", db.display())]).unwrap();
         let plan = crate::plan(&files, 8).unwrap();
         assert_eq!(plan.len(), 8);
         let conn = rusqlite::Connection::open(&db).unwrap();
@@ -298,15 +326,36 @@ mod tests {
         let db = dir.path().join("t.db");
         skewed_table(&db, 3);
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("CREATE TABLE empty (id INTEGER PRIMARY KEY, x TEXT)").unwrap();
+        conn.execute_batch("CREATE TABLE empty (id INTEGER PRIMARY KEY, x TEXT)")
+            .unwrap();
         let d = db.display();
         let files = crate::resolve_inputs(&[format!("sqlite:{d}?table=users")]).unwrap();
         let rows = read(&files, 2).unwrap();
-        assert_eq!(rows[0], ("0".into(), r#"{"id":0,"name":"user 0","score":0.0,"pic":"01ff"}"#.into()));
-        assert_eq!(rows[2], ("2".into(), r#"{"id":2,"name":"user 2","score":1.0,"pic":null}"#.into()));
-        let q = crate::resolve_inputs(&[format!("sqlite:{d}?query=SELECT id, upper(name) AS n FROM users WHERE id > 0&key=id")])
-            .unwrap();
-        assert_eq!(read(&q, 3).unwrap(), vec![("1".into(), r#"{"id":1,"n":"USER 1"}"#.into()), ("2".into(), r#"{"id":2,"n":"USER 2"}"#.into())]);
+        assert_eq!(
+            rows[0],
+            (
+                "0".into(),
+                r#"{"id":0,"name":"user 0","score":0.0,"pic":"01ff"}"#.into()
+            )
+        );
+        assert_eq!(
+            rows[2],
+            (
+                "2".into(),
+                r#"{"id":2,"name":"user 2","score":1.0,"pic":null}"#.into()
+            )
+        );
+        let q = crate::resolve_inputs(&[format!(
+            "sqlite:{d}?query=SELECT id, upper(name) AS n FROM users WHERE id > 0&key=id"
+        )])
+        .unwrap();
+        assert_eq!(
+            read(&q, 3).unwrap(),
+            vec![
+                ("1".into(), r#"{"id":1,"n":"USER 1"}"#.into()),
+                ("2".into(), r#"{"id":2,"n":"USER 2"}"#.into())
+            ]
+        );
         let e = crate::resolve_inputs(&[format!("sqlite:{d}?table=empty")]).unwrap();
         assert_eq!(crate::plan(&e, 4).unwrap().len(), 1);
         assert_eq!(read(&e, 4).unwrap(), vec![]);
@@ -315,6 +364,9 @@ mod tests {
         assert!(err.contains("no such table: nope"), "{err}");
         let text = crate::resolve_inputs(&[format!("sqlite:{d}?table=users&key=name")]).unwrap();
         let err = crate::plan(&text, 2).unwrap_err().to_string();
-        assert!(err.contains("the key must be a unique integer column"), "{err}");
+        assert!(
+            err.contains("the key must be a unique integer column"),
+            "{err}"
+        );
     }
 }

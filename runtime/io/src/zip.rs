@@ -85,7 +85,7 @@ pub(crate) struct ZipReader {
     end: u64,
     options: ReadOptions,
     /// Lines of the current member (zip lines), and its CRC check.
-    lines: Option<(LinesReader, Rc<Cell<Option<String>>>)>,
+    lines: Option<LinesReader>,
     resume: Option<(u64, u64)>,
     buf: Vec<u8>,
 }
@@ -157,9 +157,9 @@ impl ZipReader {
         };
         let decoded: Box<dyn Read> = match m.method {
             zip::CompressionMethod::Stored => Box::new(counted),
-            zip::CompressionMethod::Deflated => {
-                Box::new(flate2::bufread::DeflateDecoder::new(BufReader::new(counted)))
-            }
+            zip::CompressionMethod::Deflated => Box::new(flate2::bufread::DeflateDecoder::new(
+                BufReader::new(counted),
+            )),
             other => {
                 return Err(InputError::Corrupt {
                     path: name,
@@ -246,7 +246,7 @@ impl<R: Read> Read for Checked<R> {
 impl RangeReader for ZipReader {
     fn next(&mut self, out: &mut Vec<u8>) -> Result<Step, InputError> {
         loop {
-            if let Some((lines, _)) = &mut self.lines {
+            if let Some(lines) = &mut self.lines {
                 match lines.next(out)? {
                     Step::End => {
                         self.lines = None;
@@ -307,25 +307,22 @@ impl RangeReader for ZipReader {
                     ),
                 });
             }
-            self.lines = Some((
-                LinesReader {
-                    reader: Box::new(BufReader::with_capacity(1 << 20, stream)),
-                    display: self.name(&self.members[i]),
-                    offset,
-                    line,
-                    json: false,
-                    cap: self.options.max_record_bytes,
-                    buf: Vec::new(),
-                    key: Vec::new(),
-                },
-                Rc::new(Cell::new(None)),
-            ));
+            self.lines = Some(LinesReader {
+                reader: Box::new(BufReader::with_capacity(1 << 20, stream)),
+                display: self.name(&self.members[i]),
+                offset,
+                line,
+                json: false,
+                cap: self.options.max_record_bytes,
+                buf: Vec::new(),
+                key: Vec::new(),
+            });
         }
     }
 
     fn cursor(&self) -> String {
         match &self.lines {
-            Some((lines, _)) => format!("{}:{}", self.member, lines.cursor()),
+            Some(lines) => format!("{}:{}", self.member, lines.cursor()),
             None => match self.resume {
                 Some((o, l)) => format!("{}:{o}:{l}", self.member),
                 None => self.member.to_string(),
@@ -348,8 +345,11 @@ mod tests {
             } else {
                 zip::CompressionMethod::Stored
             };
-            w.start_file(*name, zip::write::SimpleFileOptions::default().compression_method(method))
-                .unwrap();
+            w.start_file(
+                *name,
+                zip::write::SimpleFileOptions::default().compression_method(method),
+            )
+            .unwrap();
             w.write_all(data).unwrap();
         }
         w.finish().unwrap().into_inner()
@@ -358,7 +358,11 @@ mod tests {
     #[test]
     fn zip_lines_and_members_split_at_members_and_resume() {
         let dir = tempfile::tempdir().unwrap();
-        let data = zip_bytes(&[("a.txt", b"one\ntwo\n"), ("b.txt", b""), ("c/d.txt", b"three\r\nfour")]);
+        let data = zip_bytes(&[
+            ("a.txt", b"one\ntwo\n"),
+            ("b.txt", b""),
+            ("c/d.txt", b"three\r\nfour"),
+        ]);
         let lines = vec![input(dir.path(), "x.zip", &data)];
         let expected: Vec<(String, String)> = [
             ("x.zip/a.txt:1", "one"),
@@ -384,20 +388,35 @@ mod tests {
         .unwrap();
         let got = read(&members, 3).unwrap();
         assert_eq!(
-            got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
-            [("a.txt", "one\ntwo\n"), ("b.txt", ""), ("c/d.txt", "three\r\nfour")]
+            got.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("a.txt", "one\ntwo\n"),
+                ("b.txt", ""),
+                ("c/d.txt", "three\r\nfour")
+            ]
         );
-        assert_eq!(crate::plan(&members, 3).unwrap().len(), 2, "three members, b.txt is empty");
+        assert_eq!(
+            crate::plan(&members, 3).unwrap().len(),
+            2,
+            "three members, b.txt is empty"
+        );
     }
 
     #[test]
     fn truncated_and_damaged_zips_fail_clearly() {
         let dir = tempfile::tempdir().unwrap();
-        let text: Vec<u8> = (0..5000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let text: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let data = zip_bytes(&[("a.txt", &text)]);
         let cut = vec![input(dir.path(), "cut.zip", &data[..data.len() - 30])];
         let e = crate::plan(&cut, 1).unwrap_err().to_string();
-        assert!(e.starts_with("cut.zip: not a readable zip archive (truncated or damaged?)"), "{e}");
+        assert!(
+            e.starts_with("cut.zip: not a readable zip archive (truncated or damaged?)"),
+            "{e}"
+        );
         // Flip bytes inside the deflated data: the decoder or the CRC check notices.
         let mut bad = data.clone();
         for b in &mut bad[100..120] {
@@ -424,7 +443,9 @@ mod tests {
             max_inflate_ratio: 20,
             ..Default::default()
         };
-        let e = read_resumed(&files, &plan, u64::MAX, options).unwrap_err().to_string();
+        let e = read_resumed(&files, &plan, u64::MAX, options)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("more than the ratio cap of 20"), "{e}");
         let options = ReadOptions {
             max_record_bytes: 1 << 20,
@@ -433,6 +454,11 @@ mod tests {
         };
         let (got, bad) = read_resumed(&files, &plan, u64::MAX, options).unwrap();
         assert!(got.is_empty());
-        assert!(bad[0].reason.starts_with("member is larger than the record cap"), "{bad:?}");
+        assert!(
+            bad[0]
+                .reason
+                .starts_with("member is larger than the record cap"),
+            "{bad:?}"
+        );
     }
 }
