@@ -291,3 +291,52 @@ fn a_poison_record_among_100k_is_found_and_named() {
         "{err}"
     );
 }
+
+#[test]
+fn with_max_bad_records_the_poison_record_is_skipped_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = lines(100_000, &[(61_234, "line 61234 POISON")]);
+    let input = write(dir.path(), "big.txt", &text);
+    let out = dir.path().join("out");
+    let o = run_ok(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &[
+            "--param",
+            "panic-on=POISON",
+            "--max-bad-records",
+            "1",
+            "--reducers",
+            "2",
+            "--json",
+        ],
+    ));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["counters"]["bad-records"], 1);
+    // The reference: the same job over the input without that record.
+    let without: String = text
+        .lines()
+        .filter(|l| !l.contains("POISON"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let clean = write(dir.path(), "clean.txt", &without);
+    let reference = dir.path().join("reference");
+    run_ok(&run_args(
+        &guest("faulty"),
+        &clean,
+        &reference,
+        &["--reducers", "2"],
+    ));
+    assert_eq!(sorted_lines(&out), sorted_lines(&reference));
+    let bad = std::fs::read_to_string(out.join("_bad_records")).unwrap();
+    let bad: Vec<serde_json::Value> = bad
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0]["location"], format!("{}:61234", input.display()));
+    let reason = bad[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("the guest trapped (panic)"), "{reason}");
+    assert!(reason.contains("found the panic marker"), "{reason}");
+}

@@ -18,7 +18,10 @@ use crate::progress;
 pub struct JobArgs {
     /// The job component (.wasm).
     job: PathBuf,
-    /// Input files, directories (read recursively) or glob patterns; repeatable.
+    /// Inputs, repeatable: files, directories (read recursively) or glob patterns, read by
+    /// extension (.gz, .zip, .jsonl, .csv, else lines), or `zip:`, `zip-members:`, `jsonl:`,
+    /// `csv:`, `lines:` PATH, `sqlite:DB?table=T` / `sqlite:DB?query=SQL&key=COL`,
+    /// `random:count=N,length=L,seed=S`, `range:A..B` (see the README).
     #[arg(short, long = "input", required = true, num_args = 1..)]
     inputs: Vec<String>,
     /// Output directory (must be empty or absent for a new job; rerunning the same command on
@@ -62,6 +65,21 @@ pub struct JobArgs {
     /// Failed attempts of one task before the job fails [default: 4].
     #[arg(long)]
     max_attempts: Option<u32>,
+    /// Where records go: `text` (part files), `jsonl` (part files of JSON values), or
+    /// `sqlite:DB?table=T[&mode=insert|upsert][&shape=kv|object]` [default: text].
+    #[arg(long, value_name = "SPEC")]
+    sink: Option<String>,
+    /// Also concatenate the part files, in order, into OUTPUT/NAME [NAME default: output].
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "output")]
+    compose: Option<String>,
+    /// Skip up to N bad input records (logged to OUTPUT/_bad_records, counted in
+    /// `bad-records`); one more fails the job [default: 0, fail on the first].
+    #[arg(long, value_name = "N")]
+    max_bad_records: Option<u64>,
+    /// Largest decompressed/compressed size ratio accepted from gzip and zip input
+    /// [default: 1000].
+    #[arg(long, value_name = "RATIO")]
+    max_inflate_ratio: Option<u64>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -244,7 +262,24 @@ impl JobArgs {
                 seconds: self.slice_seconds.unwrap_or(d.seconds),
             }
         });
+        let sink = match &self.sink {
+            Some(spec) => mr_exec::Sink::parse(spec).map_err(anyhow::Error::msg)?,
+            None => mr_exec::Sink::Text,
+        };
+        if let Some(name) = &self.compose
+            && (name.is_empty()
+                || name.contains('/')
+                || name.starts_with("part-")
+                || name.starts_with('_')
+                || name.starts_with('.'))
+        {
+            bail!("--compose {name:?}: give a plain file name, not starting with part-, _ or .");
+        }
         Ok(mr_exec::JobRequest {
+            sink,
+            compose: self.compose.clone(),
+            max_bad_records: self.max_bad_records,
+            max_inflate_ratio: self.max_inflate_ratio,
             shards: self.shards.map(|s| s.max(1)),
             reducers: self.reducers,
             batch_bytes: self.batch_size,

@@ -15,6 +15,7 @@ pub const BUILTIN_COUNTERS: &[&str] = &[
     "reduce-input-records",
     "output-records",
     "output-bytes",
+    "bad-records",
 ];
 
 /// The store keeps the job's own counters under this prefix, apart from the built-in ones.

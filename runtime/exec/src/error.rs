@@ -94,6 +94,26 @@ pub enum ExecError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The job produced a record its sink cannot take (invalid JSON for a JSONL sink).
+    #[error("{message}")]
+    OutputRecord {
+        /// Which record, and why.
+        message: String,
+    },
+    /// More bad input records than `--max-bad-records` allows.
+    #[error(
+        "{count} bad input records, more than --max-bad-records {max}; the last, at {location}: {reason}"
+    )]
+    TooManyBadRecords {
+        /// Bad records seen (committed plus the current slice's).
+        count: u64,
+        /// The allowance.
+        max: u64,
+        /// The last bad record's location.
+        location: String,
+        /// Why it was bad.
+        reason: String,
+    },
     /// The guest failed.
     #[error(
         "job `{job}` failed in {phase} {unit} {index}{}, attempt {attempt}{}: {error}",

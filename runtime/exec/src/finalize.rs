@@ -13,7 +13,9 @@ use mr_engine::LifecycleEvent;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::bad::{BAD_PART, BAD_RECORDS};
 use crate::counters;
+use crate::sink::{Sink, SinkReport};
 use crate::spec::JobSpec;
 use crate::worker::{Task, TaskError};
 use crate::writer::{TextWriter, part_name, sync_dir};
@@ -33,6 +35,15 @@ struct Manifest<'a> {
     files: Vec<ManifestFile>,
     counters: BTreeMap<String, u64>,
     job_counters: BTreeMap<String, i64>,
+    /// `--compose`: the part files concatenated in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    composed: Option<ManifestFile>,
+    /// `_bad_records`, when bad records were skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bad_records: Option<ManifestFile>,
+    /// What a SQLite sink wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sink: Option<SinkReport>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +62,9 @@ struct ManifestFile {
 
 /// The job's output file names, in order.
 pub(crate) fn output_names(spec: &JobSpec) -> Vec<String> {
+    if matches!(spec.sink, Sink::Sqlite { .. }) {
+        return Vec::new();
+    }
     let n = if spec.reducers > 0 {
         spec.reducers
     } else {
@@ -62,10 +76,55 @@ pub(crate) fn output_names(spec: &JobSpec) -> Vec<String> {
 pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     task.set_identity("finalize", 0);
-    let files = if spec.reducers > 0 {
+    // The exact check of --max-bad-records, against what was committed.
+    let bad_total = crate::bad::committed(task)?;
+    if bad_total > spec.max_bad_records {
+        return Err(TaskError::Failed(ExecError::TooManyBadRecords {
+            count: bad_total,
+            max: spec.max_bad_records,
+            location: format!("{}", spec.output.join(BAD_RECORDS).display()),
+            reason: "see the bad-record files of the committed slices".into(),
+        }));
+    }
+    let mut sink = None;
+    let files = if matches!(spec.sink, Sink::Sqlite { .. }) {
+        let kind = if spec.reducers > 0 { "reduce" } else { "map" };
+        let sources: Vec<_> = task
+            .store
+            .outputs(task.job.id, kind)?
+            .into_iter()
+            .filter(|o| o.file.part != BAD_PART)
+            .map(|o| spec.output.join(&o.file.path))
+            .collect();
+        sink = Some(crate::sink::apply_sqlite(
+            &spec.sink,
+            &spec.fingerprint,
+            &sources,
+        )?);
+        Vec::new()
+    } else if spec.reducers > 0 {
         place_reduce_outputs(task)?
     } else {
         compose_map_outputs(task)?
+    };
+    let bad_sources: Vec<_> = task
+        .store
+        .outputs(task.job.id, "map")?
+        .into_iter()
+        .filter(|o| o.file.part == BAD_PART)
+        .map(|o| spec.output.join(&o.file.path))
+        .collect();
+    let bad_records = if bad_sources.is_empty() {
+        None
+    } else {
+        Some(concatenate(&bad_sources, &spec.output.join(BAD_RECORDS))?)
+    };
+    let composed = match &spec.compose {
+        Some(name) => {
+            let parts: Vec<_> = files.iter().map(|f| spec.output.join(&f.name)).collect();
+            Some(concatenate(&parts, &spec.output.join(name))?)
+        }
+        None => None,
     };
     sync_dir(&spec.output)?;
     let (builtin, job_counters) = counters::split(task.store.job_counters(task.job.id)?);
@@ -84,6 +143,9 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         files,
         counters: builtin,
         job_counters,
+        composed,
+        bad_records,
+        sink,
     };
     let mut text = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
     text.push(b'\n');
@@ -154,7 +216,9 @@ fn compose_map_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskErr
     let spec = &task.job.spec;
     let mut by_shard: Vec<Vec<mr_store::CommittedOutput>> = vec![Vec::new(); spec.shards.len()];
     for o in task.store.outputs(task.job.id, "map")? {
-        by_shard[o.idx as usize].push(o);
+        if o.file.part != BAD_PART {
+            by_shard[o.idx as usize].push(o);
+        }
     }
     let mut files = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -182,6 +246,40 @@ fn compose_map_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskErr
         });
     }
     Ok(files)
+}
+
+/// Concatenates `sources`, in order, into `dest` (temporary name, fsync, rename), counting its
+/// lines as records.
+fn concatenate(sources: &[std::path::PathBuf], dest: &Path) -> Result<ManifestFile, TaskError> {
+    let mut writer = TextWriter::create(dest)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut records = 0;
+    for path in sources {
+        let mut file = std::fs::File::open(path).map_err(io(path))?;
+        loop {
+            let n = file.read(&mut buf).map_err(io(path))?;
+            if n == 0 {
+                break;
+            }
+            records += memchr_count(&buf[..n]);
+            writer.write_raw(&buf[..n], 0)?;
+        }
+    }
+    writer.write_raw(&[], records)?;
+    let written = writer.commit()?;
+    Ok(ManifestFile {
+        name: dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        bytes: written.bytes,
+        records: written.records,
+        sha256: written.sha256,
+    })
+}
+
+fn memchr_count(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// SHA-256 of a file, `None` when it does not exist.

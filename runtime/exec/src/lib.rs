@@ -27,12 +27,14 @@
 //! partitions, never on workers, shards, slices, crashes or retries. docs/protocol.md describes
 //! the protocol and why a crash at any point is safe.
 
+mod bad;
 mod counters;
 mod error;
 mod finalize;
 mod map;
 mod owner;
 mod reduce;
+mod sink;
 mod spec;
 mod worker;
 mod writer;
@@ -42,8 +44,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use bad::BAD_RECORDS;
 pub use counters::BUILTIN_COUNTERS;
 pub use error::ExecError;
+pub use sink::{Sink, SqliteMode, SqliteShape};
 pub use spec::{JobRequest, JobSpec, SliceLimits, Submitted, submit};
 pub use worker::{WorkerOptions, work};
 

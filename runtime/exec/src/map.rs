@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mr_engine::{GuestError, LifecycleEvent};
-use mr_io::{LineCursor, LineReader};
+use mr_io::ShardReader;
 use mr_shuffle::{RunWriter, SortBuffer, partition_of};
 use mr_store::OutputFile;
 
@@ -22,19 +22,8 @@ const COMBINE_BATCH_BYTES: usize = 256 * 1024;
 pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     let shard = &spec.shards[task.lease.idx as usize];
-    let mut cursor: LineCursor = if task.lease.cursor.is_empty() {
-        LineCursor::default()
-    } else {
-        task.lease
-            .cursor
-            .parse()
-            .map_err(|message| ExecError::Store {
-                message: format!(
-                    "map task {} of job {}: {message}",
-                    task.lease.idx, task.job.id
-                ),
-            })?
-    };
+    // The cursor is opaque here: each input format defines its own (see mr_io::ShardReader).
+    let mut cursor = task.lease.cursor.clone();
     let mut buffers: Vec<SortBuffer> = (0..spec.reducers).map(|_| SortBuffer::default()).collect();
     let mut batch = Vec::with_capacity(spec.batch_bytes as usize + 4096);
     loop {
@@ -42,10 +31,10 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         task.store.slice_started(task.lease, now_ms())?;
         task.set_identity("map", slice);
         task.notify_start(LifecycleEvent::SliceStarted)?;
-        let mut reader =
-            LineReader::resume(&spec.files, shard, cursor, spec.max_record_bytes as usize);
         let mut files = SliceFiles::default();
         let mut counters = SliceCounters::default();
+        let mut reader = ShardReader::open(&spec.files, shard, &cursor, spec.read_options())?;
+        let mut bad = crate::bad::BadRecords::new(task)?;
         let result = map_slice(
             task,
             &mut reader,
@@ -53,7 +42,9 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             &mut batch,
             &mut files,
             &mut counters,
-        );
+            &mut bad,
+        )
+        .and_then(|()| bad.finish(task, &mut files));
         if let Err(e) = result {
             files.remove_all();
             for b in &mut buffers {
@@ -72,7 +63,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         let bytes = counters.get("bytes-in");
         let committed = task.store.commit_slice(
             task.lease,
-            &next.to_string(),
+            &next,
             &files.outputs(),
             &counters.deltas(),
             last,
@@ -100,11 +91,12 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
 /// Runs one slice: reads until a slice bound, the shard's end, or a lost lease.
 fn map_slice(
     task: &mut Task<'_>,
-    reader: &mut LineReader<'_>,
+    reader: &mut ShardReader<'_>,
     buffers: &mut [SortBuffer],
     batch: &mut Vec<u8>,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
+    bad: &mut crate::bad::BadRecords,
 ) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     let limits = spec.slice;
@@ -116,7 +108,7 @@ fn map_slice(
             .work_dir()
             .join(format!("m{shard:05}-{slice:05}-a{attempt}.out"));
         files.created.push(temp_name(&path));
-        Some(TextWriter::create(&path)?)
+        Some(TextWriter::create_as(&path, spec.sink.file_format())?)
     } else {
         None
     };
@@ -138,18 +130,19 @@ fn map_slice(
             spec.batch_bytes.min(limits.bytes - bytes),
             limits.records - records,
         )?;
+        bad.add(task, reader.take_bad(), counters, files)?;
         if stats.records == 0 {
-            break;
+            if reader.is_finished() {
+                break;
+            }
+            // Only bad records in this batch: count their bytes and go on.
+            bytes += stats.bytes;
+            counters.add("bytes-in", stats.bytes);
+            continue;
         }
         bytes += stats.bytes;
         records += stats.records;
-        let output = match task.instance.map(batch) {
-            Ok(output) => output,
-            Err(e) => {
-                let (location, _, e) = isolate_poison(task, batch, e);
-                return Err(guest_error(task, "map", location, e));
-            }
-        };
+        let output = map_skipping_poison(task, batch, counters, files, bad)?;
         counters.absorb(task.instance);
         counters.add("records-in", stats.records);
         counters.add("bytes-in", stats.bytes);
@@ -207,7 +200,7 @@ fn map_slice(
 
 /// The path the store records for a file: relative to the output directory, so the output
 /// directory can be moved as a whole between runs.
-fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
+pub(crate) fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
     path.strip_prefix(&task.job.spec.output)
         .unwrap_or(path)
         .to_string_lossy()
@@ -216,10 +209,10 @@ fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
 
 /// Files one slice wrote: each as (written, final name, what the store records).
 #[derive(Default)]
-struct SliceFiles {
-    pending: Vec<(PathBuf, PathBuf, OutputFile)>,
+pub(crate) struct SliceFiles {
+    pub(crate) pending: Vec<(PathBuf, PathBuf, OutputFile)>,
     /// Everything that may exist on disk, to remove if the slice is abandoned.
-    created: Vec<PathBuf>,
+    pub(crate) created: Vec<PathBuf>,
 }
 
 impl SliceFiles {
@@ -278,6 +271,76 @@ pub(crate) fn guest_error(
     })
 }
 
+/// Maps a batch. When it traps, finds the record that traps (see [`isolate_poison`]); with
+/// `--max-bad-records`, that record is skipped (counted and logged to `_bad_records` with the
+/// trap's message, like any bad input record) and the rest of the batch is mapped again, as
+/// often as records trap and the allowance lasts. Without an allowance, or when no single record
+/// is to blame, the attempt fails naming the record.
+fn map_skipping_poison(
+    task: &mut Task<'_>,
+    batch: &[u8],
+    counters: &mut SliceCounters,
+    files: &mut SliceFiles,
+    bad: &mut crate::bad::BadRecords,
+) -> Result<Vec<u8>, TaskError> {
+    let mut current: Option<Vec<u8>> = None;
+    loop {
+        let input = current.as_deref().unwrap_or(batch);
+        let error = match task.instance.map(input) {
+            Ok(output) => return Ok(output),
+            Err(e) => e,
+        };
+        let (location, index, error) = isolate_poison(task, input, error);
+        let (Some(location), Some(index)) = (location.clone(), index) else {
+            return Err(guest_error(task, "map", location, error));
+        };
+        if task.job.spec.max_bad_records == 0 {
+            return Err(guest_error(task, "map", Some(location), error));
+        }
+        // One line: the trap, then what the guest said (its panic message).
+        let mut reason = error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let said: Vec<&str> = error
+            .guest_output
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !said.is_empty() {
+            reason += &format!("; guest output: {}", said.join(" | "));
+        }
+        if reason.len() > 2000 {
+            let cut = (0..=2000)
+                .rev()
+                .find(|&i| reason.is_char_boundary(i))
+                .unwrap_or(0);
+            reason.truncate(cut);
+            reason += "…";
+        }
+        bad.add(
+            task,
+            vec![mr_io::BadRecord { location, reason }],
+            counters,
+            files,
+        )?;
+        let mut rest = Vec::with_capacity(input.len());
+        for (i, kv) in mr_codec::kvs(input).enumerate() {
+            let (k, v) = kv.expect("the host wrote this batch");
+            if i != index {
+                mr_codec::put_kv(&mut rest, k, v);
+            }
+        }
+        if rest.is_empty() {
+            return Ok(Vec::new());
+        }
+        current = Some(rest);
+    }
+}
+
 /// When a map batch traps, finds the record that makes it trap by bisection: map the first
 /// half alone, then the second, and follow the half that traps, down to one record (about
 /// log2(batch) extra calls on fresh instances; their outputs and counters are discarded).
@@ -296,7 +359,11 @@ fn isolate_poison(
         return fallback(error);
     }
     let records: Vec<(&[u8], &[u8])> = mr_codec::kvs(batch).filter_map(|kv| kv.ok()).collect();
-    if records.len() < 2 {
+    if records.len() == 1 {
+        let key = String::from_utf8_lossy(records[0].0).into_owned();
+        return (Some(key), Some(0), error);
+    }
+    if records.is_empty() {
         return fallback(error);
     }
     let mut probe = |range: &[(&[u8], &[u8])]| -> Option<GuestError> {

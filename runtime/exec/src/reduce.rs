@@ -111,7 +111,7 @@ fn reduce_partition(
     counters: &mut SliceCounters,
 ) -> Result<crate::writer::WrittenFile, TaskError> {
     let merger = Arc::new(Mutex::new(Merger::open(runs)?));
-    let mut writer = TextWriter::create(path)?;
+    let mut writer = TextWriter::create_as(path, task.job.spec.sink.file_format())?;
     let mut batch = Vec::with_capacity(REDUCE_BATCH_BYTES + 4096);
     let mut key = Vec::new();
     let (mut groups, mut values) = (0u64, 0u64);

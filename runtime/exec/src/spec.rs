@@ -11,6 +11,7 @@ use mr_store::{NewJob, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::sink::Sink;
 use crate::{ExecError, STATE_DIR, now_ms};
 
 /// When a map slice ends and commits: whichever bound is reached first.
@@ -59,6 +60,14 @@ pub struct JobRequest {
     pub max_record_bytes: Option<u64>,
     /// Failed attempts of one task before the job fails.
     pub max_attempts: Option<u32>,
+    /// Where the records go (text part files by default).
+    pub sink: Sink,
+    /// Also concatenate the part files, in order, into `OUTPUT/NAME`.
+    pub compose: Option<String>,
+    /// Bad input records to skip (and log to `_bad_records`) before failing [default: 0].
+    pub max_bad_records: Option<u64>,
+    /// Largest decompressed/compressed ratio of gzip and zip input [default: 1000].
+    pub max_inflate_ratio: Option<u64>,
     /// Discard whatever the output directory (and the store, for this output) holds.
     pub overwrite: bool,
 }
@@ -77,6 +86,10 @@ impl JobRequest {
             sort_buffer_bytes: None,
             max_record_bytes: None,
             max_attempts: None,
+            sink: Sink::Text,
+            compose: None,
+            max_bad_records: None,
+            max_inflate_ratio: None,
             overwrite: false,
         }
     }
@@ -120,6 +133,25 @@ pub struct JobSpec {
     pub max_record_bytes: u64,
     /// Failed attempts of one task before the job fails.
     pub max_attempts: u32,
+    /// Where the records go.
+    #[serde(default)]
+    pub sink: Sink,
+    /// The name of the composed output file, if any.
+    #[serde(default)]
+    pub compose: Option<String>,
+    /// Bad input records skipped before the job fails.
+    #[serde(default)]
+    pub max_bad_records: u64,
+    /// Largest accepted decompression ratio.
+    #[serde(default = "default_inflate_ratio")]
+    pub max_inflate_ratio: u64,
+    /// The job's fingerprint (identifies its writes in a SQLite sink).
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+fn default_inflate_ratio() -> u64 {
+    1000
 }
 
 impl JobSpec {
@@ -135,6 +167,25 @@ impl JobSpec {
     pub fn work_dir(&self) -> PathBuf {
         self.output.join(STATE_DIR).join("work")
     }
+
+    /// How map shards are read.
+    pub(crate) fn read_options(&self) -> mr_io::ReadOptions {
+        mr_io::ReadOptions {
+            max_record_bytes: self.max_record_bytes as usize,
+            max_inflate_ratio: self.max_inflate_ratio,
+            skip_bad: self.max_bad_records > 0,
+        }
+    }
+}
+
+/// Whether an input's size and modification time are checked (and fingerprinted): a generator
+/// has none, and a SQLite database that is also the job's sink changes under the job's own
+/// finalize (a migration), which must still be able to resume.
+pub(crate) fn tracks_changes(file: &InputFile, sink: &Sink) -> bool {
+    file.format.is_file()
+        && sink
+            .database()
+            .is_none_or(|db| std::path::absolute(&file.path).ok().as_deref() != Some(db))
 }
 
 /// A submitted job.
@@ -162,17 +213,39 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
     let files = mr_io::resolve_inputs(&request.inputs)?;
     let modified_ns = files
         .iter()
-        .map(|f| modified_ns(&f.path, &f.display))
+        .map(|f| {
+            if tracks_changes(f, &request.sink) {
+                modified_ns(&f.path, &f.display)
+            } else {
+                Ok(0)
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let job = &request.job;
     let fingerprint = {
         let mut h = Sha256::new();
-        let key = serde_json::json!({
+        let mut key = serde_json::json!({
             "component": job.sha256(),
             "params": job.params(),
-            "files": files.iter().zip(&modified_ns).map(|(f, m)| (f.path.to_string_lossy(), f.len, m.to_string())).collect::<Vec<_>>(),
+            "files": files.iter().zip(&modified_ns).map(|(f, m)| {
+                let len = if tracks_changes(f, &request.sink) { f.len } else { 0 };
+                (f.path.to_string_lossy(), len, m.to_string())
+            }).collect::<Vec<_>>(),
             "output": output.to_string_lossy(),
         });
+        // Only what differs from a plain-text job enters the key, so the fingerprints of
+        // plain-text jobs planned before these settings existed stay the same.
+        let formats: Vec<_> = files
+            .iter()
+            .filter(|f| f.format != mr_io::Format::Lines || f.gzip)
+            .map(|f| serde_json::json!([f.display, f.format, f.gzip]))
+            .collect();
+        if !formats.is_empty() {
+            key["formats"] = serde_json::json!(formats);
+        }
+        if request.sink != Sink::Text || request.compose.is_some() {
+            key["sink"] = serde_json::json!([request.sink, request.compose]);
+        }
         h.update(key.to_string().as_bytes());
         mr_engine::hex(&h.finalize())
     };
@@ -211,7 +284,12 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let info = job.info();
     let requested_shards = request.shards.unwrap_or(cores * 4).max(1);
-    let shards = mr_io::plan_shards(&files, requested_shards)?;
+    if request.compose.is_some() && matches!(request.sink, Sink::Sqlite { .. }) {
+        return Err(ExecError::Store {
+            message: "--compose writes one file from the part files; a SQLite sink has none".into(),
+        });
+    }
+    let shards = mr_io::plan(&files, requested_shards)?;
     let spec = JobSpec {
         name: info.name.clone(),
         component: std::path::absolute(job.path()).unwrap_or_else(|_| job.path().to_owned()),
@@ -234,6 +312,11 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
         sort_buffer_bytes: request.sort_buffer_bytes.unwrap_or(64 << 20),
         max_record_bytes: request.max_record_bytes.unwrap_or(64 << 20),
         max_attempts: request.max_attempts.unwrap_or(4).max(1),
+        sink: request.sink.clone(),
+        compose: request.compose.clone(),
+        max_bad_records: request.max_bad_records.unwrap_or(0),
+        max_inflate_ratio: request.max_inflate_ratio.unwrap_or(1000).max(1),
+        fingerprint: fingerprint.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
     let (id, created) = store.create_job(

@@ -311,6 +311,9 @@ impl Worker<'_> {
             .with_params(&spec.params)
             .map_err(|message| ExecError::Store { message })?;
         for (file, modified) in spec.files.iter().zip(&spec.modified_ns) {
+            if !crate::spec::tracks_changes(file, &spec.sink) {
+                continue;
+            }
             let meta = std::fs::metadata(&file.path).map_err(|source| mr_io::InputError::Io {
                 path: file.display.clone(),
                 offset: None,

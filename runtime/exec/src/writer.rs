@@ -1,5 +1,6 @@
-//! The text output writer: one line per record, `key<TAB>value` (or `value` alone when the key is
-//! empty). Written under a temporary name, fsynced and renamed into place when complete, so a
+//! The output file writer: text (one line per record, `key<TAB>value`, or `value` alone when the
+//! key is empty), JSON Lines (each value checked to be JSON) or framed records for the SQLite
+//! sink (see `sink.rs`). Written under a temporary name, fsynced and renamed into place when complete, so a
 //! file that exists under its real name is whole; its SHA-256 is computed while writing.
 
 use std::fs::File;
@@ -9,12 +10,14 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::ExecError;
+use crate::sink::FileFormat;
 
 pub(crate) struct TextWriter {
     tmp: PathBuf,
     path: PathBuf,
     out: BufWriter<File>,
     hash: Sha256,
+    format: FileFormat,
     pub records: u64,
     pub bytes: u64,
 }
@@ -37,6 +40,11 @@ pub(crate) fn temp_name(path: &Path) -> PathBuf {
 
 impl TextWriter {
     pub(crate) fn create(path: &Path) -> Result<Self, ExecError> {
+        Self::create_as(path, FileFormat::Text)
+    }
+
+    /// A writer of records in `format`.
+    pub(crate) fn create_as(path: &Path, format: FileFormat) -> Result<Self, ExecError> {
         let tmp = temp_name(path);
         let file = File::create(&tmp).map_err(|source| ExecError::Output {
             path: tmp.clone(),
@@ -47,6 +55,7 @@ impl TextWriter {
             path: path.to_owned(),
             out: BufWriter::with_capacity(256 * 1024, file),
             hash: Sha256::new(),
+            format,
             records: 0,
             bytes: 0,
         })
@@ -70,15 +79,57 @@ impl TextWriter {
                 path: self.path.clone(),
                 source: std::io::Error::other(format!("the job returned a {e}")),
             })?;
-            if !key.is_empty() {
-                self.write(key)?;
-                self.write(b"\t")?;
+            match self.format {
+                FileFormat::Text => {
+                    if !key.is_empty() {
+                        self.write(key)?;
+                        self.write(b"\t")?;
+                    }
+                    self.write(value)?;
+                    self.write(b"\n")?;
+                }
+                FileFormat::Jsonl => {
+                    let parsed = self.json(key, value)?;
+                    if value.contains(&b'\n') {
+                        // A value spread over lines would break the one-value-per-line format.
+                        let compact = serde_json::to_vec(&parsed).expect("JSON into a Vec");
+                        self.write(&compact)?;
+                    } else {
+                        self.write(value)?;
+                    }
+                    self.write(b"\n")?;
+                }
+                FileFormat::Records { objects } => {
+                    if objects && !self.json(key, value)?.is_object() {
+                        return Err(self.bad(key, "is not a JSON object (the SQLite sink's shape=object takes its columns from one)".into()));
+                    }
+                    let mut framed = Vec::with_capacity(key.len() + value.len() + 8);
+                    mr_codec::put_kv(&mut framed, key, value);
+                    self.write(&framed)?;
+                }
             }
-            self.write(value)?;
-            self.write(b"\n")?;
             self.records += 1;
         }
         Ok(())
+    }
+
+    fn bad(&self, key: &[u8], what: String) -> ExecError {
+        ExecError::OutputRecord {
+            message: format!(
+                "output record {} (key {:?}) {what}",
+                self.records + 1,
+                String::from_utf8_lossy(key)
+            ),
+        }
+    }
+
+    fn json(&self, key: &[u8], value: &[u8]) -> Result<serde_json::Value, ExecError> {
+        serde_json::from_slice(value).map_err(|e| {
+            self.bad(
+                key,
+                format!("is not valid JSON ({e}); the jsonl and SQLite sinks need JSON values"),
+            )
+        })
     }
 
     /// Appends raw bytes holding `records` whole records (composing finished files).
@@ -97,6 +148,7 @@ impl TextWriter {
             hash,
             records,
             bytes,
+            ..
         } = self;
         let err = |source| ExecError::Output {
             path: tmp.clone(),

@@ -1,11 +1,22 @@
-//! `mr-io`: the host's input side for text: resolving input specs to files, splitting them into
-//! shards by byte range at line boundaries, and reading a shard's lines into flat record batches.
+//! `mr-io`: the host's input side: resolving input specs to inputs (files of lines, gzip, zip,
+//! JSONL, CSV, SQLite tables, generators; see [`source`]), splitting them into shards, and reading
+//! a shard's records into flat record batches ([`ShardReader`]).
 //!
+//! For plain text:
 //! Splitting is exact: the planner moves every cut forward to just after a `\n`, so each line
 //! belongs to exactly one shard, and it counts the lines before every cut so records carry their
 //! true `path:line` location. A shard may span several files; a file may span several shards.
 //! Lines end at `\n`; a `\r` before it is dropped (CRLF), and a last line without a newline is
 //! still a line.
+
+mod read;
+mod source;
+mod sqlite;
+mod zip;
+
+pub use read::{BadRecord, ReadOptions, ShardReader};
+pub use source::{Format, SQLITE_OVERSAMPLING, parse_settings, plan};
+pub use sqlite::KeyRange;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -38,6 +49,31 @@ pub enum InputError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An input spec is malformed.
+    #[error("input `{spec}`: {message}")]
+    BadSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A record is malformed (and bad records are not being skipped).
+    #[error("bad record at {location}: {reason}")]
+    BadRecord {
+        /// `path:line (byte N)` or the like.
+        location: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A file is damaged or unreadable in a way that ends its reading (corrupt or truncated
+    /// compressed data, a broken archive, an over-large decompression ratio, a SQL error).
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The file (and member, for archives).
+        path: String,
+        /// What is wrong, with the offset where known.
+        message: String,
+    },
     /// A line is longer than the record size cap.
     #[error("{path}:{line} (byte {offset}): line is longer than the record cap of {cap} bytes")]
     RecordTooLarge {
@@ -61,6 +97,16 @@ pub struct InputFile {
     pub display: String,
     /// Size in bytes at planning time.
     pub len: u64,
+    /// How its records are read.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub format: Format,
+    /// Whether the file is gzip-compressed (read as one stream, of any number of members).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub gzip: bool,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Resolves input specs (files, directories read recursively, glob patterns) to files, in a
@@ -69,6 +115,18 @@ pub struct InputFile {
 pub fn resolve_inputs(specs: &[String]) -> Result<Vec<InputFile>, InputError> {
     let mut files: Vec<InputFile> = Vec::new();
     for spec in specs {
+        let prefix = source::split_prefix(spec);
+        if let Some((p @ ("sqlite" | "random" | "range"), rest)) = prefix {
+            let input = source::parse_special(spec, p, rest)?;
+            if !files.iter().any(|f| f.display == input.display) {
+                files.push(input);
+            }
+            continue;
+        }
+        let (prefix, spec) = match prefix {
+            Some((p, rest)) => (Some(p), &rest.to_owned()),
+            None => (None, spec),
+        };
         let path = Path::new(spec);
         let mut matched = Vec::new();
         if path.is_dir() {
@@ -110,10 +168,16 @@ pub fn resolve_inputs(specs: &[String]) -> Result<Vec<InputFile>, InputError> {
                     source,
                 })?
                 .len();
+            let (format, gzip) = match prefix {
+                Some(prefix) => source::format_by_prefix(prefix, &p),
+                None => source::format_by_name(&p),
+            };
             files.push(InputFile {
                 display: p.display().to_string(),
                 path: p,
                 len,
+                format,
+                gzip,
             });
         }
     }
@@ -147,6 +211,9 @@ pub struct FileRange {
     pub end: u64,
     /// Line number (1-based) of the line starting at `start`.
     pub first_line: u64,
+    /// For SQLite inputs, the key range (`start`/`end` are unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<KeyRange>,
 }
 
 /// The ranges one shard reads, in input order.
@@ -213,6 +280,7 @@ pub fn plan_shards(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, Input
                     start: pos,
                     end,
                     first_line: line,
+                    keys: None,
                 });
             }
             match next_cut {
@@ -506,14 +574,14 @@ impl<'a> LineReader<'a> {
     }
 }
 
-enum LineError {
+pub(crate) enum LineError {
     Io(std::io::Error),
     TooLong,
 }
 
 /// Reads one line including its `\n` into `line`, refusing lines over `cap` bytes without
 /// buffering them whole. Returns bytes consumed (0 at end of input).
-fn read_line<R: BufRead>(
+pub(crate) fn read_line<R: BufRead>(
     reader: &mut R,
     line: &mut Vec<u8>,
     cap: usize,
@@ -553,6 +621,8 @@ mod tests {
             display: name.to_owned(),
             path,
             len: content.len() as u64,
+            format: Format::Lines,
+            gzip: false,
         }
     }
 

@@ -1,0 +1,440 @@
+//! Readers and writers end to end: word count over gzip and zip equals word count over the text;
+//! JSONL, CSV and SQLite inputs; bad records failing fast or skipped into `_bad_records`; the
+//! JSONL and SQLite sinks and `--compose`; a 1M-row SQLite table read in 8 balanced shards,
+//! killed and resumed; a migration upserted back into its table, killed inside finalize and
+//! rerun.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use support::*;
+
+fn text(n: usize) -> String {
+    let mut x: u64 = 7;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("Word{} other{} Line {i}, end\n", x % 300, (x >> 9) % 17)
+        })
+        .collect()
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    run_ok(args)
+}
+
+fn args(job: &Path, inputs: &[String], out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec!["run".to_owned(), s(job).to_owned()];
+    for i in inputs {
+        a.push("--input".into());
+        a.push(i.clone());
+    }
+    a.push("--output".into());
+    a.push(s(out).to_owned());
+    a.extend(extra.iter().map(|e| e.to_string()));
+    a
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("_MANIFEST")).unwrap()).unwrap()
+}
+
+#[test]
+fn wordcount_over_gzip_and_zip_equals_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = text(40_000);
+    let b = text(7_000);
+    std::fs::write(d.join("a.txt"), &a).unwrap();
+    std::fs::write(d.join("b.txt"), &b).unwrap();
+    // Concatenated gzip members: one file holding a, then b.
+    let mut multi = gz(a.as_bytes());
+    multi.extend(gz(b.as_bytes()));
+    std::fs::write(d.join("ab.gz"), &multi).unwrap();
+    let mut zw = zip::ZipWriter::new(std::fs::File::create(d.join("ab.zip")).unwrap());
+    for (name, data) in [("a.txt", &a), ("sub/b.txt", &b)] {
+        zw.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zw.write_all(data.as_bytes()).unwrap();
+    }
+    zw.finish().unwrap();
+    let job = guest("wordcount");
+    let extra = ["--reducers", "2", "--shards", "4"];
+    let p = |n: &str| d.join(n).display().to_string();
+    run(&args(
+        &job,
+        &[p("a.txt"), p("b.txt")],
+        &d.join("plain"),
+        &extra,
+    ));
+    run(&args(&job, &[p("ab.gz")], &d.join("gz"), &extra));
+    run(&args(&job, &[p("ab.zip")], &d.join("zip"), &extra));
+    let plain = sorted_lines(&d.join("plain"));
+    assert!(plain.len() > 300);
+    assert_eq!(sorted_lines(&d.join("gz")), plain, "gzip differs");
+    assert_eq!(sorted_lines(&d.join("zip")), plain, "zip differs");
+    assert_eq!(manifest(&d.join("gz"))["counters"]["records-in"], 47_000);
+    assert_eq!(manifest(&d.join("zip"))["counters"]["records-in"], 47_000);
+}
+
+#[test]
+fn corrupt_gzip_and_truncated_zip_fail_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut data = gz(text(20_000).as_bytes());
+    let mid = data.len() / 2;
+    data[mid..mid + 32].iter_mut().for_each(|b| *b ^= 0x5a);
+    std::fs::write(d.join("bad.gz"), &data).unwrap();
+    let job = guest("wordcount");
+    let e = run_err(&args(
+        &job,
+        &[d.join("bad.gz").display().to_string()],
+        &d.join("o1"),
+        &["--max-attempts", "1"],
+    ));
+    assert!(e.contains("bad.gz") && e.contains("compressed byte"), "{e}");
+    std::fs::write(d.join("cut.zip"), &data[..100]).unwrap();
+    let e = run_err(&args(
+        &job,
+        &[d.join("cut.zip").display().to_string()],
+        &d.join("o2"),
+        &[],
+    ));
+    assert!(e.contains("cut.zip: not a readable zip archive"), "{e}");
+}
+
+#[test]
+fn bad_jsonl_fails_fast_or_is_skipped_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("rows.jsonl");
+    std::fs::write(
+        &input,
+        b"{\"a\":1}\n{\"a\":\n{\"a\":3}\n\"\xff\"\n{\"a\":5}\n",
+    )
+    .unwrap();
+    let job = guest("json-export");
+    let i = [input.display().to_string()];
+    let e = run_err(&args(&job, &i, &d.join("fast"), &["--max-attempts", "1"]));
+    assert!(e.contains("rows.jsonl:2 (byte 8): invalid JSON"), "{e}");
+    let e = run_err(&args(
+        &job,
+        &i,
+        &d.join("one"),
+        &["--max-attempts", "1", "--max-bad-records", "1"],
+    ));
+    assert!(
+        e.contains("2 bad input records, more than --max-bad-records 1"),
+        "{e}"
+    );
+    assert!(e.contains("rows.jsonl:4 (byte 22): invalid UTF-8"), "{e}");
+    let out = d.join("two");
+    run(&args(
+        &job,
+        &i,
+        &out,
+        &[
+            "--max-bad-records",
+            "2",
+            "--sink",
+            "jsonl",
+            "--slice-records",
+            "1",
+            "--compose",
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(out.join("output")).unwrap(),
+        "{\"a\":1}\n{\"a\":3}\n{\"a\":5}\n"
+    );
+    let bad = std::fs::read_to_string(out.join("_bad_records")).unwrap();
+    let lines: Vec<serde_json::Value> = bad
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let loc = |i: usize| lines[i]["location"].as_str().unwrap().to_owned();
+    assert!(loc(0).ends_with("rows.jsonl:2 (byte 8)"), "{}", loc(0));
+    assert!(loc(1).ends_with("rows.jsonl:4 (byte 22)"), "{}", loc(1));
+    let m = manifest(&out);
+    assert_eq!(m["counters"]["bad-records"], 2);
+    assert_eq!(m["counters"]["records-in"], 3);
+    assert_eq!(m["bad_records"]["records"], 2);
+}
+
+#[test]
+fn csv_rows_export_as_jsonl_and_compose() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("people.csv");
+    std::fs::write(
+        &input,
+        "name,city\n\"Doe, Jane\",Paris\nbob,\"New\nYork\"\n",
+    )
+    .unwrap();
+    let out = d.join("out");
+    run(&args(
+        &guest("json-export"),
+        &[input.display().to_string()],
+        &out,
+        &["--sink", "jsonl", "--compose"],
+    ));
+    let expected =
+        "{\"name\":\"Doe, Jane\",\"city\":\"Paris\"}\n{\"name\":\"bob\",\"city\":\"New\\nYork\"}\n";
+    assert_eq!(
+        std::fs::read_to_string(out.join("output")).unwrap(),
+        expected
+    );
+    assert_eq!(manifest(&out)["composed"]["name"], "output");
+    assert_eq!(manifest(&out)["composed"]["records"], 2);
+    // The JSONL sink refuses a value that is not JSON.
+    std::fs::write(d.join("t.txt"), "plain words\n").unwrap();
+    let e = run_err(&args(
+        &guest("uppercase"),
+        &[d.join("t.txt").display().to_string()],
+        &d.join("o2"),
+        &["--sink", "jsonl", "--max-attempts", "1"],
+    ));
+    assert!(
+        e.contains("output record 1") && e.contains("is not valid JSON"),
+        "{e}"
+    );
+}
+
+#[test]
+fn generators_feed_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    run(&args(
+        &guest("wordcount"),
+        &[
+            "random:count=500,length=1,seed=7".into(),
+            "range:0..100".into(),
+        ],
+        &out,
+        &["--reducers", "1"],
+    ));
+    let lines = sorted_lines(&out);
+    let total: u64 = lines
+        .iter()
+        .map(|l| l.split('\t').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 600);
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.len() == 1 + 1 + l.split('\t').nth(1).unwrap().len())
+            .count()
+            > 20,
+        "single letters"
+    );
+}
+
+/// A table of `n` rows with a skewed key distribution: ids dense near 0 and sparse far out.
+fn skewed_db(path: &Path, n: i64) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+        .unwrap();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut st = tx.prepare("INSERT INTO users VALUES (?1, ?2)").unwrap();
+        for i in 0..n {
+            st.execute(rusqlite::params![
+                i * i / 5 + i,
+                format!(" User{i}@Example.ORG ")
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+fn outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "_mr")
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_million_row_table_in_eight_balanced_shards_killed_and_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("app.db");
+    skewed_db(&db, 1_000_000);
+    let job = guest("json-export");
+    let input = [format!("sqlite:{}?table=users", db.display())];
+    let extra = [
+        "--shards",
+        "8",
+        "--sink",
+        "jsonl",
+        "--slice-records",
+        "50000",
+        "--compose",
+    ];
+    let clean = d.join("clean");
+    run(&args(&job, &input, &clean, &extra));
+    let m = manifest(&clean);
+    assert_eq!(m["counters"]["records-in"], 1_000_000);
+    let counts: Vec<u64> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["records"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 8, "{counts:?}");
+    eprintln!("rows per shard: {counts:?}");
+    for c in &counts {
+        assert!(
+            c.abs_diff(125_000) <= 25_000,
+            "unbalanced shards: {counts:?}"
+        );
+    }
+    // Killed inside a slice commit, then before another; the rerun resumes from the cursors.
+    let out = d.join("killed");
+    for point in ["inside-commit-map:5", "before-commit-map:3"] {
+        let status = mr_host()
+            .args(args(&job, &input, &out, &extra))
+            .env("MR_FAILPOINT", point)
+            .status()
+            .unwrap();
+        assert_eq!(status.signal(), Some(9), "{point} not reached");
+    }
+    run(&args(&job, &input, &out, &extra));
+    // Sampling is deterministic, so both jobs have the same plan and every file (parts,
+    // composed output, manifest) is byte-identical.
+    assert!(outputs(&out) == outputs(&clean), "resumed output differs");
+    assert_eq!(outputs(&out).len(), 10, "8 parts, output, _MANIFEST");
+    assert_eq!(manifest(&out)["counters"]["records-in"], 1_000_000);
+}
+
+#[test]
+fn a_migration_upserts_back_exactly_once_after_a_kill_in_finalize() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("app.db");
+    skewed_db(&db, 2_000);
+    let job = guest("migrate");
+    let input = [format!("sqlite:{}?table=users", db.display())];
+    let sink = format!(
+        "sqlite:{}?table=users&mode=upsert&shape=object",
+        db.display()
+    );
+    let extra = ["--shards", "3", "--sink", sink.as_str()];
+    let out = d.join("out");
+    let status = mr_host()
+        .args(args(&job, &input, &out, &extra))
+        .env("MR_FAILPOINT", "inside-commit-finalize:1")
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(9));
+    run(&args(&job, &input, &out, &extra));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (n, bad): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), sum(email != lower(trim(email))) FROM users",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((n, bad), (2_000, 0));
+    let marks: i64 = conn
+        .query_row("SELECT count(*) FROM _mr_writes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(marks, 1);
+    let m = manifest(&out);
+    assert_eq!(m["sink"]["rows"], 2_000);
+    assert_eq!(m["job_counters"]["changed"], 2_000);
+
+    // Insert mode into a new kv table, killed the same way: no row is inserted twice.
+    let out2 = d.join("out2");
+    let sink2 = format!("sqlite:{}?table=copy", db.display());
+    let extra2 = ["--sink", sink2.as_str()];
+    let status = mr_host()
+        .args(args(&job, &input, &out2, &extra2))
+        .env("MR_FAILPOINT", "inside-commit-finalize:1")
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(9));
+    run(&args(&job, &input, &out2, &extra2));
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM copy", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2_000);
+}
+
+#[test]
+fn empty_inputs_give_empty_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("e.gz"), gz(b"")).unwrap();
+    std::fs::write(d.join("e.csv"), "").unwrap();
+    let db = d.join("e.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let out = d.join("out");
+    let inputs = [
+        d.join("e.gz").display().to_string(),
+        d.join("e.csv").display().to_string(),
+        format!("sqlite:{}?table=t", db.display()),
+    ];
+    run(&args(
+        &guest("json-export"),
+        &inputs,
+        &out,
+        &["--sink", "jsonl", "--compose"],
+    ));
+    assert_eq!(std::fs::read(out.join("output")).unwrap(), b"");
+    assert_eq!(manifest(&out)["counters"]["records-in"], 0);
+}
+
+#[test]
+fn line_over_the_record_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut data = b"short\n".to_vec();
+    data.extend(vec![b'x'; 2 << 20]);
+    data.push(b'\n');
+    std::fs::write(d.join("long.txt"), &data).unwrap();
+    let i = [d.join("long.txt").display().to_string()];
+    let e = run_err(&args(
+        &guest("wordcount"),
+        &i,
+        &d.join("o"),
+        &["--max-record-bytes", "1M", "--max-attempts", "1"],
+    ));
+    assert!(
+        e.contains("long.txt:2 (byte 6): line is longer than the record cap of 1048576 bytes"),
+        "{e}"
+    );
+    let out = d.join("o2");
+    run(&args(
+        &guest("wordcount"),
+        &i,
+        &out,
+        &["--max-record-bytes", "1M", "--max-bad-records", "1"],
+    ));
+    assert_eq!(sorted_lines(&out), ["short\t1"]);
+}
