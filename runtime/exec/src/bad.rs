@@ -8,9 +8,7 @@
 //! it fails early), and at finalize against the committed total (exact even when concurrent
 //! slices each stayed under it while reading).
 
-use mr_store::OutputFile;
-
-use crate::map::{SliceFiles, relative};
+use crate::map::SliceFiles;
 use crate::worker::{Task, TaskError};
 use crate::writer::{TextWriter, temp_name};
 use crate::{ExecError, counters::SliceCounters};
@@ -89,18 +87,7 @@ impl BadRecords {
     /// Puts the slice's bad-record file (if any) among its outputs.
     pub(crate) fn finish(self, task: &Task<'_>, files: &mut SliceFiles) -> Result<(), TaskError> {
         if let Some(writer) = self.writer {
-            let written = writer.commit()?;
-            files.pending.push((
-                written.path.clone(),
-                written.path.clone(),
-                OutputFile {
-                    path: relative(task, &written.path),
-                    part: BAD_PART,
-                    bytes: written.bytes,
-                    records: written.records,
-                    checksum: written.sha256,
-                },
-            ));
+            files.push_written(task, writer.commit()?, BAD_PART);
         }
         Ok(())
     }

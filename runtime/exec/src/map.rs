@@ -179,17 +179,7 @@ fn map_slice(
         let written = writer.commit()?;
         counters.add("output-records", written.records);
         counters.add("output-bytes", written.bytes);
-        files.pending.push((
-            written.path.clone(),
-            written.path.clone(),
-            OutputFile {
-                path: relative(task, &written.path),
-                part: shard,
-                bytes: written.bytes,
-                records: written.records,
-                checksum: written.sha256,
-            },
-        ));
+        files.push_written(task, written, shard);
         return Ok(());
     }
     if buffers.iter().any(|b| !b.is_empty()) {
@@ -216,6 +206,24 @@ pub(crate) struct SliceFiles {
 }
 
 impl SliceFiles {
+    /// Adds a text file already written and renamed into place (it needs no rename at commit).
+    pub(crate) fn push_written(
+        &mut self,
+        task: &Task<'_>,
+        written: crate::writer::WrittenFile,
+        part: u32,
+    ) {
+        let output = OutputFile {
+            path: relative(task, &written.path),
+            part,
+            bytes: written.bytes,
+            records: written.records,
+            checksum: written.sha256,
+        };
+        self.pending
+            .push((written.path.clone(), written.path, output));
+    }
+
     fn rename_all(&mut self) -> Result<(), ExecError> {
         for (written, name, _) in &self.pending {
             if written != name {
