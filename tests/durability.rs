@@ -241,36 +241,34 @@ fn four_workers_share_a_store_and_a_stalled_one_is_fenced() {
 
     let db = dir.path().join("jobs.db");
     let out = dir.path().join("out");
-    let submitted = run_ok(&[
-        "submit",
-        s(&job),
-        "-i",
-        s(&input),
-        "-o",
-        s(&out),
+    let submitted = run_ok(&submit_args(
+        &job,
+        &input,
+        &out,
+        &db,
+        &[
+            "--reducers",
+            "3",
+            "--shards",
+            "8",
+            "--slice-size",
+            "64K",
+            "--batch-size",
+            "8K",
+        ],
+    ));
+    assert_eq!(String::from_utf8_lossy(&submitted.stdout).trim(), "1");
+    let worker_args: Vec<String> = [
+        "worker",
         "--db",
         s(&db),
-        "--reducers",
-        "3",
-        "--shards",
-        "8",
-        "--slice-size",
-        "64K",
-        "--batch-size",
-        "8K",
-    ]);
-    assert_eq!(String::from_utf8_lossy(&submitted.stdout).trim(), "1");
-    let worker_args: Vec<String> = ["worker", s(&db), "--workers", "1", "--lease-seconds", "1"]
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            if i == 1 {
-                format!("--db={a}")
-            } else {
-                (*a).to_owned()
-            }
-        })
-        .collect();
+        "--workers",
+        "1",
+        "--lease-seconds",
+        "1",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let mut workers: Vec<Child> = (0..4).map(|_| spawn(&worker_args, &logs, None).0).collect();
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.busy_timeout(Duration::from_secs(60)).unwrap();
@@ -470,20 +468,7 @@ fn submit_resume_status_and_reruns() {
     let job = guest("wordcount");
     let db = dir.path().join("store.db");
     let out = dir.path().join("out");
-    let submit = |extra: &[&str]| {
-        let mut args = vec![
-            "submit",
-            s(&job),
-            "-i",
-            s(&input),
-            "-o",
-            s(&out),
-            "--db",
-            s(&db),
-        ];
-        args.extend_from_slice(extra);
-        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
-    };
+    let submit = |extra: &[&str]| submit_args(&job, &input, &out, &db, extra);
     let first = run_ok(&submit(&["--reducers", "2"]));
     assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), "1");
     // Submitting the same job again finds it.

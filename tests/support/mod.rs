@@ -67,6 +67,22 @@ pub fn run_args(job: &Path, input: &Path, out: &Path, extra: &[&str]) -> Vec<Str
     args.into_iter().map(str::to_owned).collect()
 }
 
+/// Arguments of `mr-host submit JOB -i INPUT -o OUT --db DB EXTRA...`.
+pub fn submit_args(job: &Path, input: &Path, out: &Path, db: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "submit",
+        s(job),
+        "-i",
+        s(input),
+        "-o",
+        s(out),
+        "--db",
+        s(db),
+    ];
+    args.extend_from_slice(extra);
+    args.into_iter().map(str::to_owned).collect()
+}
+
 /// Runs `mr-host` and returns its output, asserting success.
 pub fn run_ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     let out = mr_host().args(args).output().unwrap();

@@ -379,16 +379,47 @@ fn check_same_settings(request: &JobRequest, spec: &JobSpec, id: i64) -> Result<
 }
 
 fn modified_ns(path: &Path, display: &str) -> Result<u128, ExecError> {
+    Ok(file_state(path, display)?.1)
+}
+
+/// A file's size and modification time (ns since the epoch): what the plan records, and what a
+/// worker compares before reading.
+fn file_state(path: &Path, display: &str) -> Result<(u64, u128), ExecError> {
     let meta = std::fs::metadata(path).map_err(|source| mr_io::InputError::Io {
         path: display.to_owned(),
         offset: None,
         source,
     })?;
-    Ok(meta
+    let modified = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos()))
+        .map_or(0, |d| d.as_nanos());
+    Ok((meta.len(), modified))
+}
+
+impl JobSpec {
+    /// Refuses to run job `id` over inputs that changed since it was planned: reading half old,
+    /// half new data would break the output's determinism silently.
+    pub(crate) fn check_inputs_unchanged(&self, id: i64) -> Result<(), ExecError> {
+        for (file, modified) in self.files.iter().zip(&self.modified_ns) {
+            if !tracks_changes(file, &self.sink) {
+                continue;
+            }
+            let (len, now_modified) = file_state(&file.path, &file.display)?;
+            if len != file.len || now_modified != *modified {
+                return Err(ExecError::InputChanged {
+                    id,
+                    path: file.display.clone(),
+                    what: format!(
+                        "{} bytes modified at {modified} ns, now {len} bytes modified at {now_modified} ns",
+                        file.len
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Creates the output directory (emptying it first with `overwrite`, sparing the store when it

@@ -310,32 +310,7 @@ impl Worker<'_> {
         let component = component
             .with_params(&spec.params)
             .map_err(|message| ExecError::Store { message })?;
-        for (file, modified) in spec.files.iter().zip(&spec.modified_ns) {
-            if !crate::spec::tracks_changes(file, &spec.sink) {
-                continue;
-            }
-            let meta = std::fs::metadata(&file.path).map_err(|source| mr_io::InputError::Io {
-                path: file.display.clone(),
-                offset: None,
-                source,
-            })?;
-            let now_modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            if meta.len() != file.len || now_modified != *modified {
-                return Err(ExecError::InputChanged {
-                    id,
-                    path: file.display.clone(),
-                    what: format!(
-                        "{} bytes modified at {modified} ns, now {} bytes modified at {now_modified} ns",
-                        file.len,
-                        meta.len()
-                    ),
-                });
-            }
-        }
+        spec.check_inputs_unchanged(id)?;
         std::fs::create_dir_all(spec.work_dir()).map_err(|source| ExecError::Output {
             path: spec.work_dir(),
             source,
