@@ -167,23 +167,31 @@ function combineGroup(combiner, keyBytes, raw) {
   return combined;
 }
 
-/** Combines every group of a group batch; returns u32 count + values per group. */
-export function combineBatch(job, groups) {
-  const combiner = job.bound();
-  const out = new Writer(groups.length + 64);
+/** Calls `visit(group)` for each group header of a group batch; a malformed batch is the
+ * host's fault, reported as such for the named call. */
+function eachGroup(groups, call, visit) {
   let pos = 0;
   while (pos < groups.length) {
     let g;
     try {
       g = groupHeader(groups, pos);
     } catch (e) {
-      throw new Failure(`the host sent a malformed combine batch: ${e.message}`);
+      throw new Failure(`the host sent a malformed ${call} batch: ${e.message}`);
     }
     pos = g.end;
+    visit(g);
+  }
+}
+
+/** Combines every group of a group batch; returns u32 count + values per group. */
+export function combineBatch(job, groups) {
+  const combiner = job.bound();
+  const out = new Writer(groups.length + 64);
+  eachGroup(groups, 'combine', (g) => {
     const combined = combineGroup(combiner, g.key, streamed(groups, g.start, g.count, null));
     out.u32(combined.length);
     for (const v of combined) out.lenPrefixed(v);
-  }
+  });
   return out.bytes();
 }
 
@@ -196,15 +204,7 @@ export function reduceBatch(job, groups, rest) {
     out.lenPrefixed(output(key));
     out.lenPrefixed(output(value));
   };
-  let pos = 0;
-  while (pos < groups.length) {
-    let g;
-    try {
-      g = groupHeader(groups, pos);
-    } catch (e) {
-      throw new Failure(`the host sent a malformed reduce batch: ${e.message}`);
-    }
-    pos = g.end;
+  eachGroup(groups, 'reduce', (g) => {
     const values = new Values(streamed(groups, g.start, g.count, g.more ? rest : null));
     try {
       reducer.reduce(decoder.decode(g.key), values, emit);
@@ -212,6 +212,6 @@ export function reduceBatch(job, groups, rest) {
       if (e instanceof MalformedBatch) throw new Failure(`the host sent a malformed value batch: ${e.message}`);
       throw new Failure(`in reduce of key ${short(g.key)}: ${formatError(e)}`);
     }
-  }
+  });
   return out.bytes();
 }
