@@ -182,26 +182,46 @@ fn output_is_identical_across_workers_and_shards() {
 }
 
 #[test]
-fn tiny_spill_budget_gives_the_same_output() {
+fn tiny_memory_budget_spills_and_merges_in_passes_with_the_same_output() {
     let dir = tempfile::tempdir().unwrap();
     let files = corpus(dir.path());
-    let out = dir.path().join("out");
-    // A 64 KiB sort buffer forces many spills per shard, and small batches many combine calls.
-    run_job(
-        &guest("wordcount"),
-        &dir.path().join("input"),
-        &out,
-        &[
-            "--sort-buffer",
-            "64K",
-            "--batch-size",
-            "4K",
-            "--workers",
-            "2",
-            "--json",
-        ],
-    );
-    assert_eq!(sorted_lines(&out), wordcount_reference(&files));
+    let input = dir.path().join("input");
+    // 256 KiB for 2 workers: 64 KiB spill buffers (many spills per slice) and a merge fan-in of
+    // 2, so every reduce merges in several passes. Small batches make many combine calls.
+    let tiny = [
+        "--memory",
+        "256K",
+        "--batch-size",
+        "4K",
+        "--workers",
+        "2",
+        "--reducers",
+        "2",
+        "--json",
+    ];
+    for (job, reference) in [
+        ("wordcount", wordcount_reference(&files)),
+        ("inverted-index", inverted_index_reference(&files)),
+    ] {
+        let out = dir.path().join(format!("{job}-tiny"));
+        let o = run_ok(&run_args(&guest(job), &input, &out, &tiny));
+        assert_eq!(sorted_lines(&out), reference, "{job}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let spilled = v["counters"]["spilled-runs"].as_u64().unwrap();
+        let intermediate = v["counters"]["merge-intermediate-runs"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(spilled > 8 && intermediate > 0, "{job}: {}", v["counters"]);
+        // Byte-identical to the default budget (one spill per slice, one merge pass).
+        let roomy = dir.path().join(format!("{job}-roomy"));
+        run_job(
+            &guest(job),
+            &input,
+            &roomy,
+            &["--workers", "2", "--reducers", "2"],
+        );
+        assert_eq!(part_bytes(&out), part_bytes(&roomy), "{job}");
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Word count: a word is a maximal run of ASCII letters and digits, lowercased; output lines are
-//! `word<TAB>count`. The combiner pre-sums counts on the map side.
+//! `word<TAB>count`. Counts are emitted with `Emitter::add`, so map-side combining keeps one
+//! running sum per word and batch; the combiner adds up those sums before the shuffle.
 use mr_sdk::prelude::*;
 
 #[derive(Default)]
@@ -18,7 +19,7 @@ impl Mapper for WordCount {
             if !word.is_empty() {
                 self.word.clear();
                 self.word.extend(word.iter().map(u8::to_ascii_lowercase));
-                out.emit(&self.word, b"1");
+                out.add(&self.word, 1);
             }
         }
         Ok(())
@@ -32,14 +33,14 @@ impl Combiner for WordCount {
         values: &mut Values<'_>,
         out: &mut ValueEmitter<'_>,
     ) -> Result {
-        out.emit(values.sum_u64()?.to_string());
+        out.emit_u64(values.sum_u64()?);
         Ok(())
     }
 }
 
 impl Reducer for WordCount {
     fn reduce(&mut self, key: &[u8], values: &mut Values<'_>, out: &mut Emitter) -> Result {
-        out.emit(key, values.sum_u64()?.to_string());
+        out.emit_u64(key, values.sum_u64()?);
         Ok(())
     }
 }

@@ -43,7 +43,7 @@ pub struct JobArgs {
     /// Discard what the output directory (and the store, for this output) holds, and start over.
     #[arg(long)]
     overwrite: bool,
-    /// Input bytes handed to the guest per map call [default: 256K].
+    /// Input bytes handed to the guest per map call [default: 1M].
     #[arg(long, value_parser = parse_size)]
     batch_size: Option<u64>,
     /// A map slice (the unit of commit and retry) ends after this many input bytes
@@ -56,9 +56,6 @@ pub struct JobArgs {
     /// ... or after this many seconds, 0 for no time bound [default: 60].
     #[arg(long)]
     slice_seconds: Option<u64>,
-    /// Map-side sort buffer per worker; a full buffer spills a sorted run to disk [default: 64M].
-    #[arg(long, value_parser = parse_size)]
-    sort_buffer: Option<u64>,
     /// Longest input record accepted [default: 64M].
     #[arg(long, value_parser = parse_size)]
     max_record_bytes: Option<u64>,
@@ -142,6 +139,12 @@ pub struct WorkerArgs {
     /// long, and another worker takes them over.
     #[arg(long, default_value_t = 30.0)]
     lease_seconds: f64,
+    /// Memory for the shuffle, shared by the worker threads: map output is buffered up to each
+    /// thread's share and then spilled to disk as sorted runs; a reduce merges at most as many
+    /// runs at once as its share holds (about 128 KiB each), in several passes if needed. Going
+    /// over it spills, it never fails the job. Guest memory is separate (--memory-limit).
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    memory: u64,
 }
 
 #[derive(clap::Args)]
@@ -284,7 +287,6 @@ impl JobArgs {
             reducers: self.reducers,
             batch_bytes: self.batch_size,
             slice,
-            sort_buffer_bytes: self.sort_buffer,
             max_record_bytes: self.max_record_bytes,
             max_attempts: self.max_attempts,
             overwrite: self.overwrite,
@@ -306,6 +308,7 @@ impl WorkerArgs {
             workers: self.workers.unwrap_or(defaults.workers),
             lease: Duration::from_secs_f64(self.lease_seconds),
             only_job,
+            memory: self.memory,
         })
     }
 }

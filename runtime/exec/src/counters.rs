@@ -11,6 +11,7 @@ pub const BUILTIN_COUNTERS: &[&str] = &[
     "combine-input-records",
     "combine-output-records",
     "spilled-runs",
+    "merge-intermediate-runs",
     "reduce-groups",
     "reduce-input-records",
     "output-records",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mr_engine::{GuestError, LifecycleEvent};
 use mr_io::ShardReader;
-use mr_shuffle::{RunWriter, SortBuffer, partition_of};
+use mr_shuffle::{RunWriter, SpillBuffer, partition_of};
 use mr_store::OutputFile;
 
 use crate::counters::SliceCounters;
@@ -24,7 +24,12 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let shard = &spec.shards[task.lease.idx as usize];
     // The cursor is opaque here: each input format defines its own (see mr_io::ShardReader).
     let mut cursor = task.lease.cursor.clone();
-    let mut buffers: Vec<SortBuffer> = (0..spec.reducers).map(|_| SortBuffer::default()).collect();
+    // The whole map-side memory budget of this worker thread: output beyond it spills.
+    let mut buffer = if spec.reducers > 0 {
+        SpillBuffer::with_budget(task.worker.memory_share())
+    } else {
+        SpillBuffer::default()
+    };
     let mut batch = Vec::with_capacity(spec.batch_bytes as usize + 4096);
     loop {
         let slice = task.lease.slices;
@@ -38,7 +43,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         let result = map_slice(
             task,
             &mut reader,
-            &mut buffers,
+            &mut buffer,
             &mut batch,
             &mut files,
             &mut counters,
@@ -47,9 +52,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         .and_then(|()| bad.finish(task, &mut files));
         if let Err(e) = result {
             files.remove_all();
-            for b in &mut buffers {
-                b.clear();
-            }
+            buffer.clear();
             return Err(e);
         }
         let renamed = files.rename_all().and_then(|()| sync_dir(&spec.work_dir()));
@@ -92,7 +95,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
 fn map_slice(
     task: &mut Task<'_>,
     reader: &mut ShardReader<'_>,
-    buffers: &mut [SortBuffer],
+    buffer: &mut SpillBuffer,
     batch: &mut Vec<u8>,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
@@ -112,7 +115,6 @@ fn map_slice(
     } else {
         None
     };
-    let mut buffered = 0usize;
     let mut spills = 0u32;
     let (mut bytes, mut records) = (0u64, 0u64);
     while bytes < limits.bytes && records < limits.records {
@@ -162,17 +164,13 @@ fn map_slice(
                     GuestError::protocol(format!("the job's map output is malformed: {e}")),
                 )
             })?;
-            let buffer = &mut buffers[partition_of(key, spec.reducers) as usize];
-            let before = buffer.memory();
-            buffer.push(key, value);
-            buffered += buffer.memory() - before;
+            buffer.push(partition_of(key, spec.reducers), key, value);
             emitted += 1;
         }
         counters.add("map-output-records", emitted);
-        if buffered as u64 >= spec.sort_buffer_bytes {
-            spill(task, spills, buffers, files, counters)?;
+        if buffer.is_full() {
+            spill(task, spills, buffer, files, counters)?;
             spills += 1;
-            buffered = 0;
         }
     }
     if let Some(writer) = direct {
@@ -182,8 +180,8 @@ fn map_slice(
         files.push_written(task, written, shard);
         return Ok(());
     }
-    if buffers.iter().any(|b| !b.is_empty()) {
-        spill(task, spills, buffers, files, counters)?;
+    if !buffer.is_empty() {
+        spill(task, spills, buffer, files, counters)?;
     }
     Ok(())
 }
@@ -427,88 +425,105 @@ fn batch_location(batch: &[u8], record_index: Option<u32>) -> Option<String> {
     })
 }
 
-/// Sorts every non-empty partition buffer, combines it when the job has a combiner, and writes
-/// it as a run file named after its shard, slice, attempt, spill and partition.
+/// Sorts the buffer, and writes each partition in it, combined when the job has a combiner, as
+/// a run file named after its shard, slice, attempt, spill and partition.
 fn spill(
     task: &mut Task<'_>,
     spill: u32,
-    buffers: &mut [SortBuffer],
+    buffer: &mut SpillBuffer,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
 ) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     let (shard, slice, attempt) = (task.lease.idx, task.lease.slices, task.lease.attempt);
     let mut group_batch = Vec::new();
-    for (p, buffer) in buffers.iter_mut().enumerate() {
-        if buffer.is_empty() {
-            continue;
-        }
+    // The keys of a group batch in order, each with its value when it has only one.
+    let mut order: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
+    let mut spilled = 0u64;
+    for (p, pairs) in buffer.sorted() {
         let name = spec.work_dir().join(format!(
             "m{shard:05}-{slice:05}-a{attempt}-s{spill:04}-p{p:05}.run"
         ));
         let tmp = temp_name(&name);
         files.created.push(tmp.clone());
         let mut run = RunWriter::create(&tmp)?;
-        let records = buffer.len() as u64;
+        let records = pairs.len() as u64;
         if spec.combine {
             counters.add("combine-input-records", records);
             let mut out_records = 0;
-            let mut sorted = buffer.sorted().peekable();
+            let mut sorted = pairs.peekable();
             while sorted.peek().is_some() {
                 group_batch.clear();
-                // Fill a group batch with whole groups.
-                while let Some(&(key, _)) = sorted.peek() {
-                    if group_batch.len() >= COMBINE_BATCH_BYTES {
+                order.clear();
+                // Fill a group batch with whole groups of two or more values. A key with one
+                // value skips the guest: the combiner may run any number of times on a value,
+                // including none, and a group-by over many keys is mostly such keys.
+                while let Some((key, first)) = sorted.next() {
+                    if sorted.peek().is_none_or(|&(k, _)| k != key) {
+                        order.push((key, Some(first)));
+                    } else {
+                        let at = mr_codec::begin_group(&mut group_batch, key);
+                        mr_codec::put_value(&mut group_batch, first);
+                        let mut count = 1u32;
+                        while let Some(&(k, v)) = sorted.peek() {
+                            if k != key {
+                                break;
+                            }
+                            mr_codec::put_value(&mut group_batch, v);
+                            count += 1;
+                            sorted.next();
+                        }
+                        mr_codec::finish_group(&mut group_batch, at, count, 0);
+                        order.push((key, None));
+                    }
+                    if group_batch.len() >= COMBINE_BATCH_BYTES || order.len() >= 1 << 16 {
                         break;
                     }
-                    let at = mr_codec::begin_group(&mut group_batch, key);
-                    let mut count = 0u32;
-                    while let Some(&(k, v)) = sorted.peek() {
-                        if k != key {
-                            break;
-                        }
-                        mr_codec::put_value(&mut group_batch, v);
-                        count += 1;
-                        sorted.next();
-                    }
-                    mr_codec::finish_group(&mut group_batch, at, count, 0);
                 }
-                let combined = task
-                    .instance
-                    .combine(&group_batch)
-                    .map_err(|e| guest_error(task, "combine", None, e))?;
-                counters.absorb(task.instance);
-                out_records += write_combined(task, &group_batch, &combined, &mut run)?;
+                let combined = if group_batch.is_empty() {
+                    Vec::new()
+                } else {
+                    let combined = task
+                        .instance
+                        .combine(&group_batch)
+                        .map_err(|e| guest_error(task, "combine", None, e))?;
+                    counters.absorb(task.instance);
+                    combined
+                };
+                out_records += write_combined(task, &order, &combined, &mut run)?;
             }
             counters.add("combine-output-records", out_records);
         } else {
-            for (key, value) in buffer.sorted() {
+            for (key, value) in pairs {
                 run.push(key, value)?;
             }
         }
         let stats = run.finish(true)?;
-        buffer.clear();
-        counters.add("spilled-runs", 1);
+        spilled += 1;
         files.pending.push((
             tmp,
             name.clone(),
             OutputFile {
                 path: relative(task, &name),
-                part: p as u32,
+                part: p,
                 bytes: stats.bytes,
                 records: stats.records,
                 checksum: format!("xxh3:{:016x}", stats.checksum),
             },
         ));
     }
+    buffer.clear();
+    counters.add("spilled-runs", spilled);
     Ok(())
 }
 
-/// Writes the combiner's output for each group of `groups` to the run; returns the number of
-/// values written. Malformed guest output is reported as a combine failure.
+/// Writes one batch of keys to the run in key order: a key's single value as it is, the
+/// combiner's output for the others (one counted run of values per combined group, in order).
+/// Returns the number of values written. Malformed guest output is reported as a combine
+/// failure.
 fn write_combined(
     task: &Task<'_>,
-    groups: &[u8],
+    order: &[(&[u8], Option<&[u8]>)],
     combined: &[u8],
     run: &mut RunWriter,
 ) -> Result<u64, TaskError> {
@@ -518,8 +533,12 @@ fn write_combined(
     };
     let mut written = 0;
     let mut outputs = mr_codec::counted_values(combined);
-    for group in mr_codec::groups(groups) {
-        let group = group.expect("the host wrote this batch");
+    for &(key, single) in order {
+        if let Some(value) = single {
+            run.push(key, value)?;
+            written += 1;
+            continue;
+        }
         let values = match outputs.next() {
             Some(Ok(values)) => values,
             Some(Err(e)) => return Err(malformed(e.to_string())),
@@ -527,7 +546,7 @@ fn write_combined(
         };
         for value in values {
             let value = value.map_err(|e| malformed(e.to_string()))?;
-            run.push(group.key, value)?;
+            run.push(key, value)?;
             written += 1;
         }
     }

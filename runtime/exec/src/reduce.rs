@@ -35,7 +35,26 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         .work_dir()
         .join(format!("r{partition:05}-a{}.out", task.lease.attempt));
     let mut counters = SliceCounters::default();
-    let written = match reduce_partition(task, &runs, &path, &mut counters) {
+    // More runs than this thread's memory share can hold open are merged in passes first.
+    let mut intermediate = Vec::new();
+    let merged = mr_shuffle::reduce_fan_in(
+        runs,
+        mr_shuffle::fan_in_for(task.worker.memory_share()),
+        &spec.work_dir(),
+        &format!("r{partition:05}-a{}", task.lease.attempt),
+        &mut intermediate,
+    )
+    .map_err(TaskError::from)
+    .and_then(|runs| {
+        if !intermediate.is_empty() {
+            counters.add("merge-intermediate-runs", intermediate.len() as u64);
+        }
+        reduce_partition(task, &runs, &path, &mut counters)
+    });
+    for file in &intermediate {
+        remove(file);
+    }
+    let written = match merged {
         Ok(w) => w,
         Err(e) => {
             remove(&temp_name(&path));

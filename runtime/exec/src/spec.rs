@@ -54,8 +54,6 @@ pub struct JobRequest {
     pub batch_bytes: Option<u64>,
     /// Slice bounds.
     pub slice: Option<SliceLimits>,
-    /// Map-side sort buffer per worker, in bytes; a full buffer spills a run.
-    pub sort_buffer_bytes: Option<u64>,
     /// Longest accepted input record, in bytes.
     pub max_record_bytes: Option<u64>,
     /// Failed attempts of one task before the job fails.
@@ -83,7 +81,6 @@ impl JobRequest {
             reducers: None,
             batch_bytes: None,
             slice: None,
-            sort_buffer_bytes: None,
             max_record_bytes: None,
             max_attempts: None,
             sink: Sink::Text,
@@ -94,6 +91,10 @@ impl JobRequest {
         }
     }
 }
+
+/// Input bytes per map call by default: large enough that a combining guest returns about one
+/// pair per key per batch (1 MiB: 13% faster word count than 256 KiB, no gain beyond 4 MiB).
+pub const DEFAULT_BATCH_BYTES: u64 = 1 << 20;
 
 /// A job's plan, stored with it; every worker process runs the job from this.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,8 +128,6 @@ pub struct JobSpec {
     pub batch_bytes: u64,
     /// Slice bounds.
     pub slice: SliceLimits,
-    /// Sort buffer per worker.
-    pub sort_buffer_bytes: u64,
     /// Longest accepted record.
     pub max_record_bytes: u64,
     /// Failed attempts of one task before the job fails.
@@ -307,9 +306,8 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
         },
         combine: info.combine,
         output: output.clone(),
-        batch_bytes: request.batch_bytes.unwrap_or(256 << 10),
+        batch_bytes: request.batch_bytes.unwrap_or(DEFAULT_BATCH_BYTES),
         slice: request.slice.unwrap_or_default(),
-        sort_buffer_bytes: request.sort_buffer_bytes.unwrap_or(64 << 20),
         max_record_bytes: request.max_record_bytes.unwrap_or(64 << 20),
         max_attempts: request.max_attempts.unwrap_or(4).max(1),
         sink: request.sink.clone(),

@@ -26,7 +26,13 @@ pub struct WorkerOptions {
     /// Work on this job only, and return when it is finished; otherwise work on every
     /// unfinished job in the store until none has runnable work left.
     pub only_job: Option<i64>,
+    /// The shuffle's memory budget for the whole process, shared evenly by the worker
+    /// threads: a map task's spill buffer, a reduce task's merge buffers.
+    pub memory: u64,
 }
+
+/// The default of [`WorkerOptions::memory`].
+pub const DEFAULT_MEMORY: u64 = 256 << 20;
 
 impl Default for WorkerOptions {
     fn default() -> Self {
@@ -34,6 +40,7 @@ impl Default for WorkerOptions {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             lease: Duration::from_secs(30),
             only_job: None,
+            memory: DEFAULT_MEMORY,
         }
     }
 }
@@ -118,6 +125,14 @@ pub(crate) struct Task<'a> {
     pub instance: &'a mut Instance,
     pub lease: &'a mut Lease,
     pub lost: &'a AtomicBool,
+}
+
+impl Worker<'_> {
+    /// One worker thread's share of the memory budget, in bytes.
+    pub(crate) fn memory_share(&self) -> usize {
+        let share = self.options.memory / u64::from(self.options.workers.max(1));
+        usize::try_from(share).unwrap_or(usize::MAX)
+    }
 }
 
 impl Task<'_> {

@@ -2,15 +2,18 @@
 //!
 //! - [`partition_of`]: a stable hash (XXH3-64, fixed by its specification, so the same key lands
 //!   in the same partition on every machine and release) mapped onto `R` partitions.
-//! - [`SortBuffer`]: one partition's map output in one flat buffer plus an index; sorts by key
-//!   bytes, stably, so equal keys keep input order.
+//! - [`SpillBuffer`]: a worker's map output for every partition in one flat buffer plus an
+//!   index, bounded by a byte budget; sorts by partition, key bytes and input order.
 //! - Run files ([`RunWriter`], [`RunReader`]): sorted runs on disk in checksummed blocks; a
 //!   corrupt or truncated run is reported with its file and block offset, never merged.
 //! - [`Merger`]: k-way merge of runs with a heap; ties between runs are broken by run order, so
 //!   when runs are numbered in input order, each key's values come out in input order.
+//! - [`reduce_fan_in`]: with more runs than a merge may hold open within its memory, merges
+//!   consecutive groups of runs into intermediate runs first (a multi-pass merge), which keeps
+//!   that order.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::xxh3_64;
@@ -45,13 +48,28 @@ pub fn partition_of(key: &[u8], partitions: u32) -> u32 {
     ((u128::from(xxh3_64(key)) * u128::from(partitions)) >> 64) as u32
 }
 
-/// One partition's buffered map output.
+/// A worker's buffered map output for all partitions: one flat data buffer and one index,
+/// bounded by a byte budget (Hadoop's design: one buffer sorted by partition, then key). When
+/// [`SpillBuffer::is_full`], the caller sorts it, writes one run per partition and clears it;
+/// its memory stays at the budget however much map output there is.
 #[derive(Default)]
-pub struct SortBuffer {
+pub struct SpillBuffer {
     data: Vec<u8>,
-    /// (first 8 key bytes big-endian, offset of the entry in `data`).
-    index: Vec<(u64, u32)>,
+    index: Vec<IndexEntry>,
+    budget: usize,
 }
+
+/// 16 bytes per buffered pair.
+#[derive(Clone, Copy)]
+struct IndexEntry {
+    /// First 8 key bytes, big-endian: most comparisons end here.
+    prefix: u64,
+    partition: u32,
+    /// Offset of the kv entry in `data`; increases with input order, so it breaks ties.
+    offset: u32,
+}
+
+const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<IndexEntry>();
 
 #[inline]
 fn prefix(key: &[u8]) -> u64 {
@@ -64,25 +82,47 @@ fn prefix(key: &[u8]) -> u64 {
 #[inline]
 fn entry_at(data: &[u8], offset: u32) -> (&[u8], &[u8]) {
     let mut c = mr_codec::Cursor::new(&data[offset as usize..]);
-    let k = c.bytes("key").expect("buffer written by SortBuffer::push");
+    let k = c.bytes("key").expect("buffer written by SpillBuffer::push");
     let v = c
         .bytes("value")
-        .expect("buffer written by SortBuffer::push");
+        .expect("buffer written by SpillBuffer::push");
     (k, v)
 }
 
-impl SortBuffer {
-    /// Appends one pair.
+impl SpillBuffer {
+    /// An empty buffer that reports full at `budget` bytes (data and index). Both vectors are
+    /// reserved up front: the allocator maps the pages lazily, so memory is used as it is
+    /// written and never doubles in a reallocation.
+    pub fn with_budget(budget: usize) -> Self {
+        let budget = budget.clamp(64 << 10, u32::MAX as usize);
+        SpillBuffer {
+            data: Vec::with_capacity(budget),
+            index: Vec::with_capacity(budget / INDEX_ENTRY_BYTES),
+            budget,
+        }
+    }
+
+    /// Appends one pair for `partition`. A single pair larger than the budget is still taken
+    /// (the buffer is then full): records are capped elsewhere, by `--max-record-bytes`.
     #[inline]
-    pub fn push(&mut self, key: &[u8], value: &[u8]) {
-        let offset = u32::try_from(self.data.len()).expect("sort buffers stay below 4 GiB");
-        self.index.push((prefix(key), offset));
+    pub fn push(&mut self, partition: u32, key: &[u8], value: &[u8]) {
+        let offset = u32::try_from(self.data.len()).expect("spill buffers stay below 4 GiB");
+        self.index.push(IndexEntry {
+            prefix: prefix(key),
+            partition,
+            offset,
+        });
         mr_codec::put_kv(&mut self.data, key, value);
     }
 
     /// Bytes held (data and index).
     pub fn memory(&self) -> usize {
-        self.data.len() + self.index.len() * 16
+        self.data.len() + self.index.len() * INDEX_ENTRY_BYTES
+    }
+
+    /// True when the buffer holds its budget: time to spill.
+    pub fn is_full(&self) -> bool {
+        self.memory() >= self.budget
     }
 
     /// Number of pairs.
@@ -95,22 +135,59 @@ impl SortBuffer {
         self.index.is_empty()
     }
 
-    /// Sorts by key (stable), then returns the pairs in order.
-    pub fn sorted(&mut self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    /// Sorts by partition, then key bytes, then input order (so equal keys keep the order they
+    /// were pushed in), and returns each non-empty partition with its pairs in that order.
+    pub fn sorted(&mut self) -> Vec<(u32, SortedPairs<'_>)> {
         let data = &self.data;
-        self.index.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| entry_at(data, a.1).0.cmp(entry_at(data, b.1).0))
+        self.index.sort_unstable_by(|a, b| {
+            (a.partition, a.prefix)
+                .cmp(&(b.partition, b.prefix))
+                .then_with(|| entry_at(data, a.offset).0.cmp(entry_at(data, b.offset).0))
+                .then(a.offset.cmp(&b.offset))
         });
-        self.index.iter().map(move |&(_, off)| entry_at(data, off))
+        let mut out = Vec::new();
+        let mut rest = &self.index[..];
+        while let Some(first) = rest.first() {
+            let n = rest.partition_point(|e| e.partition == first.partition);
+            out.push((
+                first.partition,
+                SortedPairs {
+                    data,
+                    entries: rest[..n].iter(),
+                },
+            ));
+            rest = &rest[n..];
+        }
+        out
     }
 
-    /// Empties the buffer, keeping its capacity.
+    /// Empties the buffer, keeping its memory.
     pub fn clear(&mut self) {
         self.data.clear();
         self.index.clear();
     }
 }
+
+/// One partition's pairs of a sorted [`SpillBuffer`], in order.
+pub struct SortedPairs<'a> {
+    data: &'a [u8],
+    entries: std::slice::Iter<'a, IndexEntry>,
+}
+
+impl<'a> Iterator for SortedPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries.next().map(|e| entry_at(self.data, e.offset))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for SortedPairs<'_> {}
 
 /// Target payload size of a run block.
 const BLOCK_BYTES: usize = 64 * 1024;
@@ -211,7 +288,9 @@ impl RunWriter {
 /// Reads a run written by [`RunWriter`], verifying every block.
 pub struct RunReader {
     path: PathBuf,
-    input: BufReader<File>,
+    /// Read unbuffered, a whole block at a time: a reader holds one block (about 64 KiB), so a
+    /// merge of N runs needs about N x 64 KiB.
+    input: File,
     block: Vec<u8>,
     pos: usize,
     offset: u64,
@@ -228,7 +307,7 @@ impl RunReader {
         })?;
         let mut reader = RunReader {
             path: path.to_owned(),
-            input: BufReader::with_capacity(BLOCK_BYTES + BLOCK_HEADER, file),
+            input: file,
             block: Vec::new(),
             pos: 0,
             offset: 0,
@@ -320,6 +399,63 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(got)
+}
+
+/// Memory one open run takes in a merge (its block buffer, with room for a large block).
+pub const MERGE_BYTES_PER_RUN: usize = 2 * BLOCK_BYTES;
+
+/// Most runs a merge holds open at once, whatever the budget (file descriptors).
+pub const MAX_FAN_IN: usize = 512;
+
+/// How many runs a merge may hold open within `memory` bytes (at least 2).
+pub fn fan_in_for(memory: usize) -> usize {
+    (memory / MERGE_BYTES_PER_RUN).clamp(2, MAX_FAN_IN)
+}
+
+/// Brings `runs` (in input order) down to at most `fan_in` runs by merging consecutive groups
+/// of `fan_in` runs into intermediate runs under `dir`, named `{stem}-pass{P}-{N}.run`, pass
+/// after pass. Merging neighbours keeps the run order, so the final merge still yields each
+/// key's values in input order. Returns the runs to merge last; every intermediate file this
+/// created is in `created` (whether this succeeded or not), for the caller to delete.
+pub fn reduce_fan_in(
+    runs: Vec<PathBuf>,
+    fan_in: usize,
+    dir: &Path,
+    stem: &str,
+    created: &mut Vec<PathBuf>,
+) -> Result<Vec<PathBuf>, ShuffleError> {
+    let fan_in = fan_in.max(2);
+    let mut runs = runs;
+    let mut pass = 0;
+    while runs.len() > fan_in {
+        pass += 1;
+        let mut next = Vec::with_capacity(runs.len().div_ceil(fan_in));
+        for (n, group) in runs.chunks(fan_in).enumerate() {
+            if group.len() == 1 {
+                next.push(group[0].clone());
+                continue;
+            }
+            let path = dir.join(format!("{stem}-pass{pass}-{n:05}.run"));
+            created.push(path.clone());
+            let mut merger = Merger::open(group)?;
+            let mut out = RunWriter::create(&path)?;
+            while let Some((k, v)) = merger.current() {
+                out.push(k, v)?;
+                merger.advance()?;
+            }
+            // Intermediate runs are rebuilt by a retry, so they need no fsync.
+            out.finish(false)?;
+            next.push(path);
+        }
+        // Intermediate inputs of this pass are no longer needed (the committed map runs stay).
+        for old in &runs {
+            if created.contains(old) && !next.contains(old) {
+                let _ = std::fs::remove_file(old);
+            }
+        }
+        runs = next;
+    }
+    Ok(runs)
 }
 
 /// Merges sorted runs into one sorted stream; equal keys come out in run order.
@@ -435,31 +571,70 @@ mod tests {
     }
 
     #[test]
-    fn sort_is_stable_by_key_bytes() {
-        let mut b = SortBuffer::default();
-        for (k, v) in [
-            ("b", "1"),
-            ("a", "2"),
-            ("abcdefghij", "3"),
-            ("b", "4"),
-            ("abcdefghi", "5"),
-            ("", "6"),
+    fn sort_is_by_partition_then_key_then_input_order() {
+        let mut b = SpillBuffer::with_budget(1 << 20);
+        for (p, k, v) in [
+            (1, "b", "1"),
+            (0, "z", "0"),
+            (1, "a", "2"),
+            (1, "abcdefghij", "3"),
+            (1, "b", "4"),
+            (1, "abcdefghi", "5"),
+            (1, "", "6"),
+            (1, "b", "7"),
         ] {
-            b.push(k.as_bytes(), v.as_bytes());
+            b.push(p, k.as_bytes(), v.as_bytes());
         }
-        let got: Vec<_> = b.sorted().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
-        let want: Vec<(Vec<u8>, Vec<u8>)> = [
-            ("", "6"),
-            ("a", "2"),
-            ("abcdefghi", "5"),
-            ("abcdefghij", "3"),
-            ("b", "1"),
-            ("b", "4"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-        .collect();
-        assert_eq!(got, want);
+        let got: Vec<(u32, Vec<String>)> = b
+            .sorted()
+            .into_iter()
+            .map(|(p, pairs)| {
+                let pairs = pairs
+                    .map(|(k, v)| {
+                        format!(
+                            "{}={}",
+                            String::from_utf8_lossy(k),
+                            String::from_utf8_lossy(v)
+                        )
+                    })
+                    .collect();
+                (p, pairs)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, vec!["z=0".to_string()]),
+                (
+                    1,
+                    [
+                        "=6",
+                        "a=2",
+                        "abcdefghi=5",
+                        "abcdefghij=3",
+                        "b=1",
+                        "b=4",
+                        "b=7"
+                    ]
+                    .map(String::from)
+                    .to_vec()
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn spill_buffer_reports_full_at_its_budget() {
+        let mut b = SpillBuffer::with_budget(64 << 10);
+        let mut n = 0;
+        while !b.is_full() {
+            b.push(0, b"key-0001", &[7u8; 100]);
+            n += 1;
+        }
+        // 8 + 8 + 100 bytes of entry and 16 of index per pair.
+        assert_eq!(n, (64 << 10) / 132 + 1);
+        b.clear();
+        assert!(b.is_empty() && !b.is_full());
     }
 
     fn write_run(path: &Path, pairs: &[(&str, &str)]) {
@@ -488,6 +663,48 @@ mod tests {
             m.advance().unwrap();
         }
         assert_eq!(got, ["a=r0", "a=r2", "b=r2", "c=r0", "c=r2"]);
+    }
+
+    #[test]
+    fn multi_pass_merge_keeps_input_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // 23 runs, each holding key "k" (value = run number) and a key of its own.
+        let paths: Vec<PathBuf> = (0..23)
+            .map(|i| {
+                let p = dir.path().join(format!("in{i}"));
+                let own = format!("own{i:02}");
+                let v = i.to_string();
+                write_run(&p, &[("k", v.as_str()), (own.as_str(), "x")]);
+                p
+            })
+            .collect();
+        let mut created = Vec::new();
+        let runs = reduce_fan_in(paths.clone(), 3, dir.path(), "r0", &mut created).unwrap();
+        assert!(runs.len() <= 3, "{runs:?}");
+        // 23 -> 8 -> 3: two passes.
+        assert!(
+            created
+                .iter()
+                .any(|p| p.to_string_lossy().contains("pass2"))
+        );
+        let mut m = Merger::open(&runs).unwrap();
+        let mut ks = Vec::new();
+        let mut own = 0;
+        while let Some((k, v)) = m.current() {
+            if k == b"k" {
+                ks.push(String::from_utf8_lossy(v).into_owned());
+            } else {
+                own += 1;
+            }
+            m.advance().unwrap();
+        }
+        let want: Vec<String> = (0..23).map(|i| i.to_string()).collect();
+        assert_eq!(ks, want);
+        assert_eq!(own, 23);
+        // Pass-1 intermediates were deleted once pass 2 had merged them.
+        assert!(created.iter().filter(|p| p.exists()).count() <= 3);
+        assert_eq!(fan_in_for(0), 2);
+        assert_eq!(fan_in_for(usize::MAX), MAX_FAN_IN);
     }
 
     #[test]

@@ -7,20 +7,21 @@ use crate::{
 };
 
 /// A failure to report to the host as a `job-error`.
+#[derive(Debug)]
 pub(crate) struct Failure {
     pub message: String,
     pub record_index: Option<u32>,
 }
 
 impl Failure {
-    fn job(err: Error, record_index: Option<u32>) -> Self {
+    pub(crate) fn job(err: Error, record_index: Option<u32>) -> Self {
         Failure {
             message: err.message,
             record_index,
         }
     }
 
-    fn malformed(what: &str, err: mr_codec::CodecError) -> Self {
+    pub(crate) fn malformed(what: &str, err: mr_codec::CodecError) -> Self {
         Failure {
             message: format!("the host sent a malformed {what}: {err}"),
             record_index: None,
@@ -75,74 +76,18 @@ pub(crate) fn reduce<J: Reducer>(
     Ok(out.into_buffer())
 }
 
-/// Maps a batch, then runs the combiner over the batch's output inside the guest before
-/// returning it. The host's shuffle then sees one combined value per key per batch instead of
-/// every emitted pair (the contract allows a combiner on any subset of a key's values).
+/// Maps a batch, combining each key's values inside the guest before returning them (see
+/// [`crate::table`]). The host's shuffle then sees about one combined value per key per batch
+/// instead of every emitted pair.
 pub(crate) fn map_and_combine<J: Mapper + Combiner>(
     job: &mut J,
     input: &[u8],
 ) -> Result<Vec<u8>, Failure> {
-    let mapped = map(job, input)?;
-    let mut groups: std::collections::HashMap<&[u8], Vec<&[u8]>, FxBuild> =
-        std::collections::HashMap::default();
-    for kv in mr_codec::kvs(&mapped) {
-        let (k, v) = kv.expect("written by `map` above");
-        groups.entry(k).or_default().push(v);
+    thread_local! {
+        static TABLE: std::cell::RefCell<Option<Box<crate::table::CombineTable>>> =
+            const { std::cell::RefCell::new(None) };
     }
-    // No sort: the host sorts anyway, and FxHash has no random seed, so the order is a pure
-    // function of the batch.
-    let keys: Vec<&[u8]> = groups.keys().copied().collect();
-    let mut batch = Vec::with_capacity(mapped.len() / 2);
-    for key in &keys {
-        let values = &groups[key];
-        let at = mr_codec::begin_group(&mut batch, key);
-        for v in values {
-            mr_codec::put_value(&mut batch, v);
-        }
-        mr_codec::finish_group(&mut batch, at, values.len() as u32, 0);
-    }
-    let combined = combine(job, &batch)?;
-    let mut out = Vec::with_capacity(combined.len() + keys.len() * 16);
-    for (key, values) in keys.iter().zip(mr_codec::counted_values(&combined)) {
-        for v in values.expect("written by `combine` above") {
-            mr_codec::put_kv(&mut out, key, v.expect("written by `combine` above"));
-        }
-    }
-    Ok(out)
-}
-
-/// FxHash (rustc's hasher): the grouping above is keyed by job output within one batch, where
-/// SipHash's DoS resistance buys nothing and costs most of the time.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxBuild;
-
-impl std::hash::BuildHasher for FxBuild {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-pub(crate) struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    TABLE.with_borrow_mut(|table| crate::table::map_and_combine(job, table, input))
 }
 
 /// Hands a lifecycle event to the job; its error becomes the host's error text.

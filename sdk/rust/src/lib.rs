@@ -28,6 +28,13 @@
 //! ```
 //!
 //! Build it with `mr-host build DIR` (or `cargo build --release --target wasm32-wasip2`).
+//!
+//! **In-map combining.** In a job exported with `combine`, [`Emitter::emit`] inside `map` adds
+//! the pair to a per-batch hash table instead of the output; a key's values are combined when 32
+//! are pending and once more at the end of the batch, so the host receives about one value per
+//! key per batch. Keep combiners associative and commutative (the contract of [`Combiner`]);
+//! use [`Emitter::emit_u64`] / [`ValueEmitter::emit_u64`] and [`Values::sum_u64`] for counts,
+//! which neither allocate nor go through `str::parse` on the hot path.
 
 use std::fmt;
 
@@ -36,6 +43,7 @@ extern crate self as mr_sdk;
 
 pub mod context;
 mod glue;
+mod table;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
@@ -216,13 +224,32 @@ impl<'a> Record<'a> {
 }
 
 /// Collects key-value output of `map` and `reduce`.
+///
+/// In a job with a combiner, `map`'s emitter feeds the in-map combining table instead (see the
+/// crate docs): the pairs still reach the shuffle, already combined per batch.
 pub struct Emitter {
     buf: Vec<u8>,
+    table: Option<Box<table::CombineTable>>,
 }
 
 impl Emitter {
     pub(crate) fn with_buffer(buf: Vec<u8>) -> Self {
-        Emitter { buf }
+        Emitter { buf, table: None }
+    }
+
+    pub(crate) fn combining(buf: Vec<u8>, table: Box<table::CombineTable>) -> Self {
+        Emitter {
+            buf,
+            table: Some(table),
+        }
+    }
+
+    pub(crate) fn table_mut(&mut self) -> &mut table::CombineTable {
+        self.table.as_mut().expect("a combining emitter")
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<u8>, Box<table::CombineTable>) {
+        (self.buf, self.table.expect("a combining emitter"))
     }
 
     pub(crate) fn into_buffer(self) -> Vec<u8> {
@@ -232,7 +259,45 @@ impl Emitter {
     /// Emits one key-value pair.
     #[inline]
     pub fn emit(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        mr_codec::put_kv(&mut self.buf, key.as_ref(), value.as_ref());
+        match &mut self.table {
+            Some(table) => table.add(key.as_ref(), value.as_ref()),
+            None => mr_codec::put_kv(&mut self.buf, key.as_ref(), value.as_ref()),
+        }
+    }
+
+    /// Emits a pair whose value is `n` in decimal, without allocating.
+    #[inline]
+    pub fn emit_u64(&mut self, key: impl AsRef<[u8]>, n: u64) {
+        let mut digits = [0u8; 20];
+        self.emit(key, format_u64(n, &mut digits));
+    }
+
+    /// Emits `(key, n)` with `n` in decimal, declaring that the job's values are counts that its
+    /// combiner adds up (word count, histograms): in map-side combining the SDK then keeps one
+    /// running sum per key and batch instead of storing each value and calling the combiner on
+    /// it, and emits the sum in decimal. Values given with [`Emitter::emit`] for the same key
+    /// still go through the combiner, together with that sum. Outside map-side combining (in
+    /// `reduce`, or a job without a combiner) this is [`Emitter::emit_u64`].
+    #[inline]
+    pub fn add(&mut self, key: impl AsRef<[u8]>, n: u64) {
+        match &mut self.table {
+            Some(table) => table.add_sum(key.as_ref(), n),
+            None => self.emit_u64(key, n),
+        }
+    }
+}
+
+/// Writes `n` in decimal into the end of `buf`; returns the digits.
+#[inline]
+pub(crate) fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
     }
 }
 
@@ -248,6 +313,13 @@ impl ValueEmitter<'_> {
     pub fn emit(&mut self, value: impl AsRef<[u8]>) {
         mr_codec::put_value(self.buf, value.as_ref());
         self.count += 1;
+    }
+
+    /// Emits `n` in decimal as a combined value, without allocating.
+    #[inline]
+    pub fn emit_u64(&mut self, n: u64) {
+        let mut digits = [0u8; 20];
+        self.emit(format_u64(n, &mut digits));
     }
 }
 
@@ -351,7 +423,22 @@ impl<'a> Values<'a> {
 }
 
 /// Parses a decimal `u64` value, with an error that quotes the bad bytes.
+#[inline]
 pub fn parse_u64(value: &[u8]) -> Result<u64> {
+    // Fast path: up to 19 plain digits cannot overflow. Anything else (a sign, 20 digits, junk)
+    // takes the standard parser, which also produces the error.
+    if !value.is_empty() && value.len() <= 19 {
+        let mut n = 0u64;
+        let mut plain = true;
+        for &b in value {
+            let d = b.wrapping_sub(b'0');
+            plain &= d <= 9;
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+        }
+        if plain {
+            return Ok(n);
+        }
+    }
     std::str::from_utf8(value)
         .ok()
         .and_then(|s| s.parse().ok())

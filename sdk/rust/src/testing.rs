@@ -98,8 +98,9 @@ impl Harness {
         })
     }
 
-    /// Runs map, the combiner over each line's map output (as if every record were its own map
-    /// batch, the harshest split), then reduce.
+    /// Runs map with in-map combining over each line (as if every record were its own map
+    /// batch, the harshest split), the combiner once more over the map output of each line,
+    /// then reduce.
     pub fn run_mapreduce_combined<J: Mapper + Combiner + Reducer>(
         &self,
         lines: &[&str],
@@ -108,7 +109,7 @@ impl Harness {
             let mut job = J::default();
             let mut pairs = Vec::new();
             for line in lines {
-                let mapped = glue::map(&mut job, &input_batch(&[line]))?;
+                let mapped = glue::map_and_combine(&mut job, &input_batch(&[line]))?;
                 let groups = group(decode_kvs(&mapped).records);
                 let combined = glue::combine(&mut job, &group_batch(&groups))?;
                 for (g, values) in groups.iter().zip(mr_codec::counted_values(&combined)) {
