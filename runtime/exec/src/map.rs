@@ -459,14 +459,17 @@ fn spill(
                 // value skips the guest: the combiner may run any number of times on a value,
                 // including none, and a group-by over many keys is mostly such keys.
                 while let Some((key, first)) = sorted.next() {
-                    if sorted.peek().is_none_or(|&(k, _)| k != key) {
+                    if sorted
+                        .peek()
+                        .is_none_or(|&(k, _)| !mr_shuffle::same_key(k, key))
+                    {
                         order.push((key, Some(first)));
                     } else {
                         let at = mr_codec::begin_group(&mut group_batch, key);
                         mr_codec::put_value(&mut group_batch, first);
                         let mut count = 1u32;
                         while let Some(&(k, v)) = sorted.peek() {
-                            if k != key {
+                            if !mr_shuffle::same_key(k, key) {
                                 break;
                             }
                             mr_codec::put_value(&mut group_batch, v);

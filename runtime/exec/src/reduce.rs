@@ -112,7 +112,9 @@ impl ValueSource for GroupTail {
     fn next_batch(&mut self, max_bytes: u32, out: &mut Vec<u8>) -> Result<(), String> {
         let mut merger = self.merger.lock().expect("merger lock");
         while let Some((key, value)) = merger.current() {
-            if key != self.key.as_slice() || (out.len() >= max_bytes as usize && !out.is_empty()) {
+            if !mr_shuffle::same_key(key, &self.key)
+                || (out.len() >= max_bytes as usize && !out.is_empty())
+            {
                 break;
             }
             mr_codec::put_value(out, value);
@@ -154,7 +156,7 @@ fn reduce_partition(
                 let at = mr_codec::begin_group(&mut batch, &key);
                 let mut count = 0u32;
                 while let Some((k, v)) = m.current() {
-                    if k != key.as_slice() {
+                    if !mr_shuffle::same_key(k, &key) {
                         break;
                     }
                     if batch.len() >= REDUCE_BATCH_BYTES && count > 0 {
@@ -199,7 +201,7 @@ fn reduce_partition(
             // The guest may stop reading a group early; skip what it left.
             let mut m = merger.lock().expect("merger lock");
             while let Some((k, _)) = m.current() {
-                if k != key.as_slice() {
+                if !mr_shuffle::same_key(k, &key) {
                     break;
                 }
                 values += 1;

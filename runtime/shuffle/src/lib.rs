@@ -79,6 +79,29 @@ fn prefix(key: &[u8]) -> u64 {
     u64::from_be_bytes(p)
 }
 
+/// Byte-wise key order, 8 bytes per step: the same order as `<[u8]>::cmp` without a call into
+/// `memcmp` for the short keys that dominate sorting and merging.
+#[inline]
+pub fn compare_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    a[i..n].cmp(&b[i..n]).then(a.len().cmp(&b.len()))
+}
+
+/// Key equality, 8 bytes per step (see [`compare_keys`]).
+#[inline]
+pub fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && compare_keys(a, b).is_eq()
+}
+
 #[inline]
 fn entry_at(data: &[u8], offset: u32) -> (&[u8], &[u8]) {
     let mut c = mr_codec::Cursor::new(&data[offset as usize..]);
@@ -142,7 +165,12 @@ impl SpillBuffer {
         self.index.sort_unstable_by(|a, b| {
             (a.partition, a.prefix)
                 .cmp(&(b.partition, b.prefix))
-                .then_with(|| entry_at(data, a.offset).0.cmp(entry_at(data, b.offset).0))
+                .then_with(|| {
+                    // Equal prefixes: the first 8 bytes (or the whole shorter key) are equal.
+                    let (ka, kb) = (entry_at(data, a.offset).0, entry_at(data, b.offset).0);
+                    let skip = ka.len().min(kb.len()).min(8);
+                    compare_keys(&ka[skip..], &kb[skip..])
+                })
                 .then(a.offset.cmp(&b.offset))
         });
         let mut out = Vec::new();
@@ -490,7 +518,11 @@ impl Merger {
     fn less(&self, a: usize, b: usize) -> bool {
         let ka = self.runs[a].current().expect("heap runs have entries").0;
         let kb = self.runs[b].current().expect("heap runs have entries").0;
-        ka < kb || (ka == kb && a < b)
+        match compare_keys(ka, kb) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => a < b,
+            std::cmp::Ordering::Greater => false,
+        }
     }
 
     fn sift_up(&mut self, mut i: usize) {
@@ -621,6 +653,29 @@ mod tests {
                 )
             ]
         );
+    }
+
+    #[test]
+    fn compare_keys_is_byte_order() {
+        let keys: Vec<&[u8]> = vec![
+            b"",
+            b"a",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"abcdefgi",
+            b"b",
+            b"\xff",
+            b"abcdefghij",
+            b"abcdefghabcdefgh",
+            b"abcdefghabcdefgg",
+            b"abcdefghabcdefgh\x00",
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(compare_keys(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
