@@ -13,14 +13,38 @@ impl Job for WordCount {
         .description("Counts words (runs of ASCII letters and digits, lowercased).");
 }
 
+/// Maps ASCII letters and digits to their lowercase form and every other byte to 0: one table
+/// lookup per byte both finds word boundaries and lowercases.
+const WORD_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            table[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    table
+};
+
 impl Mapper for WordCount {
     fn map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result {
-        for word in record.value.split(|b| !b.is_ascii_alphanumeric()) {
-            if !word.is_empty() {
-                self.word.clear();
-                self.word.extend(word.iter().map(u8::to_ascii_lowercase));
-                out.add(&self.word, 1);
+        let line = record.value;
+        let mut i = 0;
+        while i < line.len() {
+            if WORD_BYTE[line[i] as usize] == 0 {
+                i += 1;
+                continue;
             }
+            let start = i;
+            while i < line.len() && WORD_BYTE[line[i] as usize] != 0 {
+                i += 1;
+            }
+            self.word.clear();
+            self.word
+                .extend(line[start..i].iter().map(|&b| WORD_BYTE[b as usize]));
+            out.add(&self.word, 1);
         }
         Ok(())
     }

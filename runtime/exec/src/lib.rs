@@ -48,8 +48,8 @@ pub use bad::BAD_RECORDS;
 pub use counters::BUILTIN_COUNTERS;
 pub use error::ExecError;
 pub use sink::{Sink, SqliteMode, SqliteShape};
-pub use spec::{JobRequest, JobSpec, SliceLimits, Submitted, submit};
-pub use worker::{WorkerOptions, work};
+pub use spec::{DEFAULT_BATCH_BYTES, JobRequest, JobSpec, SliceLimits, Submitted, submit};
+pub use worker::{DEFAULT_MEMORY, WorkerOptions, work};
 
 /// Where `run` and `submit` keep the job store when `--db` is not given: inside the output
 /// directory, so rerunning the same command finds it.

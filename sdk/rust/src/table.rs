@@ -37,15 +37,29 @@ struct Slot {
     entry: u32,
 }
 
+/// The first 16 bytes of a key as two little-endian words, zero-padded. Built with shifts
+/// rather than `copy_from_slice`: in wasm a variable-length copy becomes a `memory.copy`, which
+/// the runtime implements as a call, far too costly for a 5-byte word.
 #[inline]
 fn head(key: &[u8]) -> [u64; 2] {
-    let mut b = [0u8; 16];
-    let n = key.len().min(16);
-    b[..n].copy_from_slice(&key[..n]);
-    [
-        u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
-        u64::from_le_bytes(b[8..].try_into().expect("8 bytes")),
-    ]
+    let mut h = [0u64; 2];
+    if key.len() >= 16 {
+        h[0] = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
+        h[1] = u64::from_le_bytes(key[8..16].try_into().expect("8 bytes"));
+        return h;
+    }
+    let (lo, hi) = key.split_at(key.len().min(8));
+    if lo.len() == 8 {
+        h[0] = u64::from_le_bytes(lo.try_into().expect("8 bytes"));
+    } else {
+        for (j, &b) in lo.iter().enumerate() {
+            h[0] |= u64::from(b) << (8 * j);
+        }
+    }
+    for (j, &b) in hi.iter().enumerate() {
+        h[1] |= u64::from(b) << (8 * j);
+    }
+    h
 }
 
 #[derive(Default)]
