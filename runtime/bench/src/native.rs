@@ -4,8 +4,8 @@
 //! 1. Each thread reads its byte range of the input with large positioned reads (4 MiB, so the
 //!    resident set stays small; no mmap) and owns the lines that start in that range.
 //! 2. It aggregates into `threads` hash tables, one per partition of the key space (XXH3 of the
-//!    key), each a `hashbrown::HashTable` of fixed-size slots pointing into a byte arena of the
-//!    table's distinct keys (no allocation per key).
+//!    key), each a `hashbrown::HashTable` of fixed-size slots that hold keys of up to 16 bytes
+//!    inline and point into a byte arena for longer ones (no allocation per key).
 //! 3. Thread `p` merges partition `p` of every thread into one table and formats it; the main
 //!    thread writes the formatted partitions to the output file, unsorted.
 //!
@@ -128,7 +128,7 @@ fn run<V: Value>(
                             merged.upsert(xxh3_64(key), key, |v| v.merge(&slot.value))?;
                         }
                     }
-                    let mut out = Vec::with_capacity(merged.arena.len() + merged.slots.len() * 16);
+                    let mut out = Vec::with_capacity(merged.arena.len() + merged.slots.len() * 32);
                     for slot in merged.slots.iter() {
                         format(&mut out, merged.key(slot), &slot.value);
                     }
@@ -280,7 +280,11 @@ impl<V: Value> Partitions<V> {
     }
 }
 
-/// A hash table of distinct keys, stored back to back in `arena`.
+/// Keys up to this long live in their slot; longer ones in the table's arena.
+const INLINE: usize = 16;
+
+/// A hash table of distinct keys: short keys inline in their slot (one cache line to compare,
+/// as Polars' string views do), longer ones back to back in `arena`.
 struct Table<V> {
     arena: Vec<u8>,
     slots: HashTable<Slot<V>>,
@@ -296,35 +300,64 @@ impl<V> Default for Table<V> {
 }
 
 struct Slot<V> {
-    start: u32,
+    /// The key zero-padded (inline), or its first `INLINE` bytes (in the arena).
+    head: [u8; INLINE],
     len: u32,
+    /// Where a long key starts in the arena.
+    start: u32,
     value: V,
 }
 
+impl<V> Slot<V> {
+    #[inline]
+    fn key<'a>(&'a self, arena: &'a [u8]) -> &'a [u8] {
+        let len = self.len as usize;
+        if len <= INLINE {
+            &self.head[..len]
+        } else {
+            &arena[self.start as usize..self.start as usize + len]
+        }
+    }
+}
+
 impl<V: Value> Table<V> {
-    fn key(&self, slot: &Slot<V>) -> &[u8] {
-        &self.arena[slot.start as usize..slot.start as usize + slot.len as usize]
+    fn key<'a>(&'a self, slot: &'a Slot<V>) -> &'a [u8] {
+        slot.key(&self.arena)
     }
 
     #[inline]
     fn upsert(&mut self, hash: u64, key: &[u8], update: impl FnOnce(&mut V)) -> Result<()> {
+        let Ok(len) = u32::try_from(key.len()) else {
+            bail!("a key longer than 4 GiB");
+        };
+        let mut head = [0u8; INLINE];
+        let n = key.len().min(INLINE);
+        head[..n].copy_from_slice(&key[..n]);
         let arena = &mut self.arena;
         let entry = self.slots.entry(
             hash,
-            |s| &arena[s.start as usize..s.start as usize + s.len as usize] == key,
-            |s| xxh3_64(&arena[s.start as usize..s.start as usize + s.len as usize]),
+            |s| s.len == len && s.head == head && (n == key.len() || s.key(arena) == key),
+            |s| xxh3_64(s.key(arena)),
         );
         match entry {
             Entry::Occupied(mut slot) => update(&mut slot.get_mut().value),
             Entry::Vacant(vacant) => {
-                let (Ok(start), Ok(len)) = (u32::try_from(arena.len()), u32::try_from(key.len()))
-                else {
-                    bail!("more than 4 GiB of distinct keys in one partition");
-                };
-                arena.extend_from_slice(key);
+                let mut start = 0;
+                if key.len() > INLINE {
+                    let Ok(at) = u32::try_from(arena.len()) else {
+                        bail!("more than 4 GiB of distinct long keys in one partition");
+                    };
+                    start = at;
+                    arena.extend_from_slice(key);
+                }
                 let mut value = V::default();
                 update(&mut value);
-                vacant.insert(Slot { start, len, value });
+                vacant.insert(Slot {
+                    head,
+                    len,
+                    start,
+                    value,
+                });
             }
         }
         Ok(())
@@ -480,7 +513,13 @@ mod tests {
             );
         }
         let kv = dir.path().join("kv");
-        std::fs::write(&kv, "b,5\na,1\nb,7\r\nx,y,3\na,2").unwrap();
+        // Keys of 16 bytes (inline) and 17 bytes (arena), one a prefix of the other.
+        let (k16, k17) = ("0123456789abcdef", "0123456789abcdefg");
+        std::fs::write(
+            &kv,
+            format!("b,5\na,1\n{k17},1\nb,7\r\n{k16},2\nx,y,3\n{k17},4\na,2"),
+        )
+        .unwrap();
         for threads in [1, 2, 5] {
             groupby(&kv, &out, threads).unwrap();
             let mut lines: Vec<String> = std::fs::read_to_string(&out)
@@ -489,7 +528,16 @@ mod tests {
                 .map(str::to_owned)
                 .collect();
             lines.sort();
-            assert_eq!(lines, ["a\t2\t3", "b\t2\t12", "x,y\t1\t3"]);
+            assert_eq!(
+                lines,
+                [
+                    format!("{k16}\t1\t2"),
+                    format!("{k17}\t2\t5"),
+                    "a\t2\t3".into(),
+                    "b\t2\t12".into(),
+                    "x,y\t1\t3".into()
+                ]
+            );
         }
         std::fs::write(&kv, "a,1\nb;2\n").unwrap();
         let err = groupby(&kv, &out, 1).unwrap_err().to_string();
