@@ -199,6 +199,8 @@ struct Setup {
     python: Result<PathBuf, String>,
     /// Why PySpark cannot run, if known in advance.
     java: Option<String>,
+    /// The 1-minute load average before the first run.
+    load: Option<String>,
 }
 
 /// Runs the benchmark; Ok(false) when an output differs or mr or native failed.
@@ -245,6 +247,9 @@ fn bench(args: BenchArgs) -> Result<bool> {
             (!ok).then(|| "no Java runtime (`java -version` fails); PySpark needs Java 17+".into())
         })
         .flatten();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned));
     let keys = args.keys.unwrap_or_else(|| data::default_keys(args.size));
     let mut inputs = Vec::new();
     for &w in &workloads {
@@ -262,6 +267,7 @@ fn bench(args: BenchArgs) -> Result<bool> {
         memory_flags,
         python,
         java,
+        load,
     };
 
     measure::become_subreaper().context("cannot become a child subreaper")?;
@@ -915,14 +921,15 @@ fn machine_context(setup: &Setup, keys: u64) -> String {
         )
     };
     format!(
-        "Machine: {cores} cores ({cpu}), {mem_gib} GiB RAM, Linux {kernel}; mr at commit \
-         {commit}{}. Inputs: {:.0} MB (--size {}) each; group-by keys: {}. Every system runs as \
+        "Machine: {cores} cores ({cpu}), {mem_gib} GiB RAM, Linux {kernel}, load average {} \
+         before the first run; mr at commit {commit}{}. Inputs: {:.0} MB (--size {}) each; group-by keys: {}. Every system runs as \
          a child process after a warm-up read of its input (page cache hot); {runs}. Wall: spawn \
          to exit of the last process of its tree; CPU: user + system time summed over the tree; \
          peak RSS: `ru_maxrss` from `wait4`, the largest single process of the tree (not the sum \
          of processes running at once, e.g. pipeline stages or PySpark's driver and JVM). MB/s: \
          input MB (10^6 bytes) / wall. × native: wall / native Rust's wall. Python peers' times \
          include interpreter start and imports; PySpark's include starting the JVM.",
+        setup.load.as_deref().unwrap_or("unknown"),
         if dirty { " with local changes" } else { "" },
         setup.args.size as f64 / 1e6,
         human_size(setup.args.size),

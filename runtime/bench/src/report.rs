@@ -117,6 +117,8 @@ impl Table {
         let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
         for row in self.cells() {
+            // A `|` inside a cell (`tr | sort`) would end it.
+            let row = row.map(|c| c.replace('|', "\\|"));
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
         out.push('\n');
@@ -153,7 +155,7 @@ mod tests {
                     check: Check::Differs("x".into()),
                 },
                 Row {
-                    system: "peer".into(),
+                    system: "tr | sort".into(),
                     wall: None,
                     cpu: None,
                     rss_mib: None,
@@ -174,6 +176,9 @@ mod tests {
             md.contains("| mr | 2.50 | 4.80 | 300 | 40.0 | 2.50 | DIFFERS |"),
             "{md}"
         );
-        assert!(md.contains("| peer | – | – | – | – | – | failed |"), "{md}");
+        assert!(
+            md.contains("| tr \\| sort | – | – | – | – | – | failed |"),
+            "{md}"
+        );
     }
 }
