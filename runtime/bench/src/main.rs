@@ -1,192 +1,960 @@
-//! `mr-bench`: measures word count under mr against a native Rust word count of the same corpus,
-//! in the same run, and checks that both outputs are equal.
+//! `mr-bench`: the benchmark of issue 6, in one invocation.
 //!
-//! `cargo run --release -p mr-bench -- [--size 256M] [--workers 2] [--job PATH.wasm]`
+//! ```text
+//! cargo run --release -p mr-bench -- [--size 1G] [--workers 2] [--only wordcount|groupby]
+//!     [--systems mr,native,coreutils,duckdb,polars,pyspark] [--memory 256M] [--repeat N]
+//! ```
 //!
-//! The corpus is generated deterministically (mr-corpus, seed 1). Absolute times on shared
-//! machines are noisy; the ratio mr / native is the number to watch.
+//! Two workloads over deterministic inputs generated into `--data` (kept between runs): word
+//! count over `--size` bytes of text and a group-by (per-key count and sum) over about `--size`
+//! bytes of `key,value` lines with 10M distinct keys per GiB. Each system runs the same job as a
+//! child process, timed from spawn to the exit of its last process, with CPU time and peak RSS
+//! from `wait4`; every output is normalised (sorted lines) and compared with native Rust's. One
+//! table per workload goes to stdout and, as Markdown, to `DATA/results.md`. The exit status is
+//! non-zero when any output differs or when mr or native Rust fails; a peer that cannot be
+//! installed or fails is a row with its error. See docs/performance.md.
 
-use std::collections::HashMap;
+mod data;
+mod measure;
+mod native;
+mod normalize;
+mod report;
+
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use normalize::Layout;
+use report::{Check, Row, Table};
 
 #[derive(Parser)]
-struct Args {
-    /// Corpus size.
-    #[arg(long, default_value = "256M", value_parser = mr_corpus::parse_size)]
-    size: u64,
-    /// Worker threads for both mr and the native reference.
-    #[arg(long, default_value_t = 2)]
-    workers: u32,
-    /// The word-count component [default: build plugins/wordcount].
-    #[arg(long)]
-    job: Option<PathBuf>,
-    /// Where to keep the corpus between runs.
-    #[arg(long, default_value = "target/bench-data")]
-    data: PathBuf,
+#[command(about = "Word count and a 10M-key group-by under mr and its peers, timed and checked")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    bench: BenchArgs,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    let corpus = args.data.join(format!("corpus-{}.txt", args.size));
-    if !corpus.is_file() {
-        std::fs::create_dir_all(&args.data)?;
-        let spec = mr_corpus::CorpusSpec {
-            bytes: args.size,
-            seed: 1,
-            edge_cases: false,
-        };
-        let file = std::fs::File::create(&corpus)?;
-        mr_corpus::write_corpus(std::io::BufWriter::new(file), &spec)?;
+#[derive(Subcommand)]
+enum Sub {
+    /// The native Rust reference for one job (what the benchmark runs as its "native" system).
+    #[command(hide = true)]
+    Native {
+        job: Workload,
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Input size of each workload (K/M/G = powers of 1024).
+    #[arg(long, default_value = "1G", value_parser = mr_corpus::parse_size)]
+    size: u64,
+    /// Threads (mr workers, native threads, peers' threads, sort --parallel).
+    #[arg(long, default_value_t = 2)]
+    workers: u32,
+    /// Where inputs, outputs, logs and results.md go (inputs are reused when present).
+    #[arg(long, default_value = "target/bench-data")]
+    data: PathBuf,
+    /// Run only one workload.
+    #[arg(long)]
+    only: Option<Workload>,
+    /// Systems to run, comma-separated [default: all].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mr,native,coreutils,duckdb,polars,pyspark"
+    )]
+    systems: Vec<System>,
+    /// mr's memory budget for the group-by (`mr-host run --memory`). With an mr-host that has
+    /// no `--memory` flag yet, `--sort-buffer` of half this size is passed instead (and said so).
+    #[arg(long, default_value = "256M")]
+    memory: String,
+    /// Distinct group-by keys [default: 10M per GiB of --size].
+    #[arg(long)]
+    keys: Option<u64>,
+    /// Runs per system; the table shows the run with the median wall time.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Seconds before a run is killed (and reported as failed).
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    /// The mr-host binary [default: build it (`cargo build -p mr-cli`, same profile as this
+    /// binary) and use the one next to mr-bench].
+    #[arg(long)]
+    mr_host: Option<PathBuf>,
+    /// An extra argument for every `mr-host run`; repeatable (e.g. `--mr-arg=--batch-size=1M`).
+    #[arg(long, allow_hyphen_values = true)]
+    mr_arg: Vec<String>,
+    /// The peers' virtualenv [default: REPO/target/bench-venv, created by
+    /// bench/setup-peers.sh when missing].
+    #[arg(long)]
+    venv: Option<PathBuf>,
+    /// Test hook: append a line to this system's output before the check.
+    #[arg(long, hide = true)]
+    tamper: Option<System>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum Workload {
+    Wordcount,
+    Groupby,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Wordcount => "wordcount",
+            Workload::Groupby => "groupby",
+        }
     }
-    let bytes = std::fs::metadata(&corpus)?.len();
-    let job = match args.job {
-        Some(j) => j,
-        None => build_wordcount()?,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum System {
+    Mr,
+    Native,
+    Coreutils,
+    Duckdb,
+    Polars,
+    Pyspark,
+}
+
+impl System {
+    /// Table order: the reference first.
+    const ALL: [System; 6] = [
+        System::Native,
+        System::Mr,
+        System::Coreutils,
+        System::Duckdb,
+        System::Polars,
+        System::Pyspark,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            System::Mr => "mr",
+            System::Native => "native",
+            System::Coreutils => "coreutils",
+            System::Duckdb => "duckdb",
+            System::Polars => "polars",
+            System::Pyspark => "pyspark",
+        }
+    }
+
+    fn is_python(self) -> bool {
+        matches!(self, System::Duckdb | System::Polars | System::Pyspark)
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Sub::Native {
+            job,
+            input,
+            output,
+            threads,
+        }) => match job {
+            Workload::Wordcount => native::wordcount(&input, &output, threads),
+            Workload::Groupby => native::groupby(&input, &output, threads),
+        }
+        .map(|()| true),
+        None => bench(cli.bench),
+    };
+    match result {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("mr-bench: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The repository (for plugins/, bench/ and cargo builds).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Everything prepared before the first measurement.
+struct Setup {
+    args: BenchArgs,
+    data: PathBuf,
+    mr_host: Option<PathBuf>,
+    /// The component of each workload.
+    plugins: Option<(PathBuf, PathBuf)>,
+    /// mr-host flags for the group-by's memory budget, and a note when they are a stand-in.
+    memory_flags: (Vec<String>, Option<String>),
+    /// The peers' python, or why there is none.
+    python: Result<PathBuf, String>,
+    /// Why PySpark cannot run, if known in advance.
+    java: Option<String>,
+    /// The 1-minute load average before the first run.
+    load: Option<String>,
+}
+
+/// Runs the benchmark; Ok(false) when an output differs or mr or native failed.
+fn bench(args: BenchArgs) -> Result<bool> {
+    if args.workers == 0 || args.repeat == 0 {
+        bail!("--workers and --repeat must be at least 1");
+    }
+    let memory = mr_corpus::parse_size(&args.memory).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create {}", args.data.display()))?;
+    let data = args.data.canonicalize()?;
+    let has = |s: System| args.systems.contains(&s);
+    let workloads: Vec<Workload> = match args.only {
+        Some(w) => vec![w],
+        None => vec![Workload::Wordcount, Workload::Groupby],
     };
 
-    // Native reference first (also warms the page cache for both).
-    let t = Instant::now();
-    let native = native_wordcount(&corpus, args.workers as usize)?;
-    let native_secs = t.elapsed().as_secs_f64();
-
-    let runtime = mr_engine::Runtime::new(mr_engine::RuntimeOptions::default())?;
-    let component = runtime
-        .load(&job)?
-        .with_params(&Default::default())
-        .map_err(anyhow::Error::msg)?;
-    let out = args.data.join("mr-out");
-    let request = mr_exec::JobRequest {
-        shards: Some(args.workers * 4),
-        reducers: Some(args.workers),
-        overwrite: true,
-        ..mr_exec::JobRequest::new(component, vec![corpus.display().to_string()], out.clone())
+    // Untimed preparation: builds, virtualenv, inputs, component cache.
+    let (mr_host, plugins, memory_flags) = if has(System::Mr) {
+        let host = match &args.mr_host {
+            Some(p) => p.clone(),
+            None => build_mr_host()?,
+        };
+        let plugins = build_plugins()?;
+        let flags = memory_flags(&host, &args.memory, memory)?;
+        warm_component_cache(&host, &data, &plugins)?;
+        (Some(host), Some(plugins), flags)
+    } else {
+        (None, None, (Vec::new(), None))
     };
-    let options = mr_exec::WorkerOptions {
-        workers: args.workers,
+    let python = if args.systems.iter().any(|s| s.is_python()) {
+        setup_peers(args.venv.clone(), &data)
+    } else {
+        Err("not needed".into())
+    };
+    let java = has(System::Pyspark)
+        .then(|| {
+            let ok = Command::new("java")
+                .arg("-version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            (!ok).then(|| "no Java runtime (`java -version` fails); PySpark needs Java 17+".into())
+        })
+        .flatten();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned));
+    let keys = args.keys.unwrap_or_else(|| data::default_keys(args.size));
+    let mut inputs = Vec::new();
+    for &w in &workloads {
+        let path = match w {
+            Workload::Wordcount => data::wordcount_input(&data.join("inputs"), args.size)?,
+            Workload::Groupby => data::groupby_input(&data.join("inputs"), args.size, keys)?,
+        };
+        inputs.push((w, path));
+    }
+    let setup = Setup {
+        args,
+        data,
+        mr_host,
+        plugins,
+        memory_flags,
+        python,
+        java,
+        load,
+    };
+
+    measure::become_subreaper().context("cannot become a child subreaper")?;
+    let mut tables = Vec::new();
+    let mut ok = true;
+    for (workload, input) in &inputs {
+        let (table, table_ok) = run_workload(&setup, *workload, input, keys)?;
+        println!("{}", table.text());
+        tables.push(table);
+        ok &= table_ok;
+    }
+
+    let context = machine_context(&setup, keys);
+    let mut md = format!(
+        "## Benchmark results\n\n{context}\n\nCommand: `cargo run --release -p mr-bench --{}`\n\n",
+        std::env::args()
+            .skip(1)
+            .map(|a| format!(" {a}"))
+            .collect::<String>()
+    );
+    for t in &tables {
+        md.push_str(&t.markdown());
+        md.push('\n');
+    }
+    let results = setup.data.join("results.md");
+    std::fs::write(&results, md)?;
+    println!("{context}");
+    println!("Markdown: {}", results.display());
+    Ok(ok)
+}
+
+/// Runs every selected system on one workload; returns its table and whether it passed.
+fn run_workload(
+    setup: &Setup,
+    workload: Workload,
+    input: &Path,
+    keys: u64,
+) -> Result<(Table, bool)> {
+    let args = &setup.args;
+    let input_bytes = std::fs::metadata(input)?.len();
+    let out_dir = setup.data.join("out").join(workload.name());
+    let logs = setup.data.join("logs");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::create_dir_all(&logs)?;
+    let timeout = Duration::from_secs(args.timeout);
+
+    struct Done {
+        system: System,
+        label: String,
+        usage: Option<measure::Usage>,
+        error: Option<String>,
+        output: PathBuf,
+        layout: Layout,
+    }
+    let mut done = Vec::new();
+    for system in System::ALL.into_iter().filter(|s| args.systems.contains(s)) {
+        let plan = plan(setup, system, workload, input, &out_dir);
+        let log = logs.join(format!("{}-{}.log", workload.name(), system.name()));
+        let mut runs = Vec::new();
+        let mut error = plan.unavailable.clone();
+        if error.is_none() {
+            for round in 0..args.repeat {
+                warm_up(input)?;
+                remove_output(&plan.output)?;
+                let mut command = plan.command();
+                let log_file = File::create(&log)?;
+                command
+                    .stdin(Stdio::null())
+                    .stdout(log_file.try_clone()?)
+                    .stderr(log_file);
+                measure::reap_leftovers();
+                let usage = measure::run(&mut command, timeout)
+                    .with_context(|| format!("cannot run {}", plan.program))?;
+                eprintln!(
+                    "mr-bench: {} {} run {}/{}: {:.2} s wall, {:.2} s CPU, {:.0} MiB",
+                    workload.name(),
+                    system.name(),
+                    round + 1,
+                    args.repeat,
+                    usage.wall.as_secs_f64(),
+                    usage.cpu().as_secs_f64(),
+                    usage.max_rss as f64 / (1 << 20) as f64
+                );
+                if usage.timed_out || !usage.status.success() {
+                    let why = if usage.timed_out {
+                        format!("killed after the {} s timeout", args.timeout)
+                    } else {
+                        format!("exited with {}", usage.status)
+                    };
+                    error = Some(format!(
+                        "{why}: {} (log: {})",
+                        log_tail(&log),
+                        log.display()
+                    ));
+                    break;
+                }
+                runs.push(usage);
+            }
+        }
+        let usage = (error.is_none()).then(|| {
+            runs.sort_by_key(|u| u.wall);
+            runs[(runs.len() - 1) / 2]
+        });
+        if error.is_none() && args.tamper == Some(system) {
+            tamper(&plan.output)?;
+        }
+        let label = version_label(system, &log, &plan.label);
+        done.push(Done {
+            system,
+            label,
+            usage,
+            error,
+            output: plan.output,
+            layout: plan.layout,
+        });
+    }
+
+    // Output check (untimed): normalise, hash, compare with the reference.
+    let mut table = Table {
+        title: match workload {
+            Workload::Wordcount => format!(
+                "Word count, {:.0} MB of text, {} workers",
+                input_bytes as f64 / 1e6,
+                args.workers
+            ),
+            Workload::Groupby => format!(
+                "Group-by, {:.0} MB of key,value lines, {} distinct keys, {} workers",
+                input_bytes as f64 / 1e6,
+                thousands(keys),
+                args.workers
+            ),
+        },
+        input_bytes,
         ..Default::default()
     };
-    let t = Instant::now();
-    let summary = mr_exec::run(&mr_exec::default_store_path(&out), &request, &options, None)?;
-    let mr_secs = t.elapsed().as_secs_f64();
-
-    let mut mr_lines = Vec::new();
-    for part in &summary.outputs {
-        mr_lines.extend(std::fs::read_to_string(part)?.lines().map(str::to_owned));
+    let mut ok = true;
+    let mut canonical = Vec::new();
+    for d in &done {
+        canonical.push(match &d.error {
+            Some(e) => Err(e.clone()),
+            None => normalize::canonical(&d.output, d.layout)
+                .map_err(|e| format!("cannot read its output: {e:#}")),
+        });
     }
-    mr_lines.sort();
-    if mr_lines != native {
-        bail!(
-            "mr's output differs from the native word count ({} vs {} lines)",
-            mr_lines.len(),
-            native.len()
+    let reference = canonical.iter().position(|c| c.is_ok());
+    for (i, (d, c)) in done.iter().zip(&canonical).enumerate() {
+        let check = match (c, reference) {
+            (Err(e), _) => Check::Failed(e.clone()),
+            (Ok(c), Some(r)) => {
+                let reference = canonical[r].as_ref().expect("reference is Ok");
+                if c == reference {
+                    Check::Equal
+                } else {
+                    let rd = &done[r];
+                    let (mut s1, mut s2) = (Vec::new(), Vec::new());
+                    let a = normalize::sorted_lines(&rd.output, rd.layout, &mut s1)?;
+                    let b = normalize::sorted_lines(&d.output, d.layout, &mut s2)?;
+                    let diff = normalize::first_difference(&rd.label, &a, &d.label, &b)
+                        .unwrap_or_else(|| "the hashes differ".into());
+                    Check::Differs(diff)
+                }
+            }
+            (Ok(_), None) => unreachable!("a successful row makes a reference"),
+        };
+        match &check {
+            Check::Equal => {}
+            Check::Differs(why) => {
+                ok = false;
+                table
+                    .notes
+                    .push(format!("{}: output DIFFERS: {why}", d.label));
+            }
+            Check::Failed(why) => {
+                if matches!(d.system, System::Mr | System::Native) {
+                    ok = false;
+                }
+                table.notes.push(format!("{} failed: {why}", d.label));
+            }
+        }
+        if d.system == System::Native && d.usage.is_some() {
+            table.baseline = Some(i);
+        }
+        table.rows.push(Row {
+            system: d.label.clone(),
+            wall: d.usage.map(|u| u.wall.as_secs_f64()),
+            cpu: d.usage.map(|u| u.cpu().as_secs_f64()),
+            rss_mib: d.usage.map(|u| u.max_rss as f64 / (1 << 20) as f64),
+            check,
+        });
+    }
+    if let Some(r) = reference {
+        let c = canonical[r].as_ref().expect("reference is Ok");
+        if workload == Workload::Wordcount {
+            table.title = format!(
+                "Word count, {:.0} MB of text ({} distinct words), {} workers",
+                input_bytes as f64 / 1e6,
+                thousands(c.lines),
+                args.workers
+            );
+        }
+        table.notes.insert(
+            0,
+            format!(
+                "output: each system's output normalised to sorted `{}` lines and compared by \
+                 SHA-256 with {}'s: {} lines, SHA-256 {}",
+                match workload {
+                    Workload::Wordcount => "word<TAB>count",
+                    Workload::Groupby => "key<TAB>count<TAB>sum",
+                },
+                done[r].label,
+                thousands(c.lines),
+                &c.sha256[..16]
+            ),
         );
     }
-    let mb = bytes as f64 / 1e6;
-    println!(
-        "word count, {:.0} MB corpus, {} workers ({} distinct words; outputs equal)",
-        mb,
-        args.workers,
-        native.len()
-    );
-    println!(
-        "{:<28} {:>9} {:>9} {:>8}",
-        "system", "wall s", "MB/s", "ratio"
-    );
-    println!(
-        "{:<28} {:>9.2} {:>9.1} {:>8.2}",
-        "native Rust (HashMap)",
-        native_secs,
-        mb / native_secs,
-        1.0
-    );
-    println!(
-        "{:<28} {:>9.2} {:>9.1} {:>8.2}",
-        "mr (Rust guest)",
-        mr_secs,
-        mb / mr_secs,
-        mr_secs / native_secs
-    );
+    if workload == Workload::Groupby
+        && let Some(note) = &setup.memory_flags.1
+    {
+        table.notes.push(note.clone());
+    }
+    Ok((table, ok))
+}
+
+/// How to run one system on one workload.
+struct Plan {
+    program: String,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    output: PathBuf,
+    layout: Layout,
+    label: String,
+    /// Why the system cannot run at all.
+    unavailable: Option<String>,
+}
+
+impl Plan {
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args);
+        c.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        c
+    }
+}
+
+fn plan(setup: &Setup, system: System, workload: Workload, input: &Path, out_dir: &Path) -> Plan {
+    let args = &setup.args;
+    let workers = args.workers.to_string();
+    let s = |p: &Path| p.display().to_string();
+    let mut plan = Plan {
+        program: String::new(),
+        args: Vec::new(),
+        envs: Vec::new(),
+        output: out_dir.join(system.name()),
+        layout: Layout::Tsv,
+        label: system.name().into(),
+        unavailable: None,
+    };
+    match system {
+        System::Mr => {
+            let host = setup
+                .mr_host
+                .as_ref()
+                .expect("mr-host is built when mr runs");
+            let (wc, gb) = setup
+                .plugins
+                .as_ref()
+                .expect("plugins are built when mr runs");
+            plan.program = s(host);
+            plan.args = vec![
+                "run".into(),
+                s(if workload == Workload::Wordcount {
+                    wc
+                } else {
+                    gb
+                }),
+                "--input".into(),
+                s(input),
+                "--output".into(),
+                s(&plan.output),
+                "--overwrite".into(),
+                "--workers".into(),
+                workers,
+            ];
+            plan.label = "mr (Rust guest)".into();
+            if workload == Workload::Groupby {
+                plan.args.extend(setup.memory_flags.0.iter().cloned());
+                plan.label = format!("mr (Rust guest, {})", setup.memory_flags.0.join(" "));
+            }
+            plan.args.extend(args.mr_arg.iter().cloned());
+        }
+        System::Native => {
+            plan.program = std::env::current_exe()
+                .map(|p| s(&p))
+                .unwrap_or_else(|_| "mr-bench".into());
+            plan.output = out_dir.join("native.tsv");
+            plan.args = vec![
+                "native".into(),
+                workload.name().into(),
+                s(input),
+                s(&plan.output),
+                "--threads".into(),
+                workers,
+            ];
+            plan.label = format!("native Rust ({} threads)", args.workers);
+        }
+        System::Coreutils => {
+            let tmp = setup.data.join("tmp");
+            let _ = std::fs::create_dir_all(&tmp);
+            plan.output = out_dir.join("coreutils.txt");
+            let script = match workload {
+                // tr -cs leaves one empty token when the input starts with a separator; the
+                // normaliser drops it (it is no word).
+                Workload::Wordcount => {
+                    plan.layout = Layout::UniqC;
+                    plan.label = "coreutils (tr | sort | uniq -c)".into();
+                    r#"set -o pipefail
+tr -cs 'A-Za-z0-9' '\n' < "$1" | tr 'A-Z' 'a-z' |
+  sort --parallel="$4" -S 1G -T "$3" | uniq -c > "$2""#
+                }
+                Workload::Groupby => {
+                    plan.label = "coreutils (sort | awk)".into();
+                    r#"set -o pipefail
+sort -t, -k1,1 --parallel="$4" -S 1G -T "$3" "$1" |
+  awk -F, '$1 != k { if (n) printf "%s\t%d\t%.0f\n", k, n, s; k = $1; n = 0; s = 0 }
+           { n++; s += $NF }
+           END { if (n) printf "%s\t%d\t%.0f\n", k, n, s }' > "$2""#
+                }
+            };
+            plan.program = "bash".into();
+            plan.args = vec![
+                "-c".into(),
+                script.into(),
+                "bash".into(),
+                s(input),
+                s(&plan.output),
+                s(&tmp),
+                workers,
+            ];
+            plan.envs = vec![("LC_ALL".into(), "C".into())];
+        }
+        System::Duckdb | System::Polars | System::Pyspark => {
+            plan.label = match system {
+                System::Duckdb => "DuckDB",
+                System::Polars => "Polars",
+                _ => "PySpark local[2]",
+            }
+            .into();
+            if system == System::Pyspark {
+                plan.label = format!("PySpark local[{}]", args.workers);
+            }
+            match &setup.python {
+                Ok(python) => {
+                    plan.program = s(python);
+                    plan.args = vec![
+                        s(&repo_root().join("bench/peers/run.py")),
+                        system.name().into(),
+                        workload.name().into(),
+                        s(input),
+                        s(&plan.output),
+                        "--threads".into(),
+                        workers,
+                    ];
+                }
+                Err(e) => plan.unavailable = Some(format!("not installed: {e}")),
+            }
+            if system == System::Pyspark && plan.unavailable.is_none() {
+                plan.unavailable = setup.java.clone();
+            }
+        }
+    }
+    plan
+}
+
+/// The table's name for a system, with the version a peer printed (`version: DuckDB 2.0.0`).
+fn version_label(system: System, log: &Path, label: &str) -> String {
+    if system.is_python() {
+        let version = std::fs::read_to_string(log).ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("version: ").map(str::to_owned))
+        });
+        if let Some(v) = version {
+            return match system {
+                System::Pyspark => format!("{v} {}", label.trim_start_matches("PySpark ")),
+                _ => v,
+            };
+        }
+    }
+    if system == System::Coreutils {
+        let version = Command::new("sort")
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.lines().next().map(str::to_owned))
+            .and_then(|l| l.rsplit(' ').next().map(str::to_owned));
+        if let Some(v) = version {
+            return label.replacen("coreutils", &format!("coreutils {v}"), 1);
+        }
+    }
+    label.to_owned()
+}
+
+/// Reads the whole input so the page cache holds it for every system alike.
+fn warm_up(input: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut file = File::open(input)?;
+    let mut buf = vec![0u8; 8 << 20];
+    while file.read(&mut buf)? > 0 {}
     Ok(())
 }
 
-fn build_wordcount() -> Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let status =
-        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                "wordcount",
-            ])
-            .current_dir(root.join("plugins"))
-            .status()
-            .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("building plugins/wordcount failed");
+fn remove_output(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path)?;
+    } else if path.exists() {
+        std::fs::remove_file(path)?;
     }
-    Ok(root.join("plugins/target/wasm32-wasip2/release/wordcount.wasm"))
+    Ok(())
 }
 
-/// The same job in plain Rust: split the file into line-aligned chunks, count per thread with a
-/// HashMap, merge, format `word<TAB>count` lines.
-fn native_wordcount(path: &Path, threads: usize) -> Result<Vec<String>> {
-    let data = std::fs::read(path)?;
-    let mut bounds = vec![0];
-    for t in 1..threads {
-        let mut cut = data.len() * t / threads;
-        while cut < data.len() && data[cut - 1] != b'\n' {
-            cut += 1;
-        }
-        bounds.push(cut);
-    }
-    bounds.push(data.len());
-    let maps: Vec<HashMap<Vec<u8>, u64>> = std::thread::scope(|s| {
-        let handles: Vec<_> = bounds
-            .windows(2)
-            .map(|w| {
-                let chunk = &data[w[0]..w[1]];
-                s.spawn(move || {
-                    let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
-                    let mut word = Vec::new();
-                    for word_bytes in chunk.split(|b| !b.is_ascii_alphanumeric()) {
-                        if word_bytes.is_empty() {
-                            continue;
-                        }
-                        word.clear();
-                        word.extend(word_bytes.iter().map(u8::to_ascii_lowercase));
-                        match counts.get_mut(&word) {
-                            Some(c) => *c += 1,
-                            None => {
-                                counts.insert(word.clone(), 1);
-                            }
-                        }
-                    }
-                    counts
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("counting thread"))
-            .collect()
-    });
-    let mut total: HashMap<Vec<u8>, u64> = HashMap::new();
-    for m in maps {
-        for (k, v) in m {
-            *total.entry(k).or_default() += v;
-        }
-    }
-    let mut lines: Vec<String> = total
-        .into_iter()
-        .map(|(k, v)| format!("{}\t{v}", String::from_utf8_lossy(&k)))
+/// The test hook: one extra line in the output.
+fn tamper(output: &Path) -> Result<()> {
+    use std::io::Write;
+    let file = if output.is_dir() {
+        output.join("part-tampered")
+    } else {
+        output.to_owned()
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    f.write_all(b"tampered\t1\n")?;
+    Ok(())
+}
+
+/// The last few non-empty lines of a log, for a failure note.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
         .collect();
-    lines.sort();
-    Ok(lines)
+    let tail: Vec<String> = lines[lines.len().saturating_sub(3)..]
+        .iter()
+        .map(|l| {
+            if l.chars().count() > 300 {
+                format!("{}…", l.chars().take(300).collect::<String>())
+            } else {
+                (*l).to_owned()
+            }
+        })
+        .collect();
+    if tail.is_empty() {
+        "no output".into()
+    } else {
+        tail.join(" / ")
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Builds mr-host with this binary's profile; returns the binary next to this one.
+fn build_mr_host() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("mr-bench has no directory")?;
+    let profile = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("release")
+        .to_owned();
+    let mut build = cargo();
+    build
+        .current_dir(repo_root())
+        .args(["build", "-p", "mr-cli", "--bin", "mr-host"]);
+    if profile != "debug" {
+        build.args(["--profile", &profile]);
+    }
+    eprintln!("mr-bench: building mr-host ({profile})");
+    let status = build.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building mr-host failed");
+    }
+    let host = dir.join("mr-host");
+    if !host.is_file() {
+        bail!(
+            "cargo built mr-host, but not at {} (is CARGO_TARGET_DIR different?); pass --mr-host",
+            host.display()
+        );
+    }
+    Ok(host)
+}
+
+/// Builds the two guests; returns (wordcount, groupby) components.
+fn build_plugins() -> Result<(PathBuf, PathBuf)> {
+    let plugins = repo_root().join("plugins");
+    eprintln!("mr-bench: building plugins/wordcount and plugins/groupby");
+    let status = cargo()
+        .current_dir(&plugins)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .args(["-p", "wordcount", "-p", "groupby"])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building plugins/wordcount and plugins/groupby failed");
+    }
+    let dir = plugins.join("target/wasm32-wasip2/release");
+    Ok((dir.join("wordcount.wasm"), dir.join("groupby.wasm")))
+}
+
+/// `--memory SIZE` if this mr-host has it, else `--sort-buffer SIZE/2` and a note saying so.
+fn memory_flags(host: &Path, memory: &str, bytes: u64) -> Result<(Vec<String>, Option<String>)> {
+    let help = Command::new(host)
+        .args(["run", "--help"])
+        .output()
+        .with_context(|| format!("cannot run {}", host.display()))?;
+    let help = String::from_utf8_lossy(&help.stdout);
+    if help.contains("--memory <") {
+        return Ok((vec!["--memory".into(), memory.into()], None));
+    }
+    let half = human_size(bytes / 2);
+    Ok((
+        vec!["--sort-buffer".into(), half.clone()],
+        Some(format!(
+            "this mr-host has no `--memory` flag yet: mr's group-by ran with `--sort-buffer {half}` \
+             (half of --memory {memory}) per worker instead"
+        )),
+    ))
+}
+
+/// Runs each component once on a tiny input, so compiling it (cached by mr-host) is not timed.
+fn warm_component_cache(host: &Path, data: &Path, plugins: &(PathBuf, PathBuf)) -> Result<()> {
+    let tiny = data.join("inputs/warm-up.txt");
+    std::fs::create_dir_all(data.join("inputs"))?;
+    std::fs::write(&tiny, "warm,1\nup,2\n")?;
+    for wasm in [&plugins.0, &plugins.1] {
+        let out = Command::new(host)
+            .arg("run")
+            .arg(wasm)
+            .arg("--input")
+            .arg(&tiny)
+            .arg("--output")
+            .arg(data.join("out/warm-up"))
+            .args(["--overwrite", "--workers", "1"])
+            .output()
+            .with_context(|| format!("cannot run {}", host.display()))?;
+        if !out.status.success() {
+            bail!(
+                "mr-host failed on a two-line input with {}: {}",
+                wasm.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The peers' python: VENV/bin/python, running bench/setup-peers.sh first if it is missing.
+fn setup_peers(venv: Option<PathBuf>, data: &Path) -> Result<PathBuf, String> {
+    let venv = venv.unwrap_or_else(|| repo_root().join("target/bench-venv"));
+    let python = venv.join("bin/python");
+    let importable = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import duckdb, polars, pyspark"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if importable(&python) {
+        return Ok(python);
+    }
+    let log = data.join("logs/setup-peers.log");
+    let _ = std::fs::create_dir_all(data.join("logs"));
+    eprintln!(
+        "mr-bench: installing the peers (bench/setup-peers.sh {}; log: {})",
+        venv.display(),
+        log.display()
+    );
+    let file = File::create(&log).map_err(|e| e.to_string())?;
+    let status = Command::new("bash")
+        .arg(repo_root().join("bench/setup-peers.sh"))
+        .arg(&venv)
+        .stdout(file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(file)
+        .status()
+        .map_err(|e| format!("cannot run bench/setup-peers.sh: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "bench/setup-peers.sh failed ({status}): {} (log: {})",
+            log_tail(&log),
+            log.display()
+        ));
+    }
+    if importable(&python) {
+        Ok(python)
+    } else {
+        Err(format!(
+            "{} cannot import duckdb, polars and pyspark after setup",
+            python.display()
+        ))
+    }
+}
+
+/// One paragraph on where the numbers come from.
+fn machine_context(setup: &Setup, keys: u64) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .and_then(|r| r.trim().trim_end_matches(" kB").parse::<f64>().ok())
+            })
+        })
+        .map_or("?".into(), |kib| format!("{:.0}", kib / (1 << 20) as f64));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(repo_root())
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let runs = if setup.args.repeat == 1 {
+        "one run per system".to_owned()
+    } else {
+        format!(
+            "the run with the median wall time of {} per system",
+            setup.args.repeat
+        )
+    };
+    format!(
+        "Machine: {cores} cores ({cpu}), {mem_gib} GiB RAM, Linux {kernel}, load average {} \
+         before the first run; mr at commit {commit}{}. Inputs: {:.0} MB (--size {}) each; group-by keys: {}. Every system runs as \
+         a child process after a warm-up read of its input (page cache hot); {runs}. Wall: spawn \
+         to exit of the last process of its tree; CPU: user + system time summed over the tree; \
+         peak RSS: `ru_maxrss` from `wait4`, the largest single process of the tree (not the sum \
+         of processes running at once, e.g. pipeline stages or PySpark's driver and JVM). MB/s: \
+         input MB (10^6 bytes) / wall. × native: wall / native Rust's wall. Python peers' times \
+         include interpreter start and imports; PySpark's include starting the JVM.",
+        setup.load.as_deref().unwrap_or("unknown"),
+        if dirty { " with local changes" } else { "" },
+        setup.args.size as f64 / 1e6,
+        human_size(setup.args.size),
+        thousands(keys),
+    )
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1G`, `256M`, `64K` or plain bytes, whichever is exact.
+fn human_size(bytes: u64) -> String {
+    for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
 }

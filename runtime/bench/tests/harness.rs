@@ -1,0 +1,62 @@
+//! The benchmark harness end to end at a tiny size, with the systems that need neither Python
+//! nor Java (mr and native Rust): both workloads run, outputs are equal, results.md is written,
+//! and a deliberately changed output is caught (non-zero exit, DIFFERS in the table).
+//!
+//! mr-bench builds mr-host (same profile) and the two guests itself, as in a real run.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bench(data: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mr-bench"))
+        .args(["--size", "2M", "--systems", "mr,native", "--data"])
+        .arg(data)
+        .args(extra)
+        .output()
+        .expect("run mr-bench")
+}
+
+#[test]
+fn runs_both_workloads_checks_outputs_and_catches_a_difference() {
+    let data = tempfile::tempdir().unwrap();
+
+    let run = bench(data.path(), &[]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    for title in [
+        "Word count, 2 MB of text",
+        "Group-by, 2 MB of key,value lines, 19,531",
+    ] {
+        assert!(stdout.contains(title), "{title}: {stdout}");
+    }
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("native Rust") || l.starts_with("mr (Rust guest"))
+        .collect();
+    assert_eq!(rows.len(), 4, "{stdout}");
+    for row in &rows {
+        assert!(row.ends_with("equal"), "{row}");
+    }
+    assert!(!stdout.contains("DIFFERS"), "{stdout}");
+    let md = std::fs::read_to_string(data.path().join("results.md")).unwrap();
+    assert!(md.contains("| system | wall s |"), "{md}");
+    assert!(md.contains("--size 2M --systems mr,native"), "{md}");
+    // Inputs are kept for the next run.
+    let inputs = data.path().join("inputs");
+    assert!(inputs.join("corpus-2097152.txt").is_file());
+    assert!(inputs.join("groupby-2097152-19531.txt").is_file());
+
+    // One extra line in mr's output: the table says so and the command fails.
+    let run = bench(data.path(), &["--only", "wordcount", "--tamper", "mr"]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{stdout}");
+    let mr_row = stdout
+        .lines()
+        .find(|l| l.starts_with("mr (Rust guest"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(mr_row.ends_with("DIFFERS"), "{mr_row}");
+    assert!(stdout.contains("first difference"), "{stdout}");
+    assert!(stdout.contains("\"tampered\\t1\""), "{stdout}");
+    assert!(!stdout.contains("Group-by"), "{stdout}");
+}
