@@ -115,6 +115,17 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
         return None;
     }
     let mut n: u64 = 0;
+    if digits.len() <= 19 {
+        // Up to 19 digits cannot overflow: no checked (128-bit, on wasm32) multiplies.
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            n = n * 10 + u64::from(d);
+        }
+        return Some(n);
+    }
     for &b in digits {
         let d = b.wrapping_sub(b'0');
         if d > 9 {

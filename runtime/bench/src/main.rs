@@ -13,7 +13,12 @@
 //! table per workload goes to stdout and, as Markdown, to `DATA/results.md`. The exit status is
 //! non-zero when any output differs or when mr or native Rust fails; a peer that cannot be
 //! installed or fails is a row with its error. See docs/performance.md.
+//!
+//! With mr among the systems and no `--only`, it first measures the wasm boundary itself
+//! (`plugins/identity` over 100-byte records, in process, against the same loop in native
+//! Rust; see `boundary.rs`); `mr-bench boundary` runs only that.
 
+mod boundary;
 mod data;
 mod measure;
 mod native;
@@ -51,6 +56,12 @@ enum Sub {
         output: PathBuf,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+    },
+    /// Only the boundary benchmark: an identity guest over 100-byte records, one core.
+    Boundary {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
     },
 }
 
@@ -169,6 +180,12 @@ fn main() {
             Workload::Groupby => native::groupby(&input, &output, threads),
         }
         .map(|()| true),
+        Some(Sub::Boundary { seconds }) => build_identity()
+            .and_then(|c| boundary::measure(&c, Duration::from_secs_f64(seconds)))
+            .map(|r| {
+                println!("{}", boundary_text(&r));
+                true
+            }),
         None => bench(cli.bench),
     };
     match result {
@@ -270,6 +287,15 @@ fn bench(args: BenchArgs) -> Result<bool> {
         load,
     };
 
+    // The boundary on its own, before the workloads (in process, one core, a few seconds).
+    let boundary = if setup.mr_host.is_some() && setup.args.only.is_none() {
+        let r = boundary::measure(&build_identity()?, Duration::from_secs(3))?;
+        println!("{}\n", boundary_text(&r));
+        Some(r)
+    } else {
+        None
+    };
+
     measure::become_subreaper().context("cannot become a child subreaper")?;
     let mut tables = Vec::new();
     let mut ok = true;
@@ -288,6 +314,9 @@ fn bench(args: BenchArgs) -> Result<bool> {
             .map(|a| format!(" {a}"))
             .collect::<String>()
     );
+    if let Some(r) = &boundary {
+        md.push_str(&format!("### Boundary\n\n{}\n\n", boundary_text(r)));
+    }
     for t in &tables {
         md.push_str(&t.markdown());
         md.push('\n');
@@ -780,6 +809,41 @@ fn build_plugins() -> Result<(PathBuf, PathBuf)> {
     }
     let dir = plugins.join("target/wasm32-wasip2/release");
     Ok((dir.join("wordcount.wasm"), dir.join("groupby.wasm")))
+}
+
+/// Builds `plugins/identity`, the guest of the boundary benchmark.
+fn build_identity() -> Result<PathBuf> {
+    let plugins = repo_root().join("plugins");
+    let status = cargo()
+        .current_dir(&plugins)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "identity",
+        ])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building plugins/identity failed");
+    }
+    Ok(plugins.join("target/wasm32-wasip2/release/identity.wasm"))
+}
+
+/// One line on the boundary's throughput, per core, against native Rust.
+fn boundary_text(r: &boundary::BoundaryResult) -> String {
+    format!(
+        "Boundary: an identity map over {}-byte records ({} per 1 MiB batch, one core) moves \
+         {:.0} MB/s through the guest; the same decode-and-append loop natively: {:.0} MB/s \
+         ({:.2}x native).",
+        boundary::RECORD_BYTES,
+        r.records_per_batch,
+        r.guest_bytes_per_sec / 1e6,
+        r.native_bytes_per_sec / 1e6,
+        r.native_bytes_per_sec / r.guest_bytes_per_sec
+    )
 }
 
 /// `--memory SIZE` if this mr-host has it, else `--sort-buffer SIZE/2` and a note saying so.
