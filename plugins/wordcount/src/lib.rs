@@ -30,21 +30,40 @@ const WORD_BYTE: [u8; 256] = {
 
 impl Mapper for WordCount {
     fn map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result {
-        let line = record.value;
-        let mut i = 0;
-        while i < line.len() {
-            if WORD_BYTE[line[i] as usize] == 0 {
-                i += 1;
+        // One pass per word: look each byte up once, copying the lowercased word into a stack
+        // buffer (a rare longer word goes through `self.word`).
+        let mut word = [0u8; 32];
+        let mut bytes = record.value.iter();
+        while let Some(&b) = bytes.next() {
+            let mut c = WORD_BYTE[b as usize];
+            if c == 0 {
                 continue;
             }
-            let start = i;
-            while i < line.len() && WORD_BYTE[line[i] as usize] != 0 {
-                i += 1;
+            let mut n = 0;
+            loop {
+                if n < word.len() {
+                    word[n] = c;
+                } else {
+                    if n == word.len() {
+                        self.word.clear();
+                        self.word.extend_from_slice(&word);
+                    }
+                    self.word.push(c);
+                }
+                n += 1;
+                c = match bytes.next() {
+                    Some(&b) => WORD_BYTE[b as usize],
+                    None => 0,
+                };
+                if c == 0 {
+                    break;
+                }
             }
-            self.word.clear();
-            self.word
-                .extend(line[start..i].iter().map(|&b| WORD_BYTE[b as usize]));
-            out.add(&self.word, 1);
+            if n <= word.len() {
+                out.add(&word[..n], 1);
+            } else {
+                out.add(&self.word, 1);
+            }
         }
         Ok(())
     }
@@ -75,6 +94,19 @@ mr_sdk::export_job!(WordCount: map, combine, reduce);
 mod tests {
     use super::*;
     use mr_sdk::testing::Harness;
+
+    #[test]
+    fn words_longer_than_the_stack_buffer_count_too() {
+        let long = "X".repeat(40);
+        let line = format!("{long} a {long}, {}", long.to_lowercase());
+        let out = Harness::new()
+            .run_mapreduce_combined::<WordCount>(&[&line])
+            .unwrap();
+        assert_eq!(
+            out.lines(),
+            ["a\t1".to_string(), format!("{}\t3", long.to_lowercase())]
+        );
+    }
 
     #[test]
     fn counts_words_case_insensitively() {
