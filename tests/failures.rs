@@ -204,3 +204,57 @@ fn a_trapped_instance_is_recreated_and_keeps_working() {
     let pairs: Vec<_> = mr_codec::kvs(&out).map(|kv| kv.unwrap()).collect();
     assert_eq!(pairs, vec![(&b"fine"[..], &b"1"[..])]);
 }
+
+#[test]
+fn a_corrupt_run_file_fails_its_reduce_naming_the_file_and_offset() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let mut text = String::new();
+    for i in 0..60_000 {
+        text.push_str(&format!("w{} x{} y{}\n", i % 5003, i % 17, i));
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out");
+    let args = run_args(
+        &guest("inverted-index"),
+        &input,
+        &out,
+        &["--workers", "1", "--reducers", "1", "--max-attempts", "2"],
+    );
+    // Commit every map slice, then die just before the reduce commits.
+    let killed = mr_host()
+        .args(&args)
+        .env("MR_FAILPOINT", "before-commit-reduce")
+        .output()
+        .unwrap();
+    assert_eq!(
+        killed.status.signal(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    // Flip one byte in the middle of the largest committed map run.
+    let run = std::fs::read_dir(out.join("_mr/work"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "run"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .expect("a committed run file");
+    let mut bytes = std::fs::read(&run).unwrap();
+    assert!(bytes.len() > 100_000, "{} bytes", bytes.len());
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&run, &bytes).unwrap();
+    // The rerun's reduce reads the corrupt block, refuses to merge it, and the job fails.
+    let err = run_err(&args);
+    let name = run.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&name), "{err}");
+    assert!(err.contains("is corrupt at byte"), "{err}");
+    assert!(err.contains("block checksum mismatch"), "{err}");
+    assert!(err.contains("reduce partition 0, attempt 2"), "{err}");
+    assert!(
+        !out.join("part-00000").exists(),
+        "no output from a corrupt run"
+    );
+}

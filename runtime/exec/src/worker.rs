@@ -434,7 +434,18 @@ impl Worker<'_> {
             Err(TaskError::Fenced(why)) => self.refused(store, &lease, &why),
             Err(TaskError::Failed(error)) => {
                 self.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                let text = error.to_string();
+                // A guest error names its task itself; anything else (input, run files,
+                // output) gets the task and attempt in front, so the final error says where.
+                let text = if matches!(error, ExecError::Guest { .. }) {
+                    error.to_string()
+                } else {
+                    let place = match lease.kind.as_str() {
+                        "map" => format!("map shard {}, slice {}", lease.idx, lease.slices),
+                        "reduce" => format!("reduce partition {}", lease.idx),
+                        other => format!("{other} task {}", lease.idx),
+                    };
+                    format!("{place}, attempt {}: {error}", lease.attempt)
+                };
                 // 200 ms, 400 ms, ... up to 10 s: long enough for a transient cause to pass,
                 // short enough not to stall a job on a deterministic one.
                 let backoff = (200i64 << lease.attempt.saturating_sub(1).min(6)).min(10_000);
