@@ -493,6 +493,16 @@ mod tests {
         }
     }
 
+    fn sorted_lines(path: &Path) -> Vec<String> {
+        let mut lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
     #[test]
     fn jobs_agree_with_a_simple_model() {
         let dir = tempfile::tempdir().unwrap();
@@ -501,12 +511,7 @@ mod tests {
         let out = dir.path().join("out");
         for threads in [1, 2, 3, 8] {
             wordcount(&text, &out, threads).unwrap();
-            let mut lines: Vec<String> = std::fs::read_to_string(&out)
-                .unwrap()
-                .lines()
-                .map(str::to_owned)
-                .collect();
-            lines.sort();
+            let lines = sorted_lines(&out);
             assert_eq!(
                 lines,
                 ["caf\t1", "cat\t1", "end\t1", "hat\t1", "r2d2\t1", "the\t3"]
@@ -522,12 +527,7 @@ mod tests {
         .unwrap();
         for threads in [1, 2, 5] {
             groupby(&kv, &out, threads).unwrap();
-            let mut lines: Vec<String> = std::fs::read_to_string(&out)
-                .unwrap()
-                .lines()
-                .map(str::to_owned)
-                .collect();
-            lines.sort();
+            let lines = sorted_lines(&out);
             assert_eq!(
                 lines,
                 [
