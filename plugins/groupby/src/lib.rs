@@ -6,8 +6,8 @@
 //!
 //! Map, combine and reduce all see one value format, `count,sum` in decimal: map emits `1,v`
 //! (the value's own digits, copied), the combiner folds any number of those into one, and reduce
-//! folds the rest and writes `count<TAB>sum`. No step allocates per record: values are parsed by
-//! hand and formatted into a buffer the job keeps.
+//! folds the rest and writes `count<TAB>sum`. No step allocates per record: values are parsed
+//! with `mr_sdk::parse_u64` and formatted with `mr_sdk::push_u64` into a buffer the job keeps.
 use mr_sdk::prelude::*;
 
 #[derive(Default)]
@@ -48,9 +48,9 @@ impl Combiner for GroupBy {
     ) -> Result {
         let (count, sum) = fold(key, values)?;
         self.buf.clear();
-        push_u64(&mut self.buf, count);
+        mr_sdk::push_u64(&mut self.buf, count);
         self.buf.push(b',');
-        push_u64(&mut self.buf, sum);
+        mr_sdk::push_u64(&mut self.buf, sum);
         out.emit(&self.buf);
         Ok(())
     }
@@ -60,9 +60,9 @@ impl Reducer for GroupBy {
     fn reduce(&mut self, key: &[u8], values: &mut Values<'_>, out: &mut Emitter) -> Result {
         let (count, sum) = fold(key, values)?;
         self.buf.clear();
-        push_u64(&mut self.buf, count);
+        mr_sdk::push_u64(&mut self.buf, count);
         self.buf.push(b'\t');
-        push_u64(&mut self.buf, sum);
+        mr_sdk::push_u64(&mut self.buf, sum);
         out.emit(key, &self.buf);
         Ok(())
     }
@@ -108,48 +108,10 @@ fn parse_pair(value: &[u8]) -> Option<(u64, u64)> {
     Some((parse_u64(&value[..comma])?, parse_u64(&value[comma + 1..])?))
 }
 
-/// Parses a non-empty run of ASCII digits that fits in a `u64`.
+/// Parses a decimal `u64` (the SDK's parser: a fast path for short digit strings).
 #[inline]
 fn parse_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    let mut n: u64 = 0;
-    if digits.len() <= 19 {
-        // Up to 19 digits cannot overflow: no checked (128-bit, on wasm32) multiplies.
-        for &b in digits {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                return None;
-            }
-            n = n * 10 + u64::from(d);
-        }
-        return Some(n);
-    }
-    for &b in digits {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
-    }
-    Some(n)
-}
-
-/// Appends `n` in decimal.
-#[inline]
-fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
+    mr_sdk::parse_u64(digits).ok()
 }
 
 #[cfg(test)]
@@ -211,14 +173,9 @@ mod tests {
     }
 
     #[test]
-    fn formats_and_parses_numbers() {
-        for n in [0, 7, 10, 999, 1_000_000, u64::MAX] {
-            let mut buf = Vec::new();
-            push_u64(&mut buf, n);
-            assert_eq!(buf, n.to_string().as_bytes());
-            assert_eq!(parse_u64(&buf), Some(n));
-        }
+    fn parses_count_sum_pairs() {
         assert_eq!(parse_pair(b"3,12"), Some((3, 12)));
+        assert_eq!(parse_pair(b"1,18446744073709551615"), Some((1, u64::MAX)));
         assert_eq!(parse_pair(b"3"), None);
         assert_eq!(parse_pair(b"3,"), None);
     }

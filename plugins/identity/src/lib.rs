@@ -1,7 +1,7 @@
 //! Identity: a map-only job that emits every record unchanged, with an empty key, so the text
 //! sink writes the record alone. Useful to convert between formats (e.g. JSONL files into a
 //! SQLite table with `--sink sqlite:...&shape=object`), and as the benchmark of the wasm
-//! boundary itself: the guest does nothing but copy (`mr-bench --only boundary`).
+//! boundary itself: the guest does nothing but copy (`mr-bench boundary`).
 use mr_sdk::prelude::*;
 
 #[derive(Default)]

@@ -453,19 +453,21 @@ pub fn reduce_fan_in(
     created: &mut Vec<PathBuf>,
 ) -> Result<Vec<PathBuf>, ShuffleError> {
     let fan_in = fan_in.max(2);
-    let mut runs = runs;
+    // Each run with whether this function wrote it (and may delete it once merged further).
+    let mut runs: Vec<(PathBuf, bool)> = runs.into_iter().map(|p| (p, false)).collect();
     let mut pass = 0;
     while runs.len() > fan_in {
         pass += 1;
         let mut next = Vec::with_capacity(runs.len().div_ceil(fan_in));
         for (n, group) in runs.chunks(fan_in).enumerate() {
-            if group.len() == 1 {
-                next.push(group[0].clone());
+            if let [single] = group {
+                next.push(single.clone());
                 continue;
             }
             let path = dir.join(format!("{stem}-pass{pass}-{n:05}.run"));
             created.push(path.clone());
-            let mut merger = Merger::open(group)?;
+            let inputs: Vec<PathBuf> = group.iter().map(|(p, _)| p.clone()).collect();
+            let mut merger = Merger::open(&inputs)?;
             let mut out = RunWriter::create(&path)?;
             while let Some((k, v)) = merger.current() {
                 out.push(k, v)?;
@@ -473,17 +475,17 @@ pub fn reduce_fan_in(
             }
             // Intermediate runs are rebuilt by a retry, so they need no fsync.
             out.finish(false)?;
-            next.push(path);
-        }
-        // Intermediate inputs of this pass are no longer needed (the committed map runs stay).
-        for old in &runs {
-            if created.contains(old) && !next.contains(old) {
-                let _ = std::fs::remove_file(old);
+            next.push((path, true));
+            // This group's intermediate inputs are merged now (committed map runs stay).
+            for (old, ours) in group {
+                if *ours {
+                    let _ = std::fs::remove_file(old);
+                }
             }
         }
         runs = next;
     }
-    Ok(runs)
+    Ok(runs.into_iter().map(|(p, _)| p).collect())
 }
 
 /// Merges sorted runs into one sorted stream; equal keys come out in run order.
@@ -614,6 +616,11 @@ mod tests {
             (1, "abcdefghi", "5"),
             (1, "", "6"),
             (1, "b", "7"),
+            // Equal zero-padded prefixes: only the bytes past them (and the length) decide.
+            (1, "ab\0", "8"),
+            (1, "ab", "9"),
+            (1, "abcdefgh", "10"),
+            (1, "abcdefgh\0", "11"),
         ] {
             b.push(p, k.as_bytes(), v.as_bytes());
         }
@@ -642,6 +649,10 @@ mod tests {
                     [
                         "=6",
                         "a=2",
+                        "ab=9",
+                        "ab\0=8",
+                        "abcdefgh=10",
+                        "abcdefgh\0=11",
                         "abcdefghi=5",
                         "abcdefghij=3",
                         "b=1",

@@ -32,9 +32,11 @@
 //! **In-map combining.** In a job exported with `combine`, [`Emitter::emit`] inside `map` adds
 //! the pair to a per-batch hash table instead of the output; a key's values are combined when 32
 //! are pending and once more at the end of the batch, so the host receives about one value per
-//! key per batch. Keep combiners associative and commutative (the contract of [`Combiner`]);
-//! use [`Emitter::emit_u64`] / [`ValueEmitter::emit_u64`] and [`Values::sum_u64`] for counts,
-//! which neither allocate nor go through `str::parse` on the hot path.
+//! key per batch. Keep combiners associative and commutative (the contract of [`Combiner`]).
+//! For counts, emit with [`Emitter::add`] (a running sum per key and batch, no value stored),
+//! and combine and reduce with [`Values::sum_u64`] and [`ValueEmitter::emit_u64`] /
+//! [`Emitter::emit_u64`]; [`parse_u64`] and [`push_u64`] parse and format numbers without
+//! allocating.
 
 use std::fmt;
 
@@ -285,6 +287,13 @@ impl Emitter {
             None => self.emit_u64(key, n),
         }
     }
+}
+
+/// Appends `n` in decimal to `buf`, without allocating (for values like `count,sum`).
+#[inline]
+pub fn push_u64(buf: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    buf.extend_from_slice(format_u64(n, &mut digits));
 }
 
 /// Writes `n` in decimal into the end of `buf`; returns the digits.
@@ -654,4 +663,26 @@ macro_rules! __export_mapreduce {
     b::export_mapreduce_job!(MrJobExport with_types_in $crate::bindings::mapreduce);
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_format_and_parse_back() {
+        for n in [0, 7, 10, 999, 1_000_000, u64::MAX] {
+            let mut buf = b"x".to_vec();
+            super::push_u64(&mut buf, n);
+            assert_eq!(&buf[1..], n.to_string().as_bytes());
+            assert_eq!(super::parse_u64(&buf[1..]).unwrap(), n);
+        }
+        // 20 digits take the standard parser: u64::MAX parses, one more is refused.
+        assert!(super::parse_u64(b"18446744073709551616").is_err());
+        for bad in [&b""[..], b"12x", b"-1", b" 1"] {
+            let err = super::parse_u64(bad).unwrap_err();
+            assert!(
+                err.message().contains("expected a decimal number"),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -3,9 +3,9 @@
 //! An entry whose pending values reach a threshold is combined right away (after the record
 //! that filled it), and at the end of the batch every entry is combined and written out once.
 //!
-//! For word count this turns ~45,000 emitted `(word, "1")` pairs per 256 KiB batch into a few
-//! thousand `(word, count)` pairs without ever materialising the pairs: the cost per emit is one
-//! hash, one probe and a 5-byte append, close to a native `HashMap` count.
+//! For word count this turns ~180,000 words per 1 MiB batch into about 4,000 `(word, count)`
+//! pairs without ever materialising the pairs: with `Emitter::add`, the cost per word is one
+//! hash, one probe and one addition.
 //!
 //! The combiner's contract (any number of times, on any subset of a key's values) is what makes
 //! this legal. The table is per batch, so a map call stays a pure function of its input: no
@@ -115,26 +115,8 @@ fn key_hash(key: &[u8]) -> u64 {
         w[..tail.len()].copy_from_slice(tail);
         h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
     }
-    // Mix the high bits down: the table takes its control bytes from the top 7 bits.
+    // Mix the high bits down: the table indexes its slots with the low bits.
     h ^ (h >> 32)
-}
-
-/// Key equality without a call into `memcmp` for the short keys that dominate.
-#[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut ca, mut cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        if x != y {
-            return false;
-        }
-    }
-    ca.remainder()
-        .iter()
-        .zip(cb.remainder())
-        .all(|(x, y)| x == y)
 }
 
 impl CombineTable {
@@ -198,11 +180,9 @@ impl CombineTable {
             if slot.head == head
                 && slot.len == len
                 && (len <= 16 || {
+                    // A longer key matched on its first 16 bytes: compare the whole of it.
                     let e = &self.entries[slot.entry as usize];
-                    same_key(
-                        &self.keys[e.key_at as usize..(e.key_at + e.key_len) as usize],
-                        key,
-                    )
+                    &self.keys[e.key_at as usize..(e.key_at + e.key_len) as usize] == key
                 })
             {
                 return slot.entry as usize;
@@ -369,6 +349,7 @@ pub(crate) fn map_and_combine<J: Mapper + Combiner>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::input_batch as batch;
     use crate::{Job, JobInfo, Result};
 
     #[derive(Default)]
@@ -392,14 +373,6 @@ mod tests {
             out.emit_u64(v.sum_u64()?);
             Ok(())
         }
-    }
-
-    fn batch(lines: &[&str]) -> Vec<u8> {
-        let mut b = Vec::new();
-        for (i, l) in lines.iter().enumerate() {
-            mr_codec::put_kv(&mut b, format!("in:{i}").as_bytes(), l.as_bytes());
-        }
-        b
     }
 
     fn pairs(buf: &[u8]) -> Vec<(String, String)> {

@@ -142,7 +142,8 @@ impl Harness {
     }
 }
 
-fn input_batch(lines: &[&str]) -> Vec<u8> {
+/// A map batch of text lines keyed `input:1`, `input:2`, …
+pub(crate) fn input_batch(lines: &[&str]) -> Vec<u8> {
     let mut buf = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         mr_codec::put_kv(
