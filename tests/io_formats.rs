@@ -208,7 +208,7 @@ fn csv_rows_export_as_jsonl_and_compose() {
         &["--sink", "jsonl", "--max-attempts", "1"],
     ));
     assert!(
-        e.contains("output record 1") && e.contains("is not valid JSON"),
+        e.contains("record 1 of the job's map output") && e.contains("is not valid JSON"),
         "{e}"
     );
 }

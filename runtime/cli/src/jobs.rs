@@ -77,6 +77,10 @@ pub struct JobArgs {
     /// [default: 1000].
     #[arg(long, value_name = "RATIO")]
     max_inflate_ratio: Option<u64>,
+    /// Most distinct counter names the job may use; more fails the job (a job that names
+    /// counters after its data floods status and _MANIFEST) [default: 1000].
+    #[arg(long, value_name = "N")]
+    max_counters: Option<u32>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -84,9 +88,11 @@ pub struct JobArgs {
 /// The sandbox's limits on every guest call (see the README's "Limits" section).
 #[derive(clap::Args, Clone)]
 pub struct LimitArgs {
-    /// Maximum guest linear memory per instance; growing past it fails the call.
-    #[arg(long, default_value = "4G", value_parser = parse_size)]
-    memory_limit: u64,
+    /// Maximum guest linear memory per instance (one per worker thread); growing past it fails
+    /// the call [default: half the machine's memory shared by the worker threads, between 256M
+    /// and 4G].
+    #[arg(long, value_parser = parse_size)]
+    memory_limit: Option<u64>,
     /// Longest one guest call may run, in seconds (0: no limit). Enforced by epoch
     /// interruption, with 10 ms resolution.
     #[arg(long, default_value_t = 60.0)]
@@ -104,19 +110,26 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
-    pub fn runtime(&self) -> Result<Arc<mr_engine::Runtime>> {
+    /// The runtime for `workers` worker threads (the default memory limit depends on them).
+    pub fn runtime(&self, workers: Option<u32>) -> Result<Arc<mr_engine::Runtime>> {
         if !(self.call_timeout >= 0.0 && self.call_timeout.is_finite()) {
             bail!("--call-timeout must be a number of seconds, 0 for no limit");
         }
         if self.fuel == Some(0) {
             bail!("--fuel must be at least 1");
         }
+        if !((1 << 10)..=(2 << 30)).contains(&self.max_output_bytes) {
+            bail!("--max-output-bytes must be between 1K and 2G");
+        }
         if !((64 << 10)..=(64 << 20)).contains(&self.max_wasm_stack) {
             bail!("--max-wasm-stack must be between 64K and 64M");
         }
         let options = mr_engine::RuntimeOptions {
-            memory_limit: usize::try_from(self.memory_limit)
-                .context("--memory-limit is too large")?,
+            memory_limit: usize::try_from(
+                self.memory_limit
+                    .unwrap_or_else(|| default_memory_limit(workers.unwrap_or_else(cores))),
+            )
+            .context("--memory-limit is too large")?,
             call_timeout: (self.call_timeout > 0.0)
                 .then(|| Duration::from_secs_f64(self.call_timeout)),
             fuel: self.fuel,
@@ -215,6 +228,26 @@ pub struct StatusArgs {
     json: bool,
 }
 
+fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// The default `--memory-limit`: the guests of all worker threads together may use half the
+/// machine's memory (the rest is the shuffle's `--memory`, the host and everything else), at
+/// least 256 MiB and at most 4 GiB (wasm32's whole address space) per instance.
+fn default_memory_limit(workers: u32) -> u64 {
+    let total = physical_memory().unwrap_or(8 << 30);
+    (total / (2 * u64::from(workers.max(1)))).clamp(256 << 20, 4 << 30)
+}
+
+/// The machine's memory, from `/proc/meminfo` (Linux); `None` elsewhere.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}
+
 fn parse_size(s: &str) -> Result<u64, String> {
     mr_corpus::parse_size(s)
 }
@@ -233,7 +266,8 @@ impl JobArgs {
             .unwrap_or_else(|| mr_exec::default_store_path(&self.output))
     }
 
-    fn request(&self) -> Result<mr_exec::JobRequest> {
+    /// The request, with a runtime for `workers` threads (when this process will run it).
+    fn request(&self, workers: Option<u32>) -> Result<mr_exec::JobRequest> {
         let mut params = BTreeMap::new();
         for p in &self.params {
             let Some((k, v)) = p.split_once('=') else {
@@ -241,7 +275,7 @@ impl JobArgs {
             };
             params.insert(k.to_owned(), v.to_owned());
         }
-        let job = self.limits.runtime()?.load(&self.job)?;
+        let job = self.limits.runtime(workers)?.load(&self.job)?;
         let job = job.with_params(&params).map_err(anyhow::Error::msg)?;
         if self.reducers == Some(0) {
             bail!("--reducers must be at least 1");
@@ -250,6 +284,11 @@ impl JobArgs {
             && !(1024..=(256 << 20)).contains(&b)
         {
             bail!("--batch-size must be between 1K and 256M (got {b} bytes)");
+        }
+        if let Some(b) = self.max_record_bytes
+            && !(1024..=(1 << 30)).contains(&b)
+        {
+            bail!("--max-record-bytes must be between 1K and 1G (got {b} bytes)");
         }
         if self.slice_size == Some(0) || self.slice_records == Some(0) {
             bail!("--slice-size and --slice-records must be at least 1");
@@ -283,6 +322,7 @@ impl JobArgs {
             compose: self.compose.clone(),
             max_bad_records: self.max_bad_records,
             max_inflate_ratio: self.max_inflate_ratio,
+            max_counters: self.max_counters,
             shards: self.shards.map(|s| s.max(1)),
             reducers: self.reducers,
             batch_bytes: self.batch_size,
@@ -314,9 +354,9 @@ impl WorkerArgs {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    let request = args.job.request()?;
-    let db = args.job.db();
     let options = args.worker.options(None)?;
+    let request = args.job.request(Some(options.workers))?;
+    let db = args.job.db();
     let bar = progress::Bar::new();
     let summary = mr_exec::run(&db, &request, &options, Some(bar.sink()));
     bar.finish();
@@ -324,7 +364,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 }
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
-    let request = args.job.request()?;
+    let request = args.job.request(None)?;
     let db = args.job.db();
     let submitted = mr_exec::submit(&db, &request)?;
     println!("{}", submitted.id);
@@ -345,7 +385,8 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
 pub fn worker(args: WorkArgs) -> Result<()> {
     check_store(&args.db)?;
     let options = args.worker.options(args.job)?;
-    let report = mr_exec::work(&args.db, &options, &args.limits.runtime()?, None)?;
+    let runtime = args.limits.runtime(Some(options.workers))?;
+    let report = mr_exec::work(&args.db, &options, &runtime, None)?;
     eprintln!(
         "worker done: {} tasks completed, {} failed attempts, {} refused commits",
         report.tasks, report.failed_attempts, report.refused
@@ -360,7 +401,7 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
     let worked = mr_exec::work(
         &args.db,
         &options,
-        &args.limits.runtime()?,
+        &args.limits.runtime(Some(options.workers))?,
         Some(bar.sink()),
     );
     bar.finish();
@@ -455,5 +496,21 @@ fn write_stdout(text: &str) -> Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_memory_limit_shares_half_the_machine() {
+        let total = physical_memory().expect("Linux has /proc/meminfo");
+        let one = default_memory_limit(1);
+        assert_eq!(one, (total / 2).clamp(256 << 20, 4 << 30));
+        // More workers never get more each; a huge count bottoms out at 256 MiB.
+        assert!(default_memory_limit(8) <= one);
+        assert_eq!(default_memory_limit(100_000), 256 << 20);
+        assert!(default_memory_limit(1) <= 4 << 30);
     }
 }

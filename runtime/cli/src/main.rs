@@ -100,7 +100,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", mr_exec::error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::ExecError;
+
 /// Built-in counters, in the order they are reported.
 pub const BUILTIN_COUNTERS: &[&str] = &[
     "records-in",
@@ -22,14 +24,27 @@ pub const BUILTIN_COUNTERS: &[&str] = &[
 /// The store keeps the job's own counters under this prefix, apart from the built-in ones.
 const JOB_PREFIX: &str = "job.";
 
+/// The default cap on a job's distinct counter names (`--max-counters`).
+pub const DEFAULT_MAX_COUNTERS: u32 = 1000;
+
 /// Counter deltas of the slice being run.
-#[derive(Default)]
 pub(crate) struct SliceCounters {
     builtin: [u64; BUILTIN_COUNTERS.len()],
     job: BTreeMap<String, i64>,
+    /// Most distinct job counter names the job may have: a slice alone over it fails early
+    /// (the exact check, with the job's committed names, is made by the commit).
+    max_job: u32,
 }
 
 impl SliceCounters {
+    pub(crate) fn new(max_job: u32) -> Self {
+        SliceCounters {
+            builtin: [0; BUILTIN_COUNTERS.len()],
+            job: BTreeMap::new(),
+            max_job,
+        }
+    }
+
     pub(crate) fn add(&mut self, name: &str, delta: u64) {
         let i = BUILTIN_COUNTERS
             .iter()
@@ -45,11 +60,20 @@ impl SliceCounters {
             .map_or(0, |i| self.builtin[i])
     }
 
-    /// Adds the counters an instance collected during a call.
-    pub(crate) fn absorb(&mut self, instance: &mut mr_engine::Instance) {
+    /// Adds the counters an instance collected during a call; fails when the slice alone names
+    /// more distinct counters than the job may have.
+    pub(crate) fn absorb(&mut self, instance: &mut mr_engine::Instance) -> Result<(), ExecError> {
         for (name, delta) in instance.take_counters() {
             *self.job.entry(name).or_default() += delta;
         }
+        if self.job.len() > self.max_job as usize {
+            return Err(ExecError::TooManyCounters {
+                count: self.job.len() as u32,
+                cap: self.max_job,
+                example: self.job.keys().next_back().cloned().unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 
     /// The non-zero deltas, as the store records them.
@@ -95,7 +119,7 @@ mod tests {
 
     #[test]
     fn deltas_round_trip_through_the_store_names() {
-        let mut c = SliceCounters::default();
+        let mut c = SliceCounters::new(DEFAULT_MAX_COUNTERS);
         c.add("records-in", 3);
         c.add("records-in", 2);
         c.job.insert("lines-seen".into(), 7);

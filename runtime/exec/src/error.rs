@@ -15,10 +15,62 @@ pub enum ExecError {
     #[error(transparent)]
     Shuffle(#[from] mr_shuffle::ShuffleError),
     /// The job store failed.
+    #[error(transparent)]
+    Store(#[from] mr_store::StoreError),
+    /// A job's stored plan cannot be read.
+    #[error("job {id}'s plan cannot be read; it was written by an incompatible mr-host")]
+    PlanUnreadable {
+        /// The job.
+        id: i64,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// `--param` values the job does not accept.
     #[error("{message}")]
-    Store {
-        /// What failed.
+    BadParams {
+        /// Which parameter, and what the job declares.
         message: String,
+    },
+    /// Flags that cannot be used together.
+    #[error("{message}")]
+    ConflictingFlags {
+        /// Which, and why.
+        message: String,
+    },
+    /// The output is one of the inputs.
+    #[error(
+        "output {} is also an input (`{input}`); choose another output directory (nothing was written)",
+        output.display()
+    )]
+    OutputIsInput {
+        /// The output directory.
+        output: PathBuf,
+        /// The input spec.
+        input: String,
+    },
+    /// The output directory holds an input.
+    #[error(
+        "output directory {} contains the input {input}; writing there (or --overwrite) would destroy it, so choose an output directory outside the inputs (nothing was written)",
+        output.display()
+    )]
+    OutputHoldsInput {
+        /// The output directory.
+        output: PathBuf,
+        /// The input file.
+        input: String,
+    },
+    /// `--overwrite` found files mr did not write.
+    #[error(
+        "--overwrite removes only what an earlier mr job wrote, and {} also holds {}, which mr did not write; move {} away or choose another output directory (nothing was removed)",
+        output.display(),
+        names.iter().take(5).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ") + if names.len() > 5 { ", ..." } else { "" },
+        if names.len() == 1 { "it" } else { "them" }
+    )]
+    ForeignFiles {
+        /// The output directory.
+        output: PathBuf,
+        /// What it holds that mr did not write.
+        names: Vec<String>,
     },
     /// Loading the job's component failed.
     #[error(transparent)]
@@ -114,11 +166,28 @@ pub enum ExecError {
         /// Why it was bad.
         reason: String,
     },
+    /// The job names more distinct counters than its cap.
+    #[error(
+        "the job names {count} distinct counters (e.g. `{example}`), more than its cap of {cap}; a job that names counters after its data floods status and _MANIFEST: use fewer names, or raise the cap with --max-counters"
+    )]
+    TooManyCounters {
+        /// Distinct names.
+        count: u32,
+        /// The cap.
+        cap: u32,
+        /// One of them.
+        example: String,
+    },
     /// The guest failed.
     #[error(
-        "job `{job}` failed in {phase} {unit} {index}{}, attempt {attempt}{}: {error}",
+        "job `{job}` failed in {phase} {unit} {index}{}, attempt {attempt}{}: {error}{}",
         slice.map(|s| format!(", slice {s}")).unwrap_or_default(),
-        location.as_ref().map(|l| format!(", at {l}")).unwrap_or_default()
+        location.as_ref().map(|l| format!(", at {l}")).unwrap_or_default(),
+        if *deterministic {
+            "\n(deterministic: the record fails the same way on its own, so it is not retried; --max-bad-records N skips up to N such records)"
+        } else {
+            ""
+        }
     )]
     Guest {
         /// Job name.
@@ -137,9 +206,11 @@ pub enum ExecError {
         location: Option<String>,
         /// The guest failure, with its output.
         error: Box<GuestError>,
+        /// Retrying cannot help: the failure was reproduced (see `map::blame`).
+        deterministic: bool,
     },
-    /// The job failed (in this process or another) after its retries.
-    #[error("job {id} (`{name}`) failed after its retries: {error}")]
+    /// The job failed (in this process or another), after its retries or without them.
+    #[error("job {id} (`{name}`) failed: {error}")]
     JobFailed {
         /// The job.
         id: i64,
@@ -177,15 +248,75 @@ impl ExecError {
             },
             ExecError::Input(_) => "input".into(),
             ExecError::Shuffle(_) | ExecError::Output { .. } => "output".into(),
+            ExecError::OutputRecord { .. } => "output-record".into(),
+            ExecError::TooManyBadRecords { .. } => "bad-records".into(),
+            ExecError::TooManyCounters { .. }
+            | ExecError::Store(mr_store::StoreError::TooManyCounters { .. }) => "counters".into(),
             _ => "host".into(),
+        }
+    }
+
+    /// Whether retrying cannot help: the same input fails the same way every time (a record
+    /// the job fails on by itself, output a sink cannot hold, a cap the job exceeds, damaged
+    /// input data). Such a failure fails the job at once, without using up its attempts.
+    pub fn is_deterministic(&self) -> bool {
+        use mr_io::InputError;
+        match self {
+            ExecError::Guest { deterministic, .. } => *deterministic,
+            ExecError::OutputRecord { .. }
+            | ExecError::TooManyBadRecords { .. }
+            | ExecError::TooManyCounters { .. }
+            | ExecError::Store(mr_store::StoreError::TooManyCounters { .. }) => true,
+            ExecError::Input(e) => matches!(
+                e,
+                InputError::BadRecord { .. }
+                    | InputError::RecordTooLarge { .. }
+                    | InputError::Corrupt { .. }
+            ),
+            _ => false,
+        }
+    }
+
+    /// What identifies this failure apart from its attempt: two attempts of a task failing with
+    /// the same signature fail deterministically (the second is not retried). `None` for
+    /// failures that may pass on their own (a timeout: the machine may have been busy).
+    pub fn signature(&self) -> Option<String> {
+        use mr_engine::{GuestErrorKind, TrapKind};
+        match self {
+            ExecError::Guest {
+                phase,
+                index,
+                slice,
+                location,
+                error,
+                ..
+            } => {
+                if error.kind == GuestErrorKind::Trap(TrapKind::Timeout) {
+                    return None;
+                }
+                Some(format!(
+                    "{}|{phase}|{index}|{slice:?}|{location:?}|{}",
+                    self.failure_kind(),
+                    error.message
+                ))
+            }
+            other => Some(format!("{}|{other}", other.failure_kind())),
         }
     }
 }
 
-impl From<mr_store::StoreError> for ExecError {
-    fn from(e: mr_store::StoreError) -> Self {
-        ExecError::Store {
-            message: e.to_string(),
+/// `error` and its causes as one line, like anyhow's `{:#}`, but without repeating a cause
+/// whose text the message already holds (many errors print their source in their own message).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
         }
+        cause = e.source();
     }
+    text
 }

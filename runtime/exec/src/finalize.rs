@@ -154,8 +154,17 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     writer.commit()?;
     sync_dir(&spec.output)?;
     mr_store::failpoint("before-commit-finalize");
-    task.store
-        .commit_slice(task.lease, "done", &[], &[], true, now_ms())?;
+    task.store.commit_slice(
+        task.lease,
+        &mr_store::SliceCommit {
+            cursor: "done",
+            outputs: &[],
+            counters: &[],
+            last: true,
+            max_job_counters: None,
+        },
+        now_ms(),
+    )?;
     tracing::info!(job = task.job.id, "job {} completed", task.job.id);
     cleanup(spec);
     task.notify_done(LifecycleEvent::TaskCompleted);
@@ -261,7 +270,7 @@ fn concatenate(sources: &[std::path::PathBuf], dest: &Path) -> Result<ManifestFi
             if n == 0 {
                 break;
             }
-            records += memchr_count(&buf[..n]);
+            records += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
             writer.write_raw(&buf[..n], 0)?;
         }
     }
@@ -276,10 +285,6 @@ fn concatenate(sources: &[std::path::PathBuf], dest: &Path) -> Result<ManifestFi
         records: written.records,
         sha256: written.sha256,
     })
-}
-
-fn memchr_count(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// SHA-256 of a file, `None` when it does not exist.

@@ -32,6 +32,7 @@ mod counters;
 mod error;
 mod finalize;
 mod map;
+mod output;
 mod owner;
 mod reduce;
 mod sink;
@@ -46,7 +47,7 @@ use std::time::Duration;
 
 pub use bad::BAD_RECORDS;
 pub use counters::BUILTIN_COUNTERS;
-pub use error::ExecError;
+pub use error::{ExecError, error_chain};
 pub use sink::{Sink, SqliteMode, SqliteShape};
 pub use spec::{DEFAULT_BATCH_BYTES, JobRequest, JobSpec, SliceLimits, Submitted, submit};
 pub use worker::{DEFAULT_MEMORY, WorkerOptions, work};

@@ -37,7 +37,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         task.set_identity("map", slice);
         task.notify_start(LifecycleEvent::SliceStarted)?;
         let mut files = SliceFiles::default();
-        let mut counters = SliceCounters::default();
+        let mut counters = SliceCounters::new(spec.max_counters);
         let mut reader = ShardReader::open(&spec.files, shard, &cursor, spec.read_options())?;
         let mut bad = crate::bad::BadRecords::new(task)?;
         let result = map_slice(
@@ -64,12 +64,17 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         let last = reader.is_finished();
         let next = reader.position();
         let bytes = counters.get("bytes-in");
+        let outputs = files.outputs();
+        let deltas = counters.deltas();
         let committed = task.store.commit_slice(
             task.lease,
-            &next,
-            &files.outputs(),
-            &counters.deltas(),
-            last,
+            &mr_store::SliceCommit {
+                cursor: &next,
+                outputs: &outputs,
+                counters: &deltas,
+                last,
+                max_job_counters: Some(spec.max_counters),
+            },
             now_ms(),
         );
         if let Err(e) = committed {
@@ -144,34 +149,20 @@ fn map_slice(
         }
         bytes += stats.bytes;
         records += stats.records;
-        let output = map_skipping_poison(task, batch, counters, files, bad)?;
-        counters.absorb(task.instance);
+        let output = map_batch(task, batch, counters, files, bad)?;
+        counters.absorb(task.instance)?;
         counters.add("records-in", stats.records);
         counters.add("bytes-in", stats.bytes);
         if let Some(writer) = &mut direct {
             let before = writer.records;
-            writer.write_batch(&output)?;
+            writer
+                .write_batch(&output.bytes)
+                .map_err(|e| write_failure(task, "map", batch_location(batch, None), e))?;
             counters.add("map-output-records", writer.records - before);
             continue;
         }
-        let mut emitted = 0;
-        for kv in mr_codec::kvs(&output) {
-            let (key, value) = kv.map_err(|e| {
-                guest_error(
-                    task,
-                    "map",
-                    batch_location(batch, None),
-                    GuestError::protocol(format!("the job's map output is malformed: {e}")),
-                )
-            })?;
-            buffer.push(partition_of(key, spec.reducers), key, value);
-            emitted += 1;
-        }
-        counters.add("map-output-records", emitted);
-        if buffer.is_full() {
-            spill(task, spills, buffer, files, counters)?;
-            spills += 1;
-        }
+        counters.add("map-output-records", output.pairs);
+        shuffle_output(task, output, buffer, &mut spills, files, counters)?;
     }
     if let Some(writer) = direct {
         let written = writer.commit()?;
@@ -182,6 +173,48 @@ fn map_slice(
     }
     if !buffer.is_empty() {
         spill(task, spills, buffer, files, counters)?;
+    }
+    Ok(())
+}
+
+/// One map call's output: a kv batch, validated, and how many pairs it holds.
+struct Mapped {
+    bytes: Vec<u8>,
+    pairs: u64,
+}
+
+/// Puts one map call's pairs into the worker's spill buffer, spilling it first when they would
+/// not fit: the budget holds with the output counted before it is copied. An output too large
+/// to share the buffer (half its budget or more) is sorted and spilled on its own, in place,
+/// so it is never held twice.
+fn shuffle_output(
+    task: &mut Task<'_>,
+    output: Mapped,
+    buffer: &mut SpillBuffer,
+    spills: &mut u32,
+    files: &mut SliceFiles,
+    counters: &mut SliceCounters,
+) -> Result<(), TaskError> {
+    let reducers = task.job.spec.reducers;
+    let need = output.bytes.len() + SpillBuffer::index_bytes(output.pairs as usize);
+    if !buffer.is_empty() && buffer.memory() + need > buffer.budget() {
+        spill(task, *spills, buffer, files, counters)?;
+        *spills += 1;
+    }
+    if need >= buffer.budget() / 2 {
+        let mut own = SpillBuffer::from_batch(output.bytes, |key| partition_of(key, reducers))
+            .expect("map output was validated");
+        spill(task, *spills, &mut own, files, counters)?;
+        *spills += 1;
+        return Ok(());
+    }
+    for kv in mr_codec::kvs(&output.bytes) {
+        let (key, value) = kv.expect("map output was validated");
+        buffer.push(partition_of(key, reducers), key, value);
+    }
+    if buffer.is_full() {
+        spill(task, *spills, buffer, files, counters)?;
+        *spills += 1;
     }
     Ok(())
 }
@@ -274,62 +307,77 @@ pub(crate) fn guest_error(
         attempt: task.lease.attempt,
         location,
         error: Box::new(error),
+        deterministic: false,
     })
 }
 
-/// Maps a batch. When it traps, finds the record that traps (see [`isolate_poison`]); with
-/// `--max-bad-records`, that record is skipped (counted and logged to `_bad_records` with the
-/// trap's message, like any bad input record) and the rest of the batch is mapped again, as
-/// often as records trap and the allowance lasts. Without an allowance, or when no single record
-/// is to blame, the attempt fails naming the record.
-fn map_skipping_poison(
+/// A batch of job output that could not be written: a disk error as it is; a malformed batch
+/// or a record the sink cannot hold as the job's failure, at `location`.
+pub(crate) fn write_failure(
+    task: &Task<'_>,
+    phase: &'static str,
+    location: Option<String>,
+    error: crate::writer::WriteError,
+) -> TaskError {
+    use crate::writer::WriteError;
+    match error {
+        WriteError::Io(e) => TaskError::Failed(e),
+        WriteError::Malformed(e) => guest_error(
+            task,
+            phase,
+            location,
+            GuestError::protocol(format!("the job's {phase} output is malformed: {e}")),
+        )
+        .deterministic(true),
+        WriteError::Refused { index, key, why } => TaskError::Failed(ExecError::OutputRecord {
+            message: format!(
+                "record {} of the job's {phase} output{} (key {key}) {why}",
+                index + 1,
+                location.map(|l| format!(" for {l}")).unwrap_or_default()
+            ),
+        }),
+    }
+}
+
+/// Maps a batch. When the call fails, finds the record to blame (see [`blame`]). A record that
+/// fails on its own, the same way twice, is a deterministic failure: with `--max-bad-records`
+/// it is skipped (counted and logged to `_bad_records` with the guest's message, like any bad
+/// input record) and the rest of the batch is mapped again, as often as records fail and the
+/// allowance lasts; without an allowance the attempt fails and is not retried. Other failures
+/// fail the attempt, to be retried.
+fn map_batch(
     task: &mut Task<'_>,
     batch: &[u8],
     counters: &mut SliceCounters,
     files: &mut SliceFiles,
     bad: &mut crate::bad::BadRecords,
-) -> Result<Vec<u8>, TaskError> {
+) -> Result<Mapped, TaskError> {
     let mut current: Option<Vec<u8>> = None;
     loop {
         let input = current.as_deref().unwrap_or(batch);
-        let error = match task.instance.map(input) {
-            Ok(output) => return Ok(output),
+        let error = match map_checked(task, input) {
+            Ok(mapped) => return Ok(mapped),
             Err(e) => e,
         };
-        let (location, index, error) = isolate_poison(task, input, error);
-        let (Some(location), Some(index)) = (location.clone(), index) else {
-            return Err(guest_error(task, "map", location, error));
+        let blame = blame(task, input, error);
+        let skip = match (blame.index, &blame.location) {
+            (Some(index), Some(location))
+                if blame.deterministic && task.job.spec.max_bad_records > 0 =>
+            {
+                Some((index, location.clone()))
+            }
+            _ => None,
         };
-        if task.job.spec.max_bad_records == 0 {
-            return Err(guest_error(task, "map", Some(location), error));
-        }
-        // One line: the trap, then what the guest said (its panic message).
-        let mut reason = error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let said: Vec<&str> = error
-            .guest_output
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        if !said.is_empty() {
-            reason += &format!("; guest output: {}", said.join(" | "));
-        }
-        if reason.len() > 2000 {
-            let cut = (0..=2000)
-                .rev()
-                .find(|&i| reason.is_char_boundary(i))
-                .unwrap_or(0);
-            reason.truncate(cut);
-            reason += "…";
-        }
+        let Some((index, location)) = skip else {
+            return Err(guest_error(task, "map", blame.location, blame.error)
+                .deterministic(blame.deterministic));
+        };
         bad.add(
             task,
-            vec![mr_io::BadRecord { location, reason }],
+            vec![mr_io::BadRecord {
+                location,
+                reason: one_line(&blame.error),
+            }],
             counters,
             files,
         )?;
@@ -341,70 +389,180 @@ fn map_skipping_poison(
             }
         }
         if rest.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Mapped {
+                bytes: Vec::new(),
+                pairs: 0,
+            });
         }
         current = Some(rest);
     }
 }
 
-/// When a map batch traps, finds the record that makes it trap by bisection: map the first
-/// half alone, then the second, and follow the half that traps, down to one record (about
-/// log2(batch) extra calls on fresh instances; their outputs and counters are discarded).
-/// Returns that record's location, its index in the batch, and its own error. A job error already names its record; a
-/// timeout is not bisected (each probe could take the whole timeout); and when no single
-/// record traps on its own (the trap depends on state built across records), the whole
-/// batch is blamed.
-fn isolate_poison(
-    task: &mut Task<'_>,
-    batch: &[u8],
+/// A guest failure as one line for `_bad_records`: the error, then what the guest said (its
+/// panic message), at most about 2000 bytes.
+fn one_line(error: &GuestError) -> String {
+    let mut reason = error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let said: Vec<&str> = error
+        .guest_output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !said.is_empty() {
+        reason += &format!("; guest output: {}", said.join(" | "));
+    }
+    if reason.len() > 2000 {
+        let cut = (0..=2000)
+            .rev()
+            .find(|&i| reason.is_char_boundary(i))
+            .unwrap_or(0);
+        reason.truncate(cut);
+        reason += "…";
+    }
+    reason
+}
+
+/// Calls `map` and checks what it returned before anything is buffered: a well-formed kv batch
+/// (map-only output is checked by its writer instead), and no key or value longer than
+/// `--max-record-bytes` (a record the shuffle would otherwise carry to the reducer, however
+/// large). A failed call's counter increments are dropped: they belong to no committed work.
+fn map_checked(task: &mut Task<'_>, input: &[u8]) -> Result<Mapped, GuestError> {
+    let bytes = task.instance.map(input).inspect_err(|_| {
+        drop(task.instance.take_counters());
+    })?;
+    let spec = &task.job.spec;
+    if spec.reducers == 0 {
+        return Ok(Mapped { bytes, pairs: 0 });
+    }
+    let cap = spec.max_record_bytes;
+    let mut pairs = 0u64;
+    for kv in mr_codec::kvs(&bytes) {
+        let problem = match kv {
+            Err(e) => Some(format!("the job's map output is malformed: {e}")),
+            Ok((key, value)) => [("key", key), ("value", value)]
+                .into_iter()
+                .find(|(_, bytes)| bytes.len() as u64 > cap)
+                .map(|(what, bytes)| {
+                    format!(
+                        "the job emitted a pair whose {what} is {} bytes, more than the record cap of {cap} bytes (--max-record-bytes; raise it if such records are intended); the pair's key starts {}",
+                        bytes.len(),
+                        crate::writer::shown(&key[..key.len().min(40)])
+                    )
+                }),
+        };
+        if let Some(message) = problem {
+            drop(task.instance.take_counters());
+            return Err(GuestError::protocol(message));
+        }
+        pairs += 1;
+    }
+    Ok(Mapped { bytes, pairs })
+}
+
+/// Who is to blame for a failed map call.
+struct Blame {
+    /// The record (`path:line`), or the batch's range.
+    location: Option<String>,
+    /// The record's index in the batch, when one record is to blame.
+    index: Option<usize>,
+    /// The error to report (the record's own, when it was isolated).
     error: GuestError,
-) -> (Option<String>, Option<usize>, GuestError) {
+    /// The record fails on its own, the same way, every time: retrying cannot help.
+    deterministic: bool,
+}
+
+/// Finds the record behind a failed map call.
+/// - A job error names its record: that record is mapped alone once more, and failing again
+///   with the same message makes the failure deterministic.
+/// - A trap (other than a timeout) or output the host refuses is bisected: map the first half
+///   alone, then the second, and follow the half that fails, down to one record (about
+///   log2(batch) extra calls on fresh instances; their outputs and counters are discarded).
+///   A record that fails alone after failing in its batch has failed twice: deterministic.
+/// - A timeout is not bisected (each probe could take the whole timeout), and when no single
+///   record fails on its own (the failure depends on state built across records), the batch is
+///   blamed; neither is deterministic.
+fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
     use mr_engine::{GuestErrorKind, TrapKind};
-    let fallback = |error: GuestError| (batch_location(batch, error.record_index), None, error);
-    if !matches!(error.kind, GuestErrorKind::Trap(kind) if kind != TrapKind::Timeout) {
-        return fallback(error);
-    }
     let records: Vec<(&[u8], &[u8])> = mr_codec::kvs(batch).filter_map(|kv| kv.ok()).collect();
-    if records.len() == 1 {
-        let key = String::from_utf8_lossy(records[0].0).into_owned();
-        return (Some(key), Some(0), error);
-    }
-    if records.is_empty() {
-        return fallback(error);
-    }
+    let whole = |error: GuestError| Blame {
+        location: batch_location(batch, error.record_index),
+        index: None,
+        error,
+        deterministic: false,
+    };
+    let key = |i: usize| String::from_utf8_lossy(records[i].0).into_owned();
     let mut probe = |range: &[(&[u8], &[u8])]| -> Option<GuestError> {
         let mut sub = Vec::with_capacity(range.iter().map(|(k, v)| k.len() + v.len() + 8).sum());
         for (k, v) in range {
             mr_codec::put_kv(&mut sub, k, v);
         }
-        let result = task.instance.map(&sub);
+        let result = map_checked(task, &sub);
         drop(task.instance.take_counters());
-        match result {
-            Err(e) if matches!(e.kind, GuestErrorKind::Trap(_)) => Some(e),
-            _ => None,
-        }
+        result.err()
     };
-    let (mut lo, mut hi) = (0, records.len());
-    let mut last = None;
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if let Some(e) = probe(&records[lo..mid]) {
-            hi = mid;
-            last = Some(e);
-        } else if let Some(e) = probe(&records[mid..hi]) {
-            lo = mid;
-            last = Some(e);
-        } else {
-            tracing::debug!("no single record of the failed batch traps on its own");
-            return fallback(error);
+    match error.kind {
+        GuestErrorKind::JobError => {
+            let Some(i) = error
+                .record_index
+                .map(|i| i as usize)
+                .filter(|&i| i < records.len())
+            else {
+                return whole(error);
+            };
+            let again = probe(&records[i..=i]);
+            let deterministic = again.is_some_and(|again| {
+                again.kind == GuestErrorKind::JobError && again.message == error.message
+            });
+            Blame {
+                location: Some(key(i)),
+                index: Some(i),
+                error,
+                deterministic,
+            }
+        }
+        GuestErrorKind::Trap(TrapKind::Timeout) => whole(error),
+        GuestErrorKind::Trap(_) | GuestErrorKind::Protocol => {
+            let fails = |e: &GuestError| {
+                matches!(e.kind, GuestErrorKind::Protocol)
+                    || matches!(e.kind, GuestErrorKind::Trap(kind) if kind != TrapKind::Timeout)
+            };
+            let (mut lo, mut hi) = (0, records.len());
+            let mut last = None;
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if let Some(e) = probe(&records[lo..mid]).filter(fails) {
+                    hi = mid;
+                    last = Some(e);
+                } else if let Some(e) = probe(&records[mid..hi]).filter(fails) {
+                    lo = mid;
+                    last = Some(e);
+                } else {
+                    tracing::debug!("no single record of the failed batch fails on its own");
+                    return whole(error);
+                }
+            }
+            if records.is_empty() {
+                return whole(error);
+            }
+            // A batch of one record has failed once: map it alone once more.
+            let last = last.or_else(|| probe(&records[lo..hi]).filter(fails));
+            let Some(own) = last else {
+                return whole(error);
+            };
+            tracing::info!("isolated the record that fails the map call: {}", key(lo));
+            Blame {
+                location: Some(key(lo)),
+                index: Some(lo),
+                error: own,
+                deterministic: true,
+            }
         }
     }
-    let Some(e) = last else {
-        return fallback(error);
-    };
-    let key = String::from_utf8_lossy(records[lo].0).into_owned();
-    tracing::info!("isolated the record that traps the guest: {key}");
-    (Some(key), Some(lo), e)
 }
 
 /// Where a failed map batch was: the blamed record, or the batch's first and last records.
@@ -469,7 +627,12 @@ fn spill(
                         mr_codec::put_value(&mut group_batch, first);
                         let mut count = 1u32;
                         while let Some(&(k, v)) = sorted.peek() {
-                            if !mr_shuffle::same_key(k, key) {
+                            // A hot key's values are combined in calls of bounded size: the
+                            // combiner may run on any subset of a key's values, so the group
+                            // is cut here and the rest of its values start a new group.
+                            if !mr_shuffle::same_key(k, key)
+                                || group_batch.len() >= COMBINE_BATCH_BYTES
+                            {
                                 break;
                             }
                             mr_codec::put_value(&mut group_batch, v);
@@ -490,7 +653,7 @@ fn spill(
                         .instance
                         .combine(&group_batch)
                         .map_err(|e| guest_error(task, "combine", None, e))?;
-                    counters.absorb(task.instance);
+                    counters.absorb(task.instance)?;
                     combined
                 };
                 out_records += write_combined(task, &order, &combined, &mut run)?;
@@ -532,7 +695,7 @@ fn write_combined(
 ) -> Result<u64, TaskError> {
     let malformed = |what: String| {
         let error = GuestError::protocol(format!("the job's combine output is malformed: {what}"));
-        guest_error(task, "combine", None, error)
+        guest_error(task, "combine", None, error).deterministic(true)
     };
     let mut written = 0;
     let mut outputs = mr_codec::counted_values(combined);
@@ -549,6 +712,15 @@ fn write_combined(
         };
         for value in values {
             let value = value.map_err(|e| malformed(e.to_string()))?;
+            let cap = task.job.spec.max_record_bytes;
+            if value.len() as u64 > cap {
+                let error = GuestError::protocol(format!(
+                    "the job's combiner returned a value of {} bytes for key {}, more than the record cap of {cap} bytes (--max-record-bytes)",
+                    value.len(),
+                    crate::writer::shown(key)
+                ));
+                return Err(guest_error(task, "combine", None, error).deterministic(true));
+            }
             run.push(key, value)?;
             written += 1;
         }

@@ -9,8 +9,9 @@ use mr_shuffle::Merger;
 use mr_store::OutputFile;
 
 use crate::counters::SliceCounters;
-use crate::map::guest_error;
+use crate::map::{guest_error, write_failure};
 use crate::worker::{Task, TaskError};
+use crate::writer::shown;
 use crate::writer::{TextWriter, sync_dir, temp_name};
 use crate::{Progress, now_ms};
 
@@ -34,7 +35,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let path = spec
         .work_dir()
         .join(format!("r{partition:05}-a{}.out", task.lease.attempt));
-    let mut counters = SliceCounters::default();
+    let mut counters = SliceCounters::new(spec.max_counters);
     // More runs than this thread's memory share can hold open are merged in passes first.
     let mut intermediate = Vec::new();
     let merged = mr_shuffle::reduce_fan_in(
@@ -76,10 +77,13 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     };
     let committed = task.store.commit_slice(
         task.lease,
-        "done",
-        &[output],
-        &counters.deltas(),
-        true,
+        &mr_store::SliceCommit {
+            cursor: "done",
+            outputs: &[output],
+            counters: &counters.deltas(),
+            last: true,
+            max_job_counters: Some(spec.max_counters),
+        },
         now_ms(),
     );
     if let Err(e) = committed {
@@ -110,10 +114,12 @@ struct GroupTail {
 
 impl ValueSource for GroupTail {
     fn next_batch(&mut self, max_bytes: u32, out: &mut Vec<u8>) -> Result<(), String> {
+        // The guest may ask for anything up to 4 GiB; the host's batch size bounds what one
+        // call builds (the guest gets the rest in later calls).
+        let max_bytes = (max_bytes as usize).min(REDUCE_BATCH_BYTES);
         let mut merger = self.merger.lock().expect("merger lock");
         while let Some((key, value)) = merger.current() {
-            if !mr_shuffle::same_key(key, &self.key)
-                || (out.len() >= max_bytes as usize && !out.is_empty())
+            if !mr_shuffle::same_key(key, &self.key) || (out.len() >= max_bytes && !out.is_empty())
             {
                 break;
             }
@@ -135,6 +141,8 @@ fn reduce_partition(
     let mut writer = TextWriter::create_as(path, task.job.spec.sink.file_format())?;
     let mut batch = Vec::with_capacity(REDUCE_BATCH_BYTES + 4096);
     let mut key = Vec::new();
+    // The first key of the current batch, for messages.
+    let mut first = Vec::new();
     let (mut groups, mut values) = (0u64, 0u64);
     loop {
         if task.lost.load(Ordering::Relaxed) {
@@ -148,6 +156,10 @@ fn reduce_partition(
         let mut more = false;
         {
             let mut m = merger.lock().expect("merger lock");
+            first.clear();
+            if let Some((k, _)) = m.current() {
+                first.extend_from_slice(k);
+            }
             while batch.len() < REDUCE_BATCH_BYTES {
                 let Some((k, _)) = m.current() else { break };
                 key.clear();
@@ -195,7 +207,7 @@ fn reduce_partition(
                 Some(format!("key {:?}", String::from_utf8_lossy(&key))).filter(|_| more);
             guest_error(task, "reduce", location, e)
         })?;
-        counters.absorb(task.instance);
+        counters.absorb(task.instance)?;
         values += streamed.load(Ordering::Relaxed);
         if more {
             // The guest may stop reading a group early; skip what it left.
@@ -208,7 +220,10 @@ fn reduce_partition(
                 m.advance()?;
             }
         }
-        writer.write_batch(&output)?;
+        writer.write_batch(&output).map_err(|e| {
+            let location = format!("the batch of keys {} .. {}", shown(&first), shown(&key));
+            write_failure(task, "reduce", Some(location), e)
+        })?;
     }
     let written = writer.commit()?;
     counters.add("reduce-groups", groups);

@@ -66,6 +66,8 @@ pub struct JobRequest {
     pub max_bad_records: Option<u64>,
     /// Largest decompressed/compressed ratio of gzip and zip input [default: 1000].
     pub max_inflate_ratio: Option<u64>,
+    /// Most distinct counter names the job may use [default: 1000].
+    pub max_counters: Option<u32>,
     /// Discard whatever the output directory (and the store, for this output) holds.
     pub overwrite: bool,
 }
@@ -87,6 +89,7 @@ impl JobRequest {
             compose: None,
             max_bad_records: None,
             max_inflate_ratio: None,
+            max_counters: None,
             overwrite: false,
         }
     }
@@ -144,6 +147,9 @@ pub struct JobSpec {
     /// Largest accepted decompression ratio.
     #[serde(default = "default_inflate_ratio")]
     pub max_inflate_ratio: u64,
+    /// Most distinct counter names the job may use.
+    #[serde(default = "default_max_counters")]
+    pub max_counters: u32,
     /// The job's fingerprint (identifies its writes in a SQLite sink).
     #[serde(default)]
     pub fingerprint: String,
@@ -153,13 +159,13 @@ fn default_inflate_ratio() -> u64 {
     1000
 }
 
+fn default_max_counters() -> u32 {
+    crate::counters::DEFAULT_MAX_COUNTERS
+}
+
 impl JobSpec {
     pub(crate) fn parse(text: &str, id: i64) -> Result<JobSpec, ExecError> {
-        serde_json::from_str(text).map_err(|e| ExecError::Store {
-            message: format!(
-                "job {id}'s plan cannot be read ({e}); it was written by an incompatible mr-host"
-            ),
-        })
+        serde_json::from_str(text).map_err(|source| ExecError::PlanUnreadable { id, source })
     }
 
     /// Where the job's intermediate files live.
@@ -200,16 +206,31 @@ pub struct Submitted {
 /// before: same component, parameters, inputs (paths, sizes, modification times) and output.
 /// A failed job found this way is made runnable again.
 pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
-    let output = prepare_output_dir(&request.output, db, request.overwrite)?;
-    let db_dir = db.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = db_dir {
-        std::fs::create_dir_all(dir).map_err(|source| ExecError::Output {
-            path: dir.to_owned(),
-            source,
-        })?;
+    // Everything is checked before anything is written: a refused job leaves no output
+    // directory and no store behind, and never touches an input.
+    let output = crate::output::resolved(&request.output);
+    if request.compose.is_some() && matches!(request.sink, Sink::Sqlite { .. }) {
+        return Err(ExecError::ConflictingFlags {
+            message: "--compose writes one file from the part files; a SQLite sink has none".into(),
+        });
     }
-    let mut store = Store::open(db)?;
     let files = mr_io::resolve_inputs(&request.inputs)?;
+    crate::output::check_against_inputs(&output, &request.inputs, &files)?;
+    let db_inside_output = crate::output::resolved(db).starts_with(&output);
+    // A store outside the output is opened first, so a bad --db creates no output directory.
+    let mut store = if db_inside_output {
+        None
+    } else {
+        Some(open_store(db)?)
+    };
+    std::fs::create_dir_all(&output).map_err(|source| ExecError::Output {
+        path: output.clone(),
+        source,
+    })?;
+    let mut store = match store.take() {
+        Some(store) => store,
+        None => open_store(db)?,
+    };
     let modified_ns = files
         .iter()
         .map(|f| {
@@ -250,15 +271,37 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
     };
     let output_text = output.to_string_lossy().into_owned();
     if request.overwrite {
-        for other in store.jobs()? {
-            if other.output == output_text {
-                store.delete_job(other.id)?;
+        let previous: Vec<_> = store
+            .jobs()?
+            .into_iter()
+            .filter(|j| j.output == output_text)
+            .collect();
+        let mut planned = Vec::new();
+        for job in &previous {
+            if let Ok(spec) = JobSpec::parse(&job.spec, job.id) {
+                planned.extend(crate::finalize::output_names(&spec));
+                planned.extend(spec.compose.clone());
             }
+        }
+        crate::output::clear_previous(&output, db, &planned)?;
+        for job in previous {
+            store.delete_job(job.id)?;
         }
     }
     if let Some(existing) = store.find_job(&fingerprint)? {
-        let spec = JobSpec::parse(&existing.spec, existing.id)?;
+        let mut spec = JobSpec::parse(&existing.spec, existing.id)?;
         check_same_settings(request, &spec, existing.id)?;
+        let changed = apply_allowances(request, &mut spec);
+        if !changed.is_empty() {
+            let text = serde_json::to_string(&spec).expect("a plan serialises");
+            store.update_plan(existing.id, &text, &changed.join(", "), now_ms())?;
+            tracing::info!(
+                job = existing.id,
+                "job {} now runs with {}",
+                existing.id,
+                changed.join(", ")
+            );
+        }
         if store.reset_failed(existing.id, now_ms())? {
             tracing::warn!(
                 job = existing.id,
@@ -279,15 +322,10 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
             name: other.name,
         });
     }
-    ensure_only_state(&output)?;
+    crate::output::ensure_only_state(&output)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let info = job.info();
     let requested_shards = request.shards.unwrap_or(cores * 4).max(1);
-    if request.compose.is_some() && matches!(request.sink, Sink::Sqlite { .. }) {
-        return Err(ExecError::Store {
-            message: "--compose writes one file from the part files; a SQLite sink has none".into(),
-        });
-    }
     let shards = mr_io::plan(&files, requested_shards)?;
     let spec = JobSpec {
         name: info.name.clone(),
@@ -314,6 +352,9 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
         compose: request.compose.clone(),
         max_bad_records: request.max_bad_records.unwrap_or(0),
         max_inflate_ratio: request.max_inflate_ratio.unwrap_or(1000).max(1),
+        max_counters: request
+            .max_counters
+            .unwrap_or(crate::counters::DEFAULT_MAX_COUNTERS),
         fingerprint: fingerprint.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
@@ -376,8 +417,57 @@ fn check_same_settings(request: &JobRequest, spec: &JobSpec, id: i64) -> Result<
     }
 }
 
+/// Allowances a rerun may change: they decide how much failure the job tolerates, never what
+/// a successful job writes. A job that failed on one bad record must be resumable with
+/// `--max-bad-records 1`. Returns what changed, as `--flag OLD -> NEW`.
+fn apply_allowances(request: &JobRequest, spec: &mut JobSpec) -> Vec<String> {
+    let mut changed = Vec::new();
+    let mut set = |flag: &str, given: Option<u64>, planned: &mut u64| {
+        if let Some(given) = given.filter(|g| g != planned) {
+            changed.push(format!("{flag} {planned} -> {given}"));
+            *planned = given;
+        }
+    };
+    set(
+        "--max-bad-records",
+        request.max_bad_records,
+        &mut spec.max_bad_records,
+    );
+    set(
+        "--max-inflate-ratio",
+        request.max_inflate_ratio,
+        &mut spec.max_inflate_ratio,
+    );
+    let mut attempts = u64::from(spec.max_attempts);
+    set(
+        "--max-attempts",
+        request.max_attempts.map(|a| u64::from(a.max(1))),
+        &mut attempts,
+    );
+    spec.max_attempts = attempts as u32;
+    let mut counters = u64::from(spec.max_counters);
+    set(
+        "--max-counters",
+        request.max_counters.map(u64::from),
+        &mut counters,
+    );
+    spec.max_counters = counters as u32;
+    changed
+}
+
 fn modified_ns(path: &Path, display: &str) -> Result<u128, ExecError> {
     Ok(file_state(path, display)?.1)
+}
+
+/// Opens the store at `db`, creating its directory first.
+fn open_store(db: &Path) -> Result<Store, ExecError> {
+    if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| ExecError::Output {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    Ok(Store::open(db)?)
 }
 
 /// A file's size and modification time (ns since the epoch): what the plan records, and what a
@@ -418,62 +508,4 @@ impl JobSpec {
         }
         Ok(())
     }
-}
-
-/// Creates the output directory (emptying it first with `overwrite`, sparing the store when it
-/// lives inside) and returns its absolute path.
-fn prepare_output_dir(output: &Path, db: &Path, overwrite: bool) -> Result<PathBuf, ExecError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ExecError::Output { path, source }
-    };
-    std::fs::create_dir_all(output).map_err(io(output))?;
-    let output = output.canonicalize().map_err(io(output))?;
-    if overwrite {
-        let db = std::path::absolute(db).unwrap_or_else(|_| db.to_owned());
-        for entry in std::fs::read_dir(&output).map_err(io(&output))? {
-            let path = entry.map_err(io(&output))?.path();
-            if path.file_name() == Some(STATE_DIR.as_ref()) && db.starts_with(&path) {
-                // Keep the store (its jobs for this output are deleted by the caller); empty the
-                // rest of the state directory.
-                for inner in std::fs::read_dir(&path).map_err(io(&path))? {
-                    let inner = inner.map_err(io(&path))?.path();
-                    if !inner.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        db.file_name()
-                            .and_then(|d| d.to_str())
-                            .is_some_and(|d| n.starts_with(d))
-                    }) {
-                        remove(&inner).map_err(io(&inner))?;
-                    }
-                }
-            } else {
-                remove(&path).map_err(io(&path))?;
-            }
-        }
-    }
-    Ok(output)
-}
-
-fn remove(path: &Path) -> std::io::Result<()> {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    }
-}
-
-/// A new job's output directory may hold nothing but the state directory.
-fn ensure_only_state(output: &Path) -> Result<(), ExecError> {
-    let entries = std::fs::read_dir(output).map_err(|source| ExecError::Output {
-        path: output.to_owned(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        if entry.file_name() != STATE_DIR {
-            return Err(ExecError::OutputNotEmpty {
-                path: output.to_owned(),
-            });
-        }
-    }
-    Ok(())
 }

@@ -90,10 +90,22 @@ pub(crate) enum TaskError {
     Store(StoreError),
 }
 
+impl TaskError {
+    /// Marks a guest failure as deterministic (see [`ExecError::is_deterministic`]).
+    pub(crate) fn deterministic(mut self, yes: bool) -> Self {
+        if let TaskError::Failed(ExecError::Guest { deterministic, .. }) = &mut self {
+            *deterministic = yes;
+        }
+        self
+    }
+}
+
 impl From<StoreError> for TaskError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Fenced { .. } => TaskError::Fenced(e.to_string()),
+            // A cap the job exceeded: the job's failure, not the store's.
+            StoreError::TooManyCounters { .. } => TaskError::Failed(e.into()),
             e => TaskError::Store(e),
         }
     }
@@ -324,7 +336,7 @@ impl Worker<'_> {
         }
         let component = component
             .with_params(&spec.params)
-            .map_err(|message| ExecError::Store { message })?;
+            .map_err(|message| ExecError::BadParams { message })?;
         spec.check_inputs_unchanged(id)?;
         std::fs::create_dir_all(spec.work_dir()).map_err(|source| ExecError::Output {
             path: spec.work_dir(),
@@ -396,6 +408,7 @@ impl Worker<'_> {
                             attempt: lease.attempt,
                             location: None,
                             error: Box::new(e),
+                            deterministic: false,
                         })?;
                     &mut slot.insert((job.id, instance)).1
                 }
@@ -436,26 +449,49 @@ impl Worker<'_> {
                 self.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 // A guest error names its task itself; anything else (input, run files,
                 // output) gets the task and attempt in front, so the final error says where.
-                let text = if matches!(error, ExecError::Guest { .. }) {
-                    error.to_string()
+                let mut text = if matches!(error, ExecError::Guest { .. }) {
+                    crate::error_chain(&error)
                 } else {
                     let place = match lease.kind.as_str() {
                         "map" => format!("map shard {}, slice {}", lease.idx, lease.slices),
                         "reduce" => format!("reduce partition {}", lease.idx),
                         other => format!("{other} task {}", lease.idx),
                     };
-                    format!("{place}, attempt {}: {error}", lease.attempt)
+                    format!(
+                        "{place}, attempt {}: {}",
+                        lease.attempt,
+                        crate::error_chain(&error)
+                    )
                 };
-                // 200 ms, 400 ms, ... up to 10 s: long enough for a transient cause to pass,
-                // short enough not to stall a job on a deterministic one.
-                let backoff = (200i64 << lease.attempt.saturating_sub(1).min(6)).min(10_000);
+                let signature = error.signature();
+                let repeated = signature.is_some()
+                    && store.previous_failure(&lease)?.as_deref() == signature.as_deref();
+                let retry = if error.is_deterministic() || repeated {
+                    if repeated {
+                        text += "\n(this attempt failed the same way as the one before it: deterministic, so it is not retried)";
+                    } else if !matches!(error, ExecError::Guest { .. }) {
+                        text +=
+                            "\n(deterministic: retrying cannot change it, so it is not retried)";
+                    }
+                    mr_store::Retry::Never
+                } else {
+                    // 200 ms, 400 ms, ... up to 10 s: long enough for a transient cause to
+                    // pass, short enough not to stall a job.
+                    let backoff = (200i64 << lease.attempt.saturating_sub(1).min(6)).min(10_000);
+                    mr_store::Retry::Until {
+                        max_attempts: job.spec.max_attempts,
+                        at_ms: now + backoff,
+                    }
+                };
                 let failure = error.failure_kind();
                 match store.fail_attempt(
                     &lease,
-                    &failure,
-                    &text,
-                    job.spec.max_attempts,
-                    now + backoff,
+                    &mr_store::Failure {
+                        kind: &failure,
+                        error: &text,
+                        signature: signature.as_deref(),
+                        retry,
+                    },
                     now,
                 ) {
                     Ok(true) => {

@@ -22,6 +22,59 @@ pub(crate) struct TextWriter {
     pub bytes: u64,
 }
 
+/// Why a batch of job output could not be written.
+pub(crate) enum WriteError {
+    /// The file could not be written (disk full, permissions...).
+    Io(ExecError),
+    /// The job's batch is not a well-formed kv batch.
+    Malformed(mr_codec::CodecError),
+    /// A record the sink cannot hold.
+    Refused {
+        /// Its index in the batch.
+        index: usize,
+        /// Its key, shortened for messages.
+        key: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl From<ExecError> for WriteError {
+    fn from(e: ExecError) -> Self {
+        WriteError::Io(e)
+    }
+}
+
+/// What a text line cannot hold: a line break anywhere, or a tab in the key (the key ends at
+/// the first tab). `None` when the record fits on one line.
+fn text_problem(key: &[u8], value: &[u8]) -> Option<&'static str> {
+    if memchr::memchr2(b'\n', b'\r', key).is_some() {
+        Some("a line break (\\n or \\r) in its key")
+    } else if memchr::memchr2(b'\n', b'\r', value).is_some() {
+        Some("a line break (\\n or \\r) in its value")
+    } else if memchr::memchr(b'\t', key).is_some() {
+        Some("a tab in its key")
+    } else {
+        None
+    }
+}
+
+fn json(value: &[u8]) -> Result<serde_json::Value, String> {
+    serde_json::from_slice(value).map_err(|e| {
+        format!("is not valid JSON ({e}); the jsonl and SQLite sinks need JSON values")
+    })
+}
+
+/// A key for messages: lossy UTF-8, quoted, at most 200 bytes of it.
+pub(crate) fn shown(key: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&key[..key.len().min(200)]);
+    if key.len() > 200 {
+        format!("{text:?}… ({} bytes)", key.len())
+    } else {
+        format!("{text:?}")
+    }
+}
+
 /// A file written in full and renamed into place.
 pub(crate) struct WrittenFile {
     pub path: PathBuf,
@@ -72,15 +125,24 @@ impl TextWriter {
             })
     }
 
-    /// Writes every record of a kv batch.
-    pub(crate) fn write_batch(&mut self, batch: &[u8]) -> Result<(), ExecError> {
-        for kv in mr_codec::kvs(batch) {
-            let (key, value) = kv.map_err(|e| ExecError::Output {
-                path: self.path.clone(),
-                source: std::io::Error::other(format!("the job returned a {e}")),
-            })?;
+    /// Writes every record of a kv batch the job returned. Fails with [`WriteError::Malformed`]
+    /// when the batch's framing is broken and [`WriteError::Refused`] for a record the sink
+    /// cannot hold; records before the bad one are written (the file is abandoned anyway).
+    pub(crate) fn write_batch(&mut self, batch: &[u8]) -> Result<(), WriteError> {
+        for (index, kv) in mr_codec::kvs(batch).enumerate() {
+            let (key, value) = kv.map_err(WriteError::Malformed)?;
+            let refused = |why: String| WriteError::Refused {
+                index,
+                key: shown(key),
+                why,
+            };
             match self.format {
                 FileFormat::Text => {
+                    if let Some(what) = text_problem(key, value) {
+                        return Err(refused(format!(
+                            "holds {what}; the text sink writes one `key<TAB>value` line per record and cannot hold it (the line would split): use --sink jsonl, which escapes it"
+                        )));
+                    }
                     if !key.is_empty() {
                         self.write(key)?;
                         self.write(b"\t")?;
@@ -89,7 +151,7 @@ impl TextWriter {
                     self.write(b"\n")?;
                 }
                 FileFormat::Jsonl => {
-                    let parsed = self.json(key, value)?;
+                    let parsed = json(value).map_err(refused)?;
                     if value.contains(&b'\n') {
                         // A value spread over lines would break the one-value-per-line format.
                         let compact = serde_json::to_vec(&parsed).expect("JSON into a Vec");
@@ -100,8 +162,8 @@ impl TextWriter {
                     self.write(b"\n")?;
                 }
                 FileFormat::Records { objects } => {
-                    if objects && !self.json(key, value)?.is_object() {
-                        return Err(self.bad(key, "is not a JSON object (the SQLite sink's shape=object takes its columns from one)".into()));
+                    if objects && !json(value).map_err(refused)?.is_object() {
+                        return Err(refused("is not a JSON object (the SQLite sink's shape=object takes its columns from one)".into()));
                     }
                     let mut framed = Vec::with_capacity(key.len() + value.len() + 8);
                     mr_codec::put_kv(&mut framed, key, value);
@@ -111,25 +173,6 @@ impl TextWriter {
             self.records += 1;
         }
         Ok(())
-    }
-
-    fn bad(&self, key: &[u8], what: String) -> ExecError {
-        ExecError::OutputRecord {
-            message: format!(
-                "output record {} (key {:?}) {what}",
-                self.records + 1,
-                String::from_utf8_lossy(key)
-            ),
-        }
-    }
-
-    fn json(&self, key: &[u8], value: &[u8]) -> Result<serde_json::Value, ExecError> {
-        serde_json::from_slice(value).map_err(|e| {
-            self.bad(
-                key,
-                format!("is not valid JSON ({e}); the jsonl and SQLite sinks need JSON values"),
-            )
-        })
     }
 
     /// Appends raw bytes holding `records` whole records (composing finished files).

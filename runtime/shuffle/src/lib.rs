@@ -125,6 +125,46 @@ impl SpillBuffer {
         }
     }
 
+    /// A full buffer over `batch`, a kv batch (one map call's output), without copying it:
+    /// only the index is built. For an output too large for the worker's buffer, which is then
+    /// sorted and spilled on its own, so one call's output is never held twice.
+    pub fn from_batch(
+        batch: Vec<u8>,
+        mut partition: impl FnMut(&[u8]) -> u32,
+    ) -> Result<Self, mr_codec::CodecError> {
+        let offset_of = |c: &mr_codec::Cursor<'_>| {
+            u32::try_from(c.position()).expect("a batch held in a spill buffer is below 4 GiB")
+        };
+        let mut index = Vec::new();
+        let mut cursor = mr_codec::Cursor::new(&batch);
+        while !cursor.is_empty() {
+            let offset = offset_of(&cursor);
+            let key = cursor.bytes("a key")?;
+            cursor.bytes("a value")?;
+            index.push(IndexEntry {
+                prefix: prefix(key),
+                partition: partition(key),
+                offset,
+            });
+        }
+        let budget = batch.len() + index.len() * INDEX_ENTRY_BYTES;
+        Ok(SpillBuffer {
+            data: batch,
+            index,
+            budget,
+        })
+    }
+
+    /// Memory the index of `pairs` more pairs takes.
+    pub fn index_bytes(pairs: usize) -> usize {
+        pairs * INDEX_ENTRY_BYTES
+    }
+
+    /// The budget this buffer reports full at.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
     /// Appends one pair for `partition`. A single pair larger than the budget is still taken
     /// (the buffer is then full): records are capped elsewhere, by `--max-record-bytes`.
     #[inline]
@@ -265,8 +305,16 @@ impl RunWriter {
     /// Appends a pair; pairs must come in key order.
     #[inline]
     pub fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), ShuffleError> {
-        mr_codec::put_kv(&mut self.block, key, value);
         self.records += 1;
+        if key.len() + value.len() >= BLOCK_BYTES {
+            // A pair larger than a block is a block of its own, written from where it is:
+            // copying it into the block buffer would hold a huge record twice.
+            self.flush_block()?;
+            let (klen, vlen) = (len32(key.len()), len32(value.len()));
+            let parts: [&[u8]; 4] = [&klen, key, &vlen, value];
+            return self.write_block(&parts);
+        }
+        mr_codec::put_kv(&mut self.block, key, value);
         if self.block.len() >= BLOCK_BYTES {
             self.flush_block()?;
         }
@@ -277,19 +325,34 @@ impl RunWriter {
         if self.block.is_empty() {
             return Ok(());
         }
-        let len = u32::try_from(self.block.len()).expect("blocks are small");
+        let block = std::mem::take(&mut self.block);
+        let written = self.write_block(&[&block]);
+        self.block = block;
+        self.block.clear();
+        written
+    }
+
+    /// Writes one block whose payload is `parts` concatenated.
+    fn write_block(&mut self, parts: &[&[u8]]) -> Result<(), ShuffleError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let len = u32::try_from(len).expect("records are capped far below 4 GiB");
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        for part in parts {
+            hash.update(part);
+        }
         let mut header = [0u8; BLOCK_HEADER];
         header[..4].copy_from_slice(&len.to_le_bytes());
-        header[4..].copy_from_slice(&xxh3_64(&self.block).to_le_bytes());
+        header[4..].copy_from_slice(&hash.digest().to_le_bytes());
         let io = |source| ShuffleError::Io {
             path: self.path.clone(),
             source,
         };
         self.file_hash.update(&header);
         self.out.write_all(&header).map_err(io)?;
-        self.out.write_all(&self.block).map_err(io)?;
-        self.bytes += (BLOCK_HEADER + self.block.len()) as u64;
-        self.block.clear();
+        for part in parts {
+            self.out.write_all(part).map_err(io)?;
+        }
+        self.bytes += BLOCK_HEADER as u64 + u64::from(len);
         Ok(())
     }
 
@@ -313,6 +376,12 @@ impl RunWriter {
     }
 }
 
+fn len32(n: usize) -> [u8; 4] {
+    u32::try_from(n)
+        .expect("records are capped far below 4 GiB")
+        .to_le_bytes()
+}
+
 /// Reads a run written by [`RunWriter`], verifying every block.
 pub struct RunReader {
     path: PathBuf,
@@ -322,6 +391,9 @@ pub struct RunReader {
     block: Vec<u8>,
     pos: usize,
     offset: u64,
+    /// The file's length: a block may be as large as one record (whatever size the writer
+    /// accepted), but never longer than what is left of the file.
+    len: u64,
     /// Current entry as ranges into `block`.
     current: Option<(usize, usize, usize, usize)>,
 }
@@ -329,16 +401,19 @@ pub struct RunReader {
 impl RunReader {
     /// Opens a run and positions it on its first entry.
     pub fn open(path: &Path) -> Result<Self, ShuffleError> {
-        let file = File::open(path).map_err(|source| ShuffleError::Io {
+        let io = |source| ShuffleError::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
         let mut reader = RunReader {
             path: path.to_owned(),
             input: file,
             block: Vec::new(),
             pos: 0,
             offset: 0,
+            len,
             current: None,
         };
         reader.advance()?;
@@ -396,8 +471,11 @@ impl RunReader {
         }
         let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
         let sum = u64::from_le_bytes(header[4..].try_into().expect("8 bytes"));
-        if len == 0 || len > 64 * BLOCK_BYTES + (64 << 20) {
-            return Err(corrupt(format!("implausible block length {len}")));
+        let left = self.len.saturating_sub(self.offset + BLOCK_HEADER as u64);
+        if len == 0 || len as u64 > left {
+            return Err(corrupt(format!(
+                "block length {len} does not fit the {left} bytes left in the file (truncated or damaged)"
+            )));
         }
         self.block.resize(len, 0);
         let got =
@@ -791,6 +869,86 @@ mod tests {
             r.advance().unwrap();
         }
         assert_eq!(n, 50_000);
+    }
+
+    #[test]
+    fn a_record_larger_than_any_block_reads_back() {
+        // Whatever size the writer accepts, the reader accepts: a 70 MiB value makes one block
+        // larger than the old plausibility bound (64 blocks + 64 MiB).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge");
+        let big = vec![b'v'; 70 << 20];
+        let mut w = RunWriter::create(&path).unwrap();
+        w.push(b"a", b"1").unwrap();
+        w.push(b"b", &big).unwrap();
+        w.push(b"c", b"3").unwrap();
+        w.finish(false).unwrap();
+        let mut r = RunReader::open(&path).unwrap();
+        let mut seen = Vec::new();
+        while let Some((k, v)) = r.current() {
+            seen.push((k.to_vec(), v.len()));
+            r.advance().unwrap();
+        }
+        assert_eq!(
+            seen,
+            [
+                (b"a".to_vec(), 1),
+                (b"b".to_vec(), 70 << 20),
+                (b"c".to_vec(), 1)
+            ]
+        );
+        // A length field pointing past the end of the file is corruption, named as such.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 10);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut r = RunReader::open(&path).unwrap();
+        let err = loop {
+            match r.advance() {
+                Ok(()) if r.current().is_none() => panic!("a truncated run read to its end"),
+                Ok(()) => {}
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(
+            err.contains("does not fit") && err.contains("left in the file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_buffer_adopted_from_a_batch_sorts_without_copying() {
+        let mut batch = Vec::new();
+        for (k, v) in [("b", "1"), ("a", "2"), ("b", "3"), ("c", "4")] {
+            mr_codec::put_kv(&mut batch, k.as_bytes(), v.as_bytes());
+        }
+        let data = batch.as_ptr();
+        let mut buffer = SpillBuffer::from_batch(batch, |k| u32::from(k == b"c")).unwrap();
+        assert!(buffer.is_full());
+        assert_eq!(buffer.data.as_ptr(), data, "the batch was not copied");
+        let sorted: Vec<(u32, Vec<(String, String)>)> = buffer
+            .sorted()
+            .into_iter()
+            .map(|(p, pairs)| {
+                let pairs = pairs
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(k).into_owned(),
+                            String::from_utf8_lossy(v).into_owned(),
+                        )
+                    })
+                    .collect();
+                (p, pairs)
+            })
+            .collect();
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            sorted,
+            [
+                (0, vec![kv("a", "2"), kv("b", "1"), kv("b", "3")]),
+                (1, vec![kv("c", "4")])
+            ]
+        );
+        assert!(SpillBuffer::from_batch(vec![1, 0, 0, 0], |_| 0).is_err());
     }
 
     #[test]

@@ -74,6 +74,20 @@ pub enum StoreError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// A slice commit would take the job past its cap on distinct counter names.
+    #[error(
+        "job {job} would have {count} distinct counter names with this slice's (e.g. `{example}`), more than its cap of {cap}; a job that names counters after its data floods status and _MANIFEST: use fewer names, or raise the cap with --max-counters"
+    )]
+    TooManyCounters {
+        /// Job id.
+        job: i64,
+        /// Distinct names with this slice.
+        count: u32,
+        /// The cap.
+        cap: u32,
+        /// One of the slice's new names.
+        example: String,
+    },
     /// No job with this id.
     #[error("job store {path} has no job {job}")]
     NoSuchJob {
@@ -86,7 +100,8 @@ pub enum StoreError {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Append new
 /// migrations; never edit one that a released mr-host has applied.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE jobs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a deleted job's id stays dead
     name        TEXT NOT NULL,
@@ -171,7 +186,13 @@ CREATE TABLE events (
     detail      TEXT
 );
 CREATE INDEX events_by_job ON events (job, id);
-"];
+",
+    r"
+-- What a failure was, without its attempt number: two attempts failing with the same
+-- signature fail deterministically and are not retried again.
+ALTER TABLE attempts ADD COLUMN signature TEXT;
+",
+];
 
 /// A lease on one task, held by one worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,6 +246,48 @@ pub struct OutputFile {
     pub records: u64,
     /// Content checksum.
     pub checksum: String,
+}
+
+/// What one slice commit records (see [`Store::commit_slice`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SliceCommit<'a> {
+    /// Where the next slice starts (opaque to the store).
+    pub cursor: &'a str,
+    /// The slice's output files.
+    pub outputs: &'a [OutputFile],
+    /// Counter deltas; the job's own counters are named `job.NAME`.
+    pub counters: &'a [(String, i64)],
+    /// The task's last slice: the task is done, and maybe its phase.
+    pub last: bool,
+    /// Most distinct `job.` counter names the job may have once this slice is committed.
+    pub max_job_counters: Option<u32>,
+}
+
+/// When a failed task runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// After `at_ms`, unless the task has now failed `max_attempts` times.
+    Until {
+        /// Failures of one task that fail the job.
+        max_attempts: u32,
+        /// Not before this time (ms since the epoch).
+        at_ms: i64,
+    },
+    /// Never: the failure is deterministic, and the job fails now.
+    Never,
+}
+
+/// A failed attempt, as [`Store::fail_attempt`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// What kind of failure (`trap:panic`, `job-error`, `input`...).
+    pub kind: &'a str,
+    /// The whole error.
+    pub error: &'a str,
+    /// The failure without its attempt number, to tell a repeated failure from a new one.
+    pub signature: Option<&'a str>,
+    /// Whether and when the task runs again.
+    pub retry: Retry,
 }
 
 /// An output file as committed: which task and slice produced it.
@@ -450,6 +513,30 @@ impl Store {
             let detail = format!("{} map tasks, {} reduce tasks", job.map_tasks, job.reduce_tasks);
             event(tx, err, id, now_ms, "job-submitted", None, Some(&detail))?;
             Ok((id, true))
+        })
+    }
+
+    /// Replaces a job's plan (a rerun changed an allowance, `detail` says which), with a
+    /// `job-settings-changed` event.
+    pub fn update_plan(
+        &mut self,
+        id: i64,
+        spec: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.immediate(|tx, err| {
+            tx.execute("UPDATE jobs SET spec = ? WHERE id = ?", params![spec, id])
+                .map_err(err)?;
+            event(
+                tx,
+                err,
+                id,
+                now_ms,
+                "job-settings-changed",
+                None,
+                Some(detail),
+            )
         })
     }
 
@@ -685,16 +772,20 @@ impl Store {
     /// Commits one slice in one transaction: the new cursor, the slice row with its counter
     /// deltas, its output files, the task's counter totals; with `last`, the task is done and,
     /// if it was its phase's last, the next phase opens. Refused (and nothing written) when the
-    /// lease was lost.
+    /// lease was lost, or when the job would exceed `max_job_counters` distinct counter names.
     pub fn commit_slice(
         &mut self,
         lease: &mut Lease,
-        cursor: &str,
-        outputs: &[OutputFile],
-        counters: &[(String, i64)],
-        last: bool,
+        commit: &SliceCommit<'_>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let SliceCommit {
+            cursor,
+            outputs,
+            counters,
+            last,
+            max_job_counters,
+        } = *commit;
         self.immediate(|tx, err| {
             let slice = lease.slices;
             let changed = tx
@@ -738,6 +829,32 @@ impl Store {
                 )
                 .map_err(err)?;
             }
+            if let Some(cap) = max_job_counters
+                && counters.iter().any(|(n, _)| n.starts_with("job."))
+            {
+                let count: u32 = tx
+                    .query_row(
+                        "SELECT COUNT(DISTINCT name) FROM counters WHERE job = ? AND name LIKE 'job.%'",
+                        [lease.job],
+                        |r| r.get(0),
+                    )
+                    .map_err(err)?;
+                if count > cap {
+                    // Rolled back with the rest of the transaction.
+                    let example = counters
+                        .iter()
+                        .rev()
+                        .find(|(n, _)| n.starts_with("job."))
+                        .map(|(n, _)| n["job.".len()..].to_owned())
+                        .unwrap_or_default();
+                    return Err(StoreError::TooManyCounters {
+                        job: lease.job,
+                        count,
+                        cap,
+                        example,
+                    });
+                }
+            }
             event(tx, err, lease.job, now_ms, "slice-committed", Some((lease, Some(slice))), Some(cursor))?;
             if last {
                 tx.execute(
@@ -759,17 +876,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt, what kind of failure it was (`trap`, `job-error`, `input`...)
-    /// and its error. The task goes back to pending, runnable again at
-    /// `retry_at_ms`, or, once it has failed `max_attempts` times, to failed, and the job with it.
-    /// Returns whether it will be retried.
+    /// Records a failed attempt: what kind of failure it was (`trap`, `job-error`, `input`...),
+    /// its error and signature. The task goes back to pending, runnable again at the retry
+    /// time, or, with [`Retry::Never`] or once it has failed `max_attempts` times, to failed,
+    /// and the job with it. Returns whether it will be retried.
     pub fn fail_attempt(
         &mut self,
         lease: &Lease,
-        failure: &str,
-        error: &str,
-        max_attempts: u32,
-        retry_at_ms: i64,
+        failure: &Failure<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.immediate(|tx, err| {
@@ -783,7 +897,10 @@ impl Store {
                 .map_err(err)?
                 .ok_or_else(|| Self::fenced(lease))?;
             let failures = failures + 1;
-            let retry = failures < max_attempts;
+            let (retry, retry_at_ms) = match failure.retry {
+                Retry::Until { max_attempts, at_ms } => (failures < max_attempts, at_ms),
+                Retry::Never => (false, 0),
+            };
             tx.execute(
                 "UPDATE tasks SET state = ?, owner = NULL, expires_at = NULL, failures = ?, not_before = ?
                  WHERE job = ? AND kind = ? AND idx = ?",
@@ -798,22 +915,46 @@ impl Store {
             )
             .map_err(err)?;
             tx.execute(
-                "UPDATE attempts SET outcome = 'failed', failure = ?, error = ?, ended_ms = ?
+                "UPDATE attempts SET outcome = 'failed', failure = ?, error = ?, signature = ?, ended_ms = ?
                  WHERE job = ? AND kind = ? AND idx = ? AND attempt = ?",
-                params![failure, error, now_ms, lease.job, lease.kind, lease.idx, lease.attempt],
+                params![
+                    failure.kind,
+                    failure.error,
+                    failure.signature,
+                    now_ms,
+                    lease.job,
+                    lease.kind,
+                    lease.idx,
+                    lease.attempt
+                ],
             )
             .map_err(err)?;
-            event(tx, err, lease.job, now_ms, "attempt-failed", Some((lease, Some(lease.slices))), Some(error))?;
+            event(tx, err, lease.job, now_ms, "attempt-failed", Some((lease, Some(lease.slices))), Some(failure.error))?;
             if !retry {
                 tx.execute(
                     "UPDATE jobs SET phase = 'failed', error = ?, finished_ms = ? WHERE id = ?",
-                    params![error, now_ms, lease.job],
+                    params![failure.error, now_ms, lease.job],
                 )
                 .map_err(err)?;
-                event(tx, err, lease.job, now_ms, "job-failed", Some((lease, None)), Some(error))?;
+                event(tx, err, lease.job, now_ms, "job-failed", Some((lease, None)), Some(failure.error))?;
             }
             Ok(retry)
         })
+    }
+
+    /// The signature of the task's most recent failed attempt before `lease`'s, if any.
+    pub fn previous_failure(&self, lease: &Lease) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT signature FROM attempts
+                 WHERE job = ? AND kind = ? AND idx = ? AND attempt < ? AND outcome = 'failed'
+                 ORDER BY attempt DESC LIMIT 1",
+                params![lease.job, lease.kind, lease.idx, lease.attempt],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.err())
     }
 
     /// Records that a commit (or heartbeat) of `lease` was refused because the lease was lost.

@@ -27,9 +27,33 @@ fn lease(s: &mut Store, job: i64, owner: &str, now: i64) -> Lease {
     }
 }
 
+/// A commit of `counters` ending at `cursor`.
+fn commit<'a>(cursor: &'a str, counters: &'a [(String, i64)], last: bool) -> SliceCommit<'a> {
+    SliceCommit {
+        cursor,
+        outputs: &[],
+        counters,
+        last,
+        max_job_counters: None,
+    }
+}
+
 fn finish(s: &mut Store, l: &mut Lease, n: i64) {
-    s.commit_slice(l, "end", &[], &[("records".into(), n)], true, 0)
+    s.commit_slice(l, &commit("end", &[("records".into(), n)], true), 0)
         .unwrap();
+}
+
+/// A failure retried until `max_attempts`, not before `at_ms`.
+fn failure<'a>(kind: &'a str, error: &'a str, max_attempts: u32, at_ms: i64) -> Failure<'a> {
+    Failure {
+        kind,
+        error,
+        signature: None,
+        retry: Retry::Until {
+            max_attempts,
+            at_ms,
+        },
+    }
 }
 
 #[test]
@@ -155,7 +179,11 @@ fn a_taken_over_lease_cannot_commit() {
     let mut fresh = lease(&mut s, job, "w2", 1001);
     assert_eq!((fresh.attempt, fresh.idx), (2, 0));
     let err = s
-        .commit_slice(&mut zombie, "10", &[], &[("records".into(), 10)], false, 0)
+        .commit_slice(
+            &mut zombie,
+            &commit("10", &[("records".into(), 10)], false),
+            0,
+        )
         .unwrap_err();
     assert!(
         matches!(err, StoreError::Fenced { attempt: 1, .. }),
@@ -166,9 +194,13 @@ fn a_taken_over_lease_cannot_commit() {
         s.heartbeat(&zombie, 1002, 1000),
         Err(StoreError::Fenced { .. })
     ));
-    s.commit_slice(&mut fresh, "10", &[], &[("records".into(), 10)], false, 0)
-        .unwrap();
-    s.commit_slice(&mut fresh, "20", &[], &[("records".into(), 7)], true, 0)
+    s.commit_slice(
+        &mut fresh,
+        &commit("10", &[("records".into(), 10)], false),
+        0,
+    )
+    .unwrap();
+    s.commit_slice(&mut fresh, &commit("20", &[("records".into(), 7)], true), 0)
         .unwrap();
     assert_eq!(s.job_counters(job).unwrap(), vec![("records".into(), 17)]);
     let status = s.status(job, 100).unwrap();
@@ -209,10 +241,10 @@ fn a_resumed_task_starts_from_its_committed_cursor() {
     };
     s.commit_slice(
         &mut l,
-        "4096",
-        std::slice::from_ref(&out),
-        &[("records".into(), 3)],
-        false,
+        &SliceCommit {
+            outputs: std::slice::from_ref(&out),
+            ..commit("4096", &[("records".into(), 3)], false)
+        },
         0,
     )
     .unwrap();
@@ -244,10 +276,7 @@ fn failures_back_off_then_fail_the_job_keeping_every_error() {
         let retry = s
             .fail_attempt(
                 &l,
-                "job-error",
-                &format!("boom {attempt}"),
-                3,
-                now + 50,
+                &failure("job-error", &format!("boom {attempt}"), 3, now + 50),
                 now,
             )
             .unwrap();
@@ -280,7 +309,10 @@ fn failures_back_off_then_fail_the_job_keeping_every_error() {
     assert!(s.reset_failed(job, 2000).unwrap());
     let l = lease(&mut s, job, "w", 2000);
     assert_eq!(l.attempt, 4);
-    assert!(s.fail_attempt(&l, "trap", "again", 3, 0, 2001).unwrap());
+    assert!(
+        s.fail_attempt(&l, &failure("trap", "again", 3, 0), 2001)
+            .unwrap()
+    );
 }
 
 #[test]
@@ -294,7 +326,7 @@ fn takeovers_do_not_use_up_attempts() {
     let l = lease(&mut s, job, "w", 20_000);
     assert_eq!(l.attempt, 7);
     assert!(
-        s.fail_attempt(&l, "trap", "first real failure", 2, 0, 20_001)
+        s.fail_attempt(&l, &failure("trap", "first real failure", 2, 0), 20_001)
             .unwrap()
     );
 }
@@ -349,4 +381,72 @@ fn concurrent_connections_queue_instead_of_failing() {
     assert_eq!(all, (0..200).collect::<Vec<_>>());
     let s = Store::open(&path).unwrap();
     assert_eq!(s.job_counters(job).unwrap(), vec![("records".into(), 201)]);
+}
+
+#[test]
+fn a_deterministic_failure_fails_the_job_at_once_and_signatures_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 0);
+    let l = lease(&mut s, job, "w", 0);
+    assert_eq!(s.previous_failure(&l).unwrap(), None);
+    let retried = s
+        .fail_attempt(
+            &l,
+            &Failure {
+                signature: Some("job-error|map|0|a.txt:3|bad"),
+                ..failure("job-error", "bad at a.txt:3", 10, 0)
+            },
+            1,
+        )
+        .unwrap();
+    assert!(retried);
+    let l = lease(&mut s, job, "w", 10);
+    assert_eq!(
+        s.previous_failure(&l).unwrap().as_deref(),
+        Some("job-error|map|0|a.txt:3|bad")
+    );
+    let retried = s
+        .fail_attempt(
+            &l,
+            &Failure {
+                retry: Retry::Never,
+                ..failure("job-error", "bad again", 10, 0)
+            },
+            11,
+        )
+        .unwrap();
+    assert!(!retried, "Retry::Never fails the job with 9 attempts left");
+    assert_eq!(s.job(job).unwrap().phase, "failed");
+}
+
+#[test]
+fn a_commit_past_the_counter_cap_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 2, 0);
+    let capped = |counters| SliceCommit {
+        max_job_counters: Some(3),
+        ..commit("1", counters, false)
+    };
+    let mut a = lease(&mut s, job, "w", 0);
+    let first: Vec<(String, i64)> = ["job.a", "job.b", "records"]
+        .iter()
+        .map(|n| (n.to_string(), 1))
+        .collect();
+    s.commit_slice(&mut a, &capped(&first), 0).unwrap();
+    // Repeated names and built-in counters do not count against the cap.
+    let again: Vec<(String, i64)> = vec![("job.a".into(), 1), ("job.c".into(), 1)];
+    s.commit_slice(&mut a, &capped(&again), 0).unwrap();
+    let over: Vec<(String, i64)> = vec![("job.d".into(), 1), ("records".into(), 5)];
+    let err = s.commit_slice(&mut a, &capped(&over), 0).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::TooManyCounters { count: 4, cap: 3, example, .. } if example == "d"),
+        "{err}"
+    );
+    // Nothing of the refused slice was written.
+    assert_eq!(a.slices, 2);
+    let totals = s.job_counters(job).unwrap();
+    assert_eq!(totals.iter().find(|(n, _)| n == "records").unwrap().1, 1);
+    assert!(totals.iter().all(|(n, _)| n != "job.d"));
 }

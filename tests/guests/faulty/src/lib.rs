@@ -4,7 +4,9 @@
 //! - reduce fails when the `fail-reduce` parameter is set;
 //! - with `flaky-every=N`, the first attempt to run slice S of a shard, for every S that is a
 //!   multiple of N, returns a job error: slice 0 fails on attempt 1; the retry (attempt 2)
-//!   continues to slice N and fails there; attempt 3 gets past it to slice 2N, and so on.
+//!   continues to slice N and fails there; attempt 3 gets past it to slice 2N, and so on. It
+//!   fails once per shard, attempt and slice, like a transient fault: the host, mapping the record
+//!   alone again to see whether the failure is deterministic, finds that it is not.
 //!
 //! Every line bumps the `lines-seen` counter and every reduce call logs once.
 use mr_sdk::prelude::*;
@@ -12,6 +14,9 @@ use mr_sdk::prelude::*;
 #[derive(Default)]
 pub struct Faulty {
     markers: Option<(Option<String>, Option<String>)>,
+    /// The (shard, attempt, slice) whose flaky failure already happened (a worker thread's
+    /// instance runs many tasks).
+    flaked: Option<(u32, u32, u32)>,
 }
 
 impl Job for Faulty {
@@ -45,7 +50,11 @@ impl Mapper for Faulty {
         }
         if let Some(n) = param("flaky-every").and_then(|n| n.parse::<u32>().ok()) {
             let t = task();
-            if t.slice.is_multiple_of(n) && t.attempt == t.slice / n + 1 {
+            if t.slice.is_multiple_of(n)
+                && t.attempt == t.slice / n + 1
+                && self.flaked != Some((t.shard, t.attempt, t.slice))
+            {
+                self.flaked = Some((t.shard, t.attempt, t.slice));
                 mr_sdk::bail!(
                     "flaky on purpose: first attempt ({}) at slice {} of shard {}",
                     t.attempt,
