@@ -5,7 +5,7 @@
 //! `--db` (or, for `status`, `--output`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,9 +28,10 @@ pub struct JobArgs {
     /// it resumes the job).
     #[arg(short, long)]
     output: PathBuf,
-    /// The job store [default: OUTPUT/_mr/state.db].
+    /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB` [default:
+    /// OUTPUT/_mr/state.db].
     #[arg(long)]
-    db: Option<PathBuf>,
+    db: Option<String>,
     /// Number of input shards [default: 4 per core].
     #[arg(long)]
     shards: Option<u32>,
@@ -179,9 +180,9 @@ pub struct SubmitArgs {
 
 #[derive(clap::Args)]
 pub struct WorkArgs {
-    /// The job store.
+    /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long)]
-    db: PathBuf,
+    db: String,
     /// Work on this job only [default: every unfinished job in the store].
     #[arg(long)]
     job: Option<i64>,
@@ -195,9 +196,9 @@ pub struct WorkArgs {
 pub struct ResumeArgs {
     /// The job id (as `submit` printed it).
     job: i64,
-    /// The job store.
+    /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long)]
-    db: PathBuf,
+    db: String,
     #[command(flatten)]
     worker: WorkerArgs,
     #[command(flatten)]
@@ -211,9 +212,9 @@ pub struct ResumeArgs {
 pub struct StatusArgs {
     /// The job id [default: every job in the store].
     job: Option<i64>,
-    /// The job store.
+    /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, conflicts_with = "output")]
-    db: Option<PathBuf>,
+    db: Option<String>,
     /// The job's output directory (its store is OUTPUT/_mr/state.db).
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -260,10 +261,11 @@ pub fn default_runtime() -> Result<Arc<mr_engine::Runtime>> {
 }
 
 impl JobArgs {
-    fn db(&self) -> PathBuf {
-        self.db
-            .clone()
-            .unwrap_or_else(|| mr_exec::default_store_path(&self.output))
+    fn db(&self) -> mr_store::StoreLocation {
+        match &self.db {
+            Some(db) => mr_store::StoreLocation::parse(db),
+            None => mr_store::StoreLocation::file(&mr_exec::default_store_path(&self.output)),
+        }
     }
 
     /// The request, with a runtime for `workers` threads (when this process will run it).
@@ -376,47 +378,55 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
             "already planned:"
         },
         submitted.id,
-        db.display(),
-        db.display()
+        db,
+        db
     );
     Ok(())
 }
 
 pub fn worker(args: WorkArgs) -> Result<()> {
-    check_store(&args.db)?;
+    let db = store_location(&args.db)?;
     let options = args.worker.options(args.job)?;
     let runtime = args.limits.runtime(Some(options.workers))?;
-    let report = mr_exec::work(&args.db, &options, &runtime, None)?;
+    let report = mr_exec::work(&db, &options, &runtime, None)?;
     eprintln!(
         "worker done: {} tasks completed, {} failed attempts, {} refused commits",
         report.tasks, report.failed_attempts, report.refused
     );
+    for (job, why) in &report.skipped {
+        eprintln!("skipped job {job}, which this worker cannot run: {why}");
+    }
     Ok(())
 }
 
 pub fn resume(args: ResumeArgs) -> Result<()> {
-    check_store(&args.db)?;
+    let db = store_location(&args.db)?;
     let options = args.worker.options(Some(args.job))?;
     let bar = progress::Bar::new();
     let worked = mr_exec::work(
-        &args.db,
+        &db,
         &options,
         &args.limits.runtime(Some(options.workers))?,
         Some(bar.sink()),
     );
     bar.finish();
     worked?;
-    print(&mr_exec::summary(&args.db, args.job)?, args.json)
+    print(&mr_exec::summary(&db, args.job)?, args.json)
 }
 
-fn check_store(db: &Path) -> Result<()> {
-    if !db.is_file() {
+/// The store `--db` names; a SQLite file must exist already (only `run` and `submit` create
+/// one).
+fn store_location(db: &str) -> Result<mr_store::StoreLocation> {
+    let location = mr_store::StoreLocation::parse(db);
+    if let Some(path) = location.path()
+        && !path.is_file()
+    {
         bail!(
             "job store {} does not exist; `mr-host submit` creates one (or pass the --db that `run` or `submit` used)",
-            db.display()
+            path.display()
         );
     }
-    Ok(())
+    Ok(location)
 }
 
 fn print(summary: &mr_exec::Summary, json: bool) -> Result<()> {
@@ -431,13 +441,15 @@ fn print(summary: &mr_exec::Summary, json: bool) -> Result<()> {
 pub fn status(args: StatusArgs) -> Result<()> {
     let db = match (&args.db, &args.output) {
         (Some(db), _) => db.clone(),
-        (None, Some(out)) => mr_exec::default_store_path(out),
+        (None, Some(out)) => mr_exec::default_store_path(out)
+            .to_string_lossy()
+            .into_owned(),
         (None, None) => {
             bail!("say which job store: --db PATH, or --output DIR of a job run without --db")
         }
     };
-    check_store(&db)?;
-    let store = mr_store::Store::open(&db)?;
+    let db = store_location(&db)?;
+    let store = mr_store::open(&db)?;
     let ids: Vec<i64> = match args.job {
         Some(id) => vec![id],
         None => store.jobs()?.into_iter().map(|j| j.id).collect(),
@@ -469,7 +481,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
     }
     let mut text = String::new();
     if statuses.is_empty() {
-        text = format!("no jobs in {}\n", db.display());
+        text = format!("no jobs in {db}\n");
     }
     for s in &statuses {
         text += &progress::format_status(&s.status, s.input_bytes)?;

@@ -198,7 +198,7 @@ pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt
     if !s.recent_events.is_empty() {
         writeln!(out, "  recent events:")?;
         for e in &s.recent_events {
-            let mut what = e.event.clone();
+            let mut what = e.event.to_string();
             if let (Some(kind), Some(idx)) = (&e.kind, e.idx) {
                 what += &format!(" {kind} {idx}");
             }

@@ -8,8 +8,7 @@
 //! it fails early), and at finalize against the committed total (exact even when concurrent
 //! slices each stayed under it while reading).
 
-use crate::map::SliceFiles;
-use crate::worker::{Task, TaskError};
+use crate::task::{SliceFiles, Task, TaskError};
 use crate::writer::{TextWriter, temp_name};
 use crate::{ExecError, counters::SliceCounters};
 

@@ -5,6 +5,55 @@ use std::path::PathBuf;
 
 use mr_engine::GuestError;
 
+/// What a guest call was doing: the step of a task it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `map` on a batch of input records.
+    Map,
+    /// `combine` on a spill's groups.
+    Combine,
+    /// `reduce` on a partition's groups.
+    Reduce,
+    /// A lifecycle event of the finalize task.
+    Finalize,
+}
+
+impl Step {
+    /// The step's name, as the guest's `task().phase` and messages give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Map => "map",
+            Step::Combine => "combine",
+            Step::Reduce => "reduce",
+            Step::Finalize => "finalize",
+        }
+    }
+
+    /// What the task's index counts: map and combine work on a shard, reduce on a partition.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Step::Reduce => "partition",
+            Step::Map | Step::Combine => "shard",
+            Step::Finalize => "task",
+        }
+    }
+
+    /// The step a task of `kind` starts with.
+    pub fn of(kind: mr_store::TaskKind) -> Step {
+        match kind {
+            mr_store::TaskKind::Map => Step::Map,
+            mr_store::TaskKind::Reduce => Step::Reduce,
+            mr_store::TaskKind::Finalize => Step::Finalize,
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a job (or a task of it) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -180,7 +229,8 @@ pub enum ExecError {
     },
     /// The guest failed.
     #[error(
-        "job `{job}` failed in {phase} {unit} {index}{}, attempt {attempt}{}: {error}{}",
+        "job `{job}` failed in {step} {} {index}{}, attempt {attempt}{}: {error}{}",
+        step.unit(),
         slice.map(|s| format!(", slice {s}")).unwrap_or_default(),
         location.as_ref().map(|l| format!(", at {l}")).unwrap_or_default(),
         if *deterministic {
@@ -192,10 +242,8 @@ pub enum ExecError {
     Guest {
         /// Job name.
         job: String,
-        /// `map`, `combine` or `reduce`.
-        phase: &'static str,
-        /// `shard` or `partition`.
-        unit: &'static str,
+        /// What the guest was doing.
+        step: Step,
         /// Shard or partition index.
         index: u32,
         /// Slice of the shard (map and combine).
@@ -219,6 +267,16 @@ pub enum ExecError {
         /// The last attempt's error.
         error: String,
     },
+    /// The job was cancelled.
+    #[error(
+        "job {id} (`{name}`) was cancelled: nothing more of it was committed, and its output has no _MANIFEST"
+    )]
+    JobCancelled {
+        /// The job.
+        id: i64,
+        /// Its name.
+        name: String,
+    },
     /// The job has not finished (asked for a summary too early).
     #[error("job {id} (`{name}`) has not finished: it is in its {phase} phase")]
     Unfinished {
@@ -227,7 +285,7 @@ pub enum ExecError {
         /// Its name.
         name: String,
         /// Its phase.
-        phase: String,
+        phase: mr_store::Phase,
     },
     /// A worker thread panicked (a bug in mr, not in the job).
     #[error("a worker thread panicked (this is a bug in mr-host): {0}")]
@@ -284,7 +342,7 @@ impl ExecError {
         use mr_engine::{GuestErrorKind, TrapKind};
         match self {
             ExecError::Guest {
-                phase,
+                step,
                 index,
                 slice,
                 location,
@@ -295,7 +353,7 @@ impl ExecError {
                     return None;
                 }
                 Some(format!(
-                    "{}|{phase}|{index}|{slice:?}|{location:?}|{}",
+                    "{}|{step}|{index}|{slice:?}|{location:?}|{}",
                     self.failure_kind(),
                     error.message
                 ))

@@ -13,13 +13,15 @@ use mr_engine::LifecycleEvent;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::ExecError;
 use crate::bad::{BAD_PART, BAD_RECORDS};
 use crate::counters;
+use crate::error::Step;
 use crate::sink::{Sink, SinkReport};
 use crate::spec::JobSpec;
-use crate::worker::{Task, TaskError};
+use crate::task::{Task, TaskError};
 use crate::writer::{TextWriter, part_name, sync_dir};
-use crate::{ExecError, now_ms};
+use mr_store::TaskKind;
 
 /// The manifest's name in the output directory.
 pub const MANIFEST: &str = "_MANIFEST";
@@ -75,7 +77,7 @@ pub(crate) fn output_names(spec: &JobSpec) -> Vec<String> {
 
 pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let spec = &task.job.spec;
-    task.set_identity("finalize", 0);
+    task.set_identity(Step::Finalize, 0);
     // The exact check of --max-bad-records, against what was committed.
     let bad_total = crate::bad::committed(task)?;
     if bad_total > spec.max_bad_records {
@@ -88,7 +90,11 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     }
     let mut sink = None;
     let files = if matches!(spec.sink, Sink::Sqlite { .. }) {
-        let kind = if spec.reducers > 0 { "reduce" } else { "map" };
+        let kind = if spec.reducers > 0 {
+            TaskKind::Reduce
+        } else {
+            TaskKind::Map
+        };
         let sources: Vec<_> = task
             .store
             .outputs(task.job.id, kind)?
@@ -109,7 +115,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     };
     let bad_sources: Vec<_> = task
         .store
-        .outputs(task.job.id, "map")?
+        .outputs(task.job.id, TaskKind::Map)?
         .into_iter()
         .filter(|o| o.file.part == BAD_PART)
         .map(|o| spec.output.join(&o.file.path))
@@ -163,9 +169,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             last: true,
             max_job_counters: None,
         },
-        now_ms(),
     )?;
-    tracing::info!(job = task.job.id, "job {} completed", task.job.id);
+    tracing::info!("job completed");
     cleanup(spec);
     task.notify_done(LifecycleEvent::TaskCompleted);
     task.notify_done(LifecycleEvent::JobCompleted);
@@ -194,7 +199,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ExecError + '_ {
 fn place_reduce_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskError> {
     let spec = &task.job.spec;
     let mut files = Vec::new();
-    for o in task.store.outputs(task.job.id, "reduce")? {
+    for o in task.store.outputs(task.job.id, TaskKind::Reduce)? {
         let source = spec.output.join(&o.file.path);
         let name = part_name(o.idx);
         let dest = spec.output.join(&name);
@@ -224,7 +229,7 @@ fn place_reduce_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskEr
 fn compose_map_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskError> {
     let spec = &task.job.spec;
     let mut by_shard: Vec<Vec<mr_store::CommittedOutput>> = vec![Vec::new(); spec.shards.len()];
-    for o in task.store.outputs(task.job.id, "map")? {
+    for o in task.store.outputs(task.job.id, TaskKind::Map)? {
         if o.file.part != BAD_PART {
             by_shard[o.idx as usize].push(o);
         }

@@ -37,20 +37,22 @@ mod owner;
 mod reduce;
 mod sink;
 mod spec;
+mod task;
 mod worker;
 mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+
+use mr_store::{EventKind, Phase, StoreLocation, TaskKind};
 
 pub use bad::BAD_RECORDS;
 pub use counters::BUILTIN_COUNTERS;
-pub use error::{ExecError, error_chain};
+pub use error::{ExecError, Step, error_chain};
 pub use sink::{Sink, SqliteMode, SqliteShape};
 pub use spec::{DEFAULT_BATCH_BYTES, JobRequest, JobSpec, SliceLimits, Submitted, submit};
-pub use worker::{DEFAULT_MEMORY, WorkerOptions, work};
+pub use worker::{DEFAULT_MEMORY, WorkReport, WorkerOptions, work};
 
 /// Where `run` and `submit` keep the job store when `--db` is not given: inside the output
 /// directory, so rerunning the same command finds it.
@@ -125,7 +127,7 @@ pub struct Summary {
 /// Submits `request` to the store at `db` (see [`submit`]) and works on it with this process's
 /// worker threads until it is done; then returns its summary. Rerunning after a crash resumes.
 pub fn run(
-    db: &Path,
+    db: &StoreLocation,
     request: &JobRequest,
     options: &WorkerOptions,
     progress: Option<ProgressSink>,
@@ -149,26 +151,10 @@ pub fn run(
 /// The summary of job `id`; an error naming the failure when the job failed, and one saying so
 /// when it has not finished. For a finished job it also removes a work directory that a crash
 /// right after the final commit left behind.
-pub fn summary(db: &Path, id: i64) -> Result<Summary, ExecError> {
-    let store = mr_store::Store::open(db)?;
+pub fn summary(db: &StoreLocation, id: i64) -> Result<Summary, ExecError> {
+    let store = mr_store::open(db)?;
     let row = store.job(id)?;
-    match row.phase.as_str() {
-        "done" => {}
-        "failed" => {
-            return Err(ExecError::JobFailed {
-                id,
-                name: row.name,
-                error: row.error.unwrap_or_default(),
-            });
-        }
-        phase => {
-            return Err(ExecError::Unfinished {
-                id,
-                name: row.name,
-                phase: phase.to_owned(),
-            });
-        }
-    }
+    worker::finished(&row)?;
     let spec: JobSpec = JobSpec::parse(&row.spec, id)?;
     finalize::cleanup(&spec);
     let status = store.status(id, 0)?;
@@ -176,10 +162,12 @@ pub fn summary(db: &Path, id: i64) -> Result<Summary, ExecError> {
     let events = store.events(id, 0, u32::MAX)?;
     let at =
         |pred: &dyn Fn(&mr_store::Event) -> bool| events.iter().find(|e| pred(e)).map(|e| e.at_ms);
-    let map_start = at(&|e| e.event == "task-started" && e.kind.as_deref() == Some("map"));
-    let reduce_start = at(&|e| e.event == "phase-started" && e.detail.as_deref() == Some("reduce"));
-    let finalize_start =
-        at(&|e| e.event == "phase-started" && e.detail.as_deref() == Some("finalize"));
+    let phase_started = |phase: Phase| {
+        at(&|e| e.event == EventKind::PhaseStarted && e.detail.as_deref() == Some(phase.as_str()))
+    };
+    let map_start = at(&|e| e.event == EventKind::TaskStarted && e.kind == Some(TaskKind::Map));
+    let reduce_start = phase_started(Phase::Reduce);
+    let finalize_start = phase_started(Phase::Finalize);
     let seconds = |a: Option<i64>, b: Option<i64>| match (a, b) {
         (Some(a), Some(b)) => (b - a).max(0) as f64 / 1000.0,
         _ => 0.0,
@@ -200,7 +188,7 @@ pub fn summary(db: &Path, id: i64) -> Result<Summary, ExecError> {
         slices: status
             .tasks
             .iter()
-            .filter(|t| t.kind == "map")
+            .filter(|t| t.kind == TaskKind::Map)
             .map(|t| t.slices)
             .sum(),
         attempts: status.attempts,
@@ -217,12 +205,4 @@ pub fn summary(db: &Path, id: i64) -> Result<Summary, ExecError> {
         ),
         wall_seconds: seconds(Some(row.created_ms), row.finished_ms),
     })
-}
-
-/// Milliseconds since the Unix epoch (the store's clock).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as i64
 }

@@ -2,8 +2,6 @@
 //! guest in batches, partition, sort, combine and spill run files (or, for map-only jobs, write
 //! the output), then commit the slice.
 
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mr_engine::{GuestError, LifecycleEvent};
@@ -11,10 +9,11 @@ use mr_io::ShardReader;
 use mr_shuffle::{RunWriter, SpillBuffer, partition_of};
 use mr_store::OutputFile;
 
+use crate::Progress;
 use crate::counters::SliceCounters;
-use crate::worker::{Task, TaskError};
+use crate::error::Step;
+use crate::task::{SliceFiles, Task, TaskError, guest_error, write_failure};
 use crate::writer::{TextWriter, sync_dir, temp_name};
-use crate::{ExecError, Progress, now_ms};
 
 /// Input bytes per combine call.
 const COMBINE_BATCH_BYTES: usize = 256 * 1024;
@@ -26,15 +25,17 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let mut cursor = task.lease.cursor.clone();
     // The whole map-side memory budget of this worker thread: output beyond it spills.
     let mut buffer = if spec.reducers > 0 {
-        SpillBuffer::with_budget(task.worker.memory_share())
+        SpillBuffer::with_budget(task.env.memory_share)
     } else {
         SpillBuffer::default()
     };
     let mut batch = Vec::with_capacity(spec.batch_bytes as usize + 4096);
     loop {
         let slice = task.lease.slices;
-        task.store.slice_started(task.lease, now_ms())?;
-        task.set_identity("map", slice);
+        let span = tracing::debug_span!("slice", slice);
+        let _entered = span.enter();
+        task.store.slice_started(task.lease)?;
+        task.set_identity(Step::Map, slice);
         task.notify_start(LifecycleEvent::SliceStarted)?;
         let mut files = SliceFiles::default();
         let mut counters = SliceCounters::new(spec.max_counters);
@@ -75,17 +76,12 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
                 last,
                 max_job_counters: Some(spec.max_counters),
             },
-            now_ms(),
         );
         if let Err(e) = committed {
             files.remove_all();
             return Err(e.into());
         }
-        tracing::debug!(
-            job = task.job.id,
-            "map task {} slice {slice} committed at {next}",
-            task.lease.idx
-        );
+        tracing::debug!(cursor = %next, "committed");
         task.progress(Progress::Mapped(bytes));
         task.notify_done(LifecycleEvent::SliceCommitted);
         if last {
@@ -128,7 +124,7 @@ fn map_slice(
         }
         // A lost lease ends the slice early; its commit will then be refused by the store (the
         // fence decides, not this flag).
-        if task.lost.load(Ordering::Relaxed) {
+        if task.stopped() {
             break;
         }
         batch.clear();
@@ -157,7 +153,7 @@ fn map_slice(
             let before = writer.records;
             writer
                 .write_batch(&output.bytes)
-                .map_err(|e| write_failure(task, "map", batch_location(batch, None), e))?;
+                .map_err(|e| write_failure(task, Step::Map, batch_location(batch, None), e))?;
             counters.add("map-output-records", writer.records - before);
             continue;
         }
@@ -219,126 +215,6 @@ fn shuffle_output(
     Ok(())
 }
 
-/// The path the store records for a file: relative to the output directory, so the output
-/// directory can be moved as a whole between runs.
-pub(crate) fn relative(task: &Task<'_>, path: &std::path::Path) -> String {
-    path.strip_prefix(&task.job.spec.output)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// Files one slice wrote: each as (written, final name, what the store records).
-#[derive(Default)]
-pub(crate) struct SliceFiles {
-    pub(crate) pending: Vec<(PathBuf, PathBuf, OutputFile)>,
-    /// Everything that may exist on disk, to remove if the slice is abandoned.
-    pub(crate) created: Vec<PathBuf>,
-}
-
-impl SliceFiles {
-    /// Adds a text file already written and renamed into place (it needs no rename at commit).
-    pub(crate) fn push_written(
-        &mut self,
-        task: &Task<'_>,
-        written: crate::writer::WrittenFile,
-        part: u32,
-    ) {
-        let output = OutputFile {
-            path: relative(task, &written.path),
-            part,
-            bytes: written.bytes,
-            records: written.records,
-            checksum: written.sha256,
-        };
-        self.pending
-            .push((written.path.clone(), written.path, output));
-    }
-
-    fn rename_all(&mut self) -> Result<(), ExecError> {
-        for (written, name, _) in &self.pending {
-            if written != name {
-                std::fs::rename(written, name).map_err(|source| ExecError::Output {
-                    path: name.clone(),
-                    source,
-                })?;
-            }
-            self.created.push(name.clone());
-        }
-        Ok(())
-    }
-
-    fn outputs(&self) -> Vec<OutputFile> {
-        self.pending.iter().map(|p| p.2.clone()).collect()
-    }
-
-    /// Removes what an abandoned or refused slice wrote; nothing refers to it.
-    fn remove_all(&mut self) {
-        for path in self
-            .created
-            .drain(..)
-            .chain(self.pending.drain(..).map(|p| p.0))
-        {
-            if let Err(e) = std::fs::remove_file(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("cannot remove abandoned file {}: {e}", path.display());
-            }
-        }
-    }
-}
-
-pub(crate) fn guest_error(
-    task: &Task<'_>,
-    phase: &'static str,
-    location: Option<String>,
-    error: GuestError,
-) -> TaskError {
-    TaskError::Failed(ExecError::Guest {
-        job: task.job.spec.name.clone(),
-        phase,
-        unit: if phase == "reduce" {
-            "partition"
-        } else {
-            "shard"
-        },
-        index: task.lease.idx,
-        slice: (phase != "reduce").then_some(task.lease.slices),
-        attempt: task.lease.attempt,
-        location,
-        error: Box::new(error),
-        deterministic: false,
-    })
-}
-
-/// A batch of job output that could not be written: a disk error as it is; a malformed batch
-/// or a record the sink cannot hold as the job's failure, at `location`.
-pub(crate) fn write_failure(
-    task: &Task<'_>,
-    phase: &'static str,
-    location: Option<String>,
-    error: crate::writer::WriteError,
-) -> TaskError {
-    use crate::writer::WriteError;
-    match error {
-        WriteError::Io(e) => TaskError::Failed(e),
-        WriteError::Malformed(e) => guest_error(
-            task,
-            phase,
-            location,
-            GuestError::protocol(format!("the job's {phase} output is malformed: {e}")),
-        )
-        .deterministic(true),
-        WriteError::Refused { index, key, why } => TaskError::Failed(ExecError::OutputRecord {
-            message: format!(
-                "record {} of the job's {phase} output{} (key {key}) {why}",
-                index + 1,
-                location.map(|l| format!(" for {l}")).unwrap_or_default()
-            ),
-        }),
-    }
-}
-
 /// Maps a batch. When the call fails, finds the record to blame (see [`blame`]). A record that
 /// fails on its own, the same way twice, is a deterministic failure: with `--max-bad-records`
 /// it is skipped (counted and logged to `_bad_records` with the guest's message, like any bad
@@ -369,7 +245,7 @@ fn map_batch(
             _ => None,
         };
         let Some((index, location)) = skip else {
-            return Err(guest_error(task, "map", blame.location, blame.error)
+            return Err(guest_error(task, Step::Map, blame.location, blame.error)
                 .deterministic(blame.deterministic));
         };
         bad.add(
@@ -652,7 +528,7 @@ fn spill(
                     let combined = task
                         .instance
                         .combine(&group_batch)
-                        .map_err(|e| guest_error(task, "combine", None, e))?;
+                        .map_err(|e| guest_error(task, Step::Combine, None, e))?;
                     counters.absorb(task.instance)?;
                     combined
                 };
@@ -670,7 +546,7 @@ fn spill(
             tmp,
             name.clone(),
             OutputFile {
-                path: relative(task, &name),
+                path: task.relative(&name),
                 part: p,
                 bytes: stats.bytes,
                 records: stats.records,
@@ -695,7 +571,7 @@ fn write_combined(
 ) -> Result<u64, TaskError> {
     let malformed = |what: String| {
         let error = GuestError::protocol(format!("the job's combine output is malformed: {what}"));
-        guest_error(task, "combine", None, error).deterministic(true)
+        guest_error(task, Step::Combine, None, error).deterministic(true)
     };
     let mut written = 0;
     let mut outputs = mr_codec::counted_values(combined);
@@ -719,7 +595,7 @@ fn write_combined(
                     value.len(),
                     crate::writer::shown(key)
                 ));
-                return Err(guest_error(task, "combine", None, error).deterministic(true));
+                return Err(guest_error(task, Step::Combine, None, error).deterministic(true));
             }
             run.push(key, value)?;
             written += 1;

@@ -117,7 +117,7 @@ fn written_by_mr(output: &Path, planned: &[String]) -> Vec<String> {
 /// refuses, removing nothing, when the directory also holds anything else.
 pub(crate) fn clear_previous(
     output: &Path,
-    db: &Path,
+    db: Option<&Path>,
     planned: &[String],
 ) -> Result<(), ExecError> {
     let entries = match std::fs::read_dir(output) {
@@ -144,9 +144,11 @@ pub(crate) fn clear_previous(
             names: foreign,
         });
     }
-    let db = resolved(db);
+    let db = db.map(resolved);
     for path in remove {
-        if path.file_name() == Some(STATE_DIR.as_ref()) && db.starts_with(&path) {
+        if path.file_name() == Some(STATE_DIR.as_ref())
+            && let Some(db) = db.as_ref().filter(|db| db.starts_with(&path))
+        {
             // The store stays (the caller deletes its jobs for this output); the rest of the
             // state directory (work files of the old job) goes.
             let keep = db.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -232,14 +234,16 @@ mod tests {
         std::fs::write(out.join("_mr/state.db"), "db").unwrap();
         let planned = vec!["part-00000".to_owned(), "part-00001".to_owned()];
         let db = out.join("_mr/state.db");
-        let err = clear_previous(out, &db, &planned).unwrap_err().to_string();
+        let err = clear_previous(out, Some(&db), &planned)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("notes.txt"), "{err}");
         assert!(
             out.join("part-00000").exists(),
             "nothing removed on refusal"
         );
         std::fs::remove_file(out.join("notes.txt")).unwrap();
-        clear_previous(out, &db, &planned).unwrap();
+        clear_previous(out, Some(&db), &planned).unwrap();
         let mut left: Vec<_> = walk(out);
         left.sort();
         assert_eq!(left, ["_mr", "_mr/state.db"]);

@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use mr_engine::{LifecycleEvent, ValueSource};
 use mr_shuffle::Merger;
-use mr_store::OutputFile;
+use mr_store::{OutputFile, TaskKind};
 
+use crate::Progress;
 use crate::counters::SliceCounters;
-use crate::map::{guest_error, write_failure};
-use crate::worker::{Task, TaskError};
-use crate::writer::shown;
-use crate::writer::{TextWriter, sync_dir, temp_name};
-use crate::{Progress, now_ms};
+use crate::error::Step;
+use crate::task::{Task, TaskError, guest_error, remove, write_failure};
+use crate::writer::{TextWriter, shown, sync_dir, temp_name};
 
 /// Bytes of values per reduce call before a group is continued through the value stream.
 const REDUCE_BATCH_BYTES: usize = 256 * 1024;
@@ -22,12 +21,12 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     task.announce_reduce();
     let spec = &task.job.spec;
     let partition = task.lease.idx;
-    task.set_identity("reduce", 0);
-    task.store.slice_started(task.lease, now_ms())?;
+    task.set_identity(Step::Reduce, 0);
+    task.store.slice_started(task.lease)?;
     // The map runs of this partition, in input order: (shard, slice, spill).
     let runs: Vec<_> = task
         .store
-        .outputs(task.job.id, "map")?
+        .outputs(task.job.id, TaskKind::Map)?
         .into_iter()
         .filter(|o| o.file.part == partition)
         .map(|o| spec.output.join(&o.file.path))
@@ -40,7 +39,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let mut intermediate = Vec::new();
     let merged = mr_shuffle::reduce_fan_in(
         runs,
-        mr_shuffle::fan_in_for(task.worker.memory_share()),
+        mr_shuffle::fan_in_for(task.env.memory_share),
         &spec.work_dir(),
         &format!("r{partition:05}-a{}", task.lease.attempt),
         &mut intermediate,
@@ -65,11 +64,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     sync_dir(&spec.work_dir())?;
     mr_store::failpoint("before-commit-reduce");
     let output = OutputFile {
-        path: path
-            .strip_prefix(&spec.output)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned(),
+        path: task.relative(&path),
         part: partition,
         bytes: written.bytes,
         records: written.records,
@@ -84,7 +79,6 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             last: true,
             max_job_counters: Some(spec.max_counters),
         },
-        now_ms(),
     );
     if let Err(e) = committed {
         remove(&path);
@@ -94,14 +88,6 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     task.notify_done(LifecycleEvent::SliceCommitted);
     task.notify_done(LifecycleEvent::TaskCompleted);
     Ok(())
-}
-
-fn remove(path: &std::path::Path) {
-    if let Err(e) = std::fs::remove_file(path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!("cannot remove abandoned file {}: {e}", path.display());
-    }
 }
 
 /// Streams the rest of one key's values out of the shared merger, counting what it streamed
@@ -145,10 +131,10 @@ fn reduce_partition(
     let mut first = Vec::new();
     let (mut groups, mut values) = (0u64, 0u64);
     loop {
-        if task.lost.load(Ordering::Relaxed) {
+        if task.stopped() {
             // Never commit part of a partition: give the task up.
-            return Err(TaskError::Fenced(format!(
-                "reduce task {} attempt {}: the lease was taken over while reducing",
+            return Err(TaskError::Refused(format!(
+                "reduce task {} attempt {}: the lease was taken over (or the job cancelled) while reducing",
                 task.lease.idx, task.lease.attempt
             )));
         }
@@ -205,7 +191,7 @@ fn reduce_partition(
         let output = task.instance.reduce(&batch, rest).map_err(|e| {
             let location =
                 Some(format!("key {:?}", String::from_utf8_lossy(&key))).filter(|_| more);
-            guest_error(task, "reduce", location, e)
+            guest_error(task, Step::Reduce, location, e)
         })?;
         counters.absorb(task.instance)?;
         values += streamed.load(Ordering::Relaxed);
@@ -222,7 +208,7 @@ fn reduce_partition(
         }
         writer.write_batch(&output).map_err(|e| {
             let location = format!("the batch of keys {} .. {}", shown(&first), shown(&key));
-            write_failure(task, "reduce", Some(location), e)
+            write_failure(task, Step::Reduce, Some(location), e)
         })?;
     }
     let written = writer.commit()?;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use mr_engine::JobComponent;
 use mr_io::{InputFile, Shard};
-use mr_store::{NewJob, Store};
+use mr_store::{JobStore, NewJob, StoreLocation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::sink::Sink;
-use crate::{ExecError, STATE_DIR, now_ms};
+use crate::{ExecError, STATE_DIR};
 
 /// When a map slice ends and commits: whichever bound is reached first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,7 +205,7 @@ pub struct Submitted {
 /// Plans `request` into the store at `db` (created if needed), or finds the same job planned
 /// before: same component, parameters, inputs (paths, sizes, modification times) and output.
 /// A failed job found this way is made runnable again.
-pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
+pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, ExecError> {
     // Everything is checked before anything is written: a refused job leaves no output
     // directory and no store behind, and never touches an input.
     let output = crate::output::resolved(&request.output);
@@ -216,7 +216,9 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
     }
     let files = mr_io::resolve_inputs(&request.inputs)?;
     crate::output::check_against_inputs(&output, &request.inputs, &files)?;
-    let db_inside_output = crate::output::resolved(db).starts_with(&output);
+    let db_inside_output = db
+        .path()
+        .is_some_and(|db| crate::output::resolved(db).starts_with(&output));
     // A store outside the output is opened first, so a bad --db creates no output directory.
     let mut store = if db_inside_output {
         None
@@ -283,7 +285,7 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
                 planned.extend(spec.compose.clone());
             }
         }
-        crate::output::clear_previous(&output, db, &planned)?;
+        crate::output::clear_previous(&output, db.path(), &planned)?;
         for job in previous {
             store.delete_job(job.id)?;
         }
@@ -294,7 +296,7 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
         let changed = apply_allowances(request, &mut spec);
         if !changed.is_empty() {
             let text = serde_json::to_string(&spec).expect("a plan serialises");
-            store.update_plan(existing.id, &text, &changed.join(", "), now_ms())?;
+            store.update_plan(existing.id, &text, &changed.join(", "))?;
             tracing::info!(
                 job = existing.id,
                 "job {} now runs with {}",
@@ -302,7 +304,7 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
                 changed.join(", ")
             );
         }
-        if store.reset_failed(existing.id, now_ms())? {
+        if store.reset_failed(existing.id)? {
             tracing::warn!(
                 job = existing.id,
                 "job {} had failed ({}); retrying its failed tasks",
@@ -358,17 +360,14 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
         fingerprint: fingerprint.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
-    let (id, created) = store.create_job(
-        &NewJob {
-            name: &spec.name,
-            fingerprint: &fingerprint,
-            output: &output_text,
-            spec: &text,
-            map_tasks: spec.shards.len() as u32,
-            reduce_tasks: spec.reducers,
-        },
-        now_ms(),
-    )?;
+    let (id, created) = store.create_job(&NewJob {
+        name: &spec.name,
+        fingerprint: &fingerprint,
+        output: &output_text,
+        spec: &text,
+        map_tasks: spec.shards.len() as u32,
+        reduce_tasks: spec.reducers,
+    })?;
     tracing::info!(
         job = id,
         "planned job {id}: {} shards, {} partitions",
@@ -459,15 +458,19 @@ fn modified_ns(path: &Path, display: &str) -> Result<u128, ExecError> {
     Ok(file_state(path, display)?.1)
 }
 
-/// Opens the store at `db`, creating its directory first.
-fn open_store(db: &Path) -> Result<Store, ExecError> {
-    if let Some(dir) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+/// Opens the store at `db`, creating a SQLite file's directory first.
+fn open_store(db: &StoreLocation) -> Result<Box<dyn JobStore>, ExecError> {
+    if let Some(dir) = db
+        .path()
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).map_err(|source| ExecError::Output {
             path: dir.to_owned(),
             source,
         })?;
     }
-    Ok(Store::open(db)?)
+    Ok(mr_store::open(db)?)
 }
 
 /// A file's size and modification time (ns since the epoch): what the plan records, and what a

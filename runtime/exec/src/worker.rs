@@ -2,19 +2,22 @@
 //!
 //! One process runs W worker threads and one heartbeat thread, each with its own store
 //! connection. A worker thread keeps one guest instance per job and reuses it across tasks
-//! (re-created by the engine after a trap). Several processes may work on the same store.
+//! (re-created by the engine after a trap). Several processes, on any number of hosts, may work
+//! on the same store. A job that cannot be loaded here (its component is missing or changed,
+//! its inputs changed) is skipped with an error, and the others are served.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mr_engine::{Instance, JobComponent, LifecycleEvent, Runtime, TaskIdentity};
-use mr_store::{Acquired, Lease, Store, StoreError};
+use mr_engine::{Instance, LifecycleEvent, Runtime};
+use mr_store::{Acquired, JobStore, Lease, Phase, StoreError, StoreLocation, TaskKind};
 
+use crate::error::Step;
 use crate::spec::JobSpec;
-use crate::{ExecError, Progress, ProgressSink, now_ms, owner};
+use crate::task::{JobContext, Task, TaskEnv, TaskError, identity};
+use crate::{ExecError, Progress, ProgressSink, owner};
 
 /// How a worker process runs.
 #[derive(Debug, Clone)]
@@ -46,33 +49,29 @@ impl Default for WorkerOptions {
 }
 
 /// What one [`work`] call did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WorkReport {
     /// Tasks completed.
     pub tasks: u64,
     /// Attempts that failed (and were retried, or failed their job).
     pub failed_attempts: u64,
-    /// Commits refused because the lease had been taken over.
+    /// Commits refused because the lease had been taken over or the job cancelled.
     pub refused: u64,
+    /// Jobs this process could not load, with why (it served the others).
+    pub skipped: Vec<(i64, String)>,
 }
 
-/// A job as a worker process holds it: its plan and its loaded component.
-pub(crate) struct JobContext {
-    pub id: i64,
-    pub spec: JobSpec,
-    pub component: Arc<JobComponent>,
-    reduce_announced: AtomicBool,
-}
-
-type LeaseKey = (i64, String, u32);
+type LeaseKey = (i64, TaskKind, u32);
 
 /// State shared by the threads of one worker process.
-pub(crate) struct Worker<'a> {
-    db: &'a Path,
+struct Worker<'a> {
+    db: &'a StoreLocation,
     options: &'a WorkerOptions,
     runtime: &'a Arc<Runtime>,
-    progress: Option<ProgressSink>,
+    env: TaskEnv,
     jobs: Mutex<HashMap<i64, Arc<JobContext>>>,
+    /// Jobs that cannot be loaded here, with why.
+    skipped: Mutex<HashMap<i64, String>>,
     leases: Mutex<HashMap<LeaseKey, (Lease, Arc<AtomicBool>)>>,
     stop: AtomicBool,
     tasks: AtomicU64,
@@ -80,157 +79,34 @@ pub(crate) struct Worker<'a> {
     refused: AtomicU64,
 }
 
-/// Why a task ended early.
-pub(crate) enum TaskError {
-    /// The lease was lost: the store refused the commit (or the task noticed first).
-    Fenced(String),
-    /// The attempt failed; retry it.
-    Failed(ExecError),
-    /// The store itself failed: stop this worker.
-    Store(StoreError),
-}
-
-impl TaskError {
-    /// Marks a guest failure as deterministic (see [`ExecError::is_deterministic`]).
-    pub(crate) fn deterministic(mut self, yes: bool) -> Self {
-        if let TaskError::Failed(ExecError::Guest { deterministic, .. }) = &mut self {
-            *deterministic = yes;
-        }
-        self
-    }
-}
-
-impl From<StoreError> for TaskError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Fenced { .. } => TaskError::Fenced(e.to_string()),
-            // A cap the job exceeded: the job's failure, not the store's.
-            StoreError::TooManyCounters { .. } => TaskError::Failed(e.into()),
-            e => TaskError::Store(e),
-        }
-    }
-}
-
-impl From<ExecError> for TaskError {
-    fn from(e: ExecError) -> Self {
-        TaskError::Failed(e)
-    }
-}
-
-impl From<mr_io::InputError> for TaskError {
-    fn from(e: mr_io::InputError) -> Self {
-        TaskError::Failed(e.into())
-    }
-}
-
-impl From<mr_shuffle::ShuffleError> for TaskError {
-    fn from(e: mr_shuffle::ShuffleError) -> Self {
-        TaskError::Failed(e.into())
-    }
-}
-
-/// Everything a running task needs.
-pub(crate) struct Task<'a> {
-    pub worker: &'a Worker<'a>,
-    pub job: &'a JobContext,
-    pub store: &'a mut Store,
-    pub instance: &'a mut Instance,
-    pub lease: &'a mut Lease,
-    pub lost: &'a AtomicBool,
-}
-
-impl Worker<'_> {
-    /// One worker thread's share of the memory budget, in bytes.
-    pub(crate) fn memory_share(&self) -> usize {
-        let share = self.options.memory / u64::from(self.options.workers.max(1));
-        usize::try_from(share).unwrap_or(usize::MAX)
-    }
-}
-
-impl Task<'_> {
-    pub(crate) fn progress(&self, p: Progress) {
-        if let Some(sink) = &self.worker.progress {
-            sink(p);
-        }
-    }
-
-    /// Points the guest's `task()` at the current slice.
-    pub(crate) fn set_identity(&mut self, phase: &'static str, slice: u32) {
-        self.instance
-            .set_task(identity(self.job, self.lease, phase, slice));
-    }
-
-    /// Tells a job that wants lifecycle events that something is starting; a guest failure
-    /// fails the attempt, like any other guest failure.
-    pub(crate) fn notify_start(&mut self, event: LifecycleEvent) -> Result<(), TaskError> {
-        self.instance
-            .notify(event)
-            .map_err(|e| crate::map::guest_error(self, phase_name(&self.lease.kind), None, e))
-    }
-
-    /// Tells a job that wants lifecycle events that something was committed. The work is done
-    /// whatever the guest says, so a failure is only logged.
-    pub(crate) fn notify_done(&mut self, event: LifecycleEvent) {
-        if let Err(e) = self.instance.notify(event) {
-            tracing::warn!(
-                job = self.job.id,
-                "the job failed handling {event:?} of {} task {} (ignored: the work is committed): {e}",
-                self.lease.kind,
-                self.lease.idx
-            );
-        }
-    }
-
-    pub(crate) fn announce_reduce(&self) {
-        if !self.job.reduce_announced.swap(true, Ordering::Relaxed) {
-            self.progress(Progress::ReduceStarted {
-                partitions: self.job.spec.reducers,
-            });
-        }
-    }
-}
-
-fn identity(job: &JobContext, lease: &Lease, phase: &'static str, slice: u32) -> TaskIdentity {
-    TaskIdentity {
-        job: format!("{}#{}", job.spec.name, job.id),
-        phase,
-        shard: lease.idx,
-        slice,
-        attempt: lease.attempt,
-    }
-}
-
-fn phase_name(kind: &str) -> &'static str {
-    match kind {
-        "map" => "map",
-        "reduce" => "reduce",
-        _ => "finalize",
-    }
-}
-
 /// Runs tasks from the store at `db` on `options.workers` threads until there is nothing left to
 /// do (see [`WorkerOptions::only_job`]). Task failures are recorded and retried, not returned;
-/// an error here means the store, or loading a job, failed.
+/// an error here means the store failed, or (with `only_job`) the job cannot be loaded.
 pub fn work(
-    db: &Path,
+    db: &StoreLocation,
     options: &WorkerOptions,
     runtime: &Arc<Runtime>,
     progress: Option<ProgressSink>,
 ) -> Result<WorkReport, ExecError> {
+    let share = options.memory / u64::from(options.workers.max(1));
     let worker = Worker {
         db,
         options,
         runtime,
-        progress,
+        env: TaskEnv {
+            progress,
+            memory_share: usize::try_from(share).unwrap_or(usize::MAX),
+        },
         jobs: Mutex::new(HashMap::new()),
+        skipped: Mutex::new(HashMap::new()),
         leases: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
         tasks: AtomicU64::new(0),
         failed_attempts: AtomicU64::new(0),
         refused: AtomicU64::new(0),
     };
-    // Open once up front so a bad path fails here, with one message, not once per thread.
-    drop(Store::open(db)?);
+    // Open once up front so a bad store fails here, with one message, not once per thread.
+    drop(mr_store::open(db)?);
     let done = AtomicBool::new(false);
     let results: Vec<Result<(), ExecError>> = std::thread::scope(|scope| {
         let heartbeat = scope.spawn(|| worker.heartbeat(&done));
@@ -262,10 +138,18 @@ pub fn work(
         results
     });
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    let mut skipped: Vec<(i64, String)> = worker
+        .skipped
+        .into_inner()
+        .expect("skipped lock")
+        .into_iter()
+        .collect();
+    skipped.sort();
     Ok(WorkReport {
         tasks: worker.tasks.load(Ordering::Relaxed),
         failed_attempts: worker.failed_attempts.load(Ordering::Relaxed),
         refused: worker.refused.load(Ordering::Relaxed),
+        skipped,
     })
 }
 
@@ -276,7 +160,7 @@ impl Worker<'_> {
 
     fn thread_main(&self, thread: u32) -> Result<(), ExecError> {
         let owner = owner::owner(thread);
-        let mut store = Store::open(self.db)?;
+        let mut store = mr_store::open(self.db)?;
         let mut instance: Option<(i64, Instance)> = None;
         while !self.stop.load(Ordering::Relaxed) {
             let jobs: Vec<i64> = match self.options.only_job {
@@ -284,33 +168,37 @@ impl Worker<'_> {
                 None => store
                     .jobs()?
                     .into_iter()
-                    .filter(|j| j.phase != "done" && j.phase != "failed")
+                    .filter(|j| !j.phase.is_over())
                     .map(|j| j.id)
                     .collect(),
             };
-            let mut wake_at: Option<i64> = None;
+            let mut wake_in: Option<i64> = None;
             let mut leased = None;
             for id in jobs {
                 // Load before leasing, so a job that cannot load costs no attempt.
-                self.job(id, &store)?;
-                match store.acquire(id, &owner, now_ms(), self.lease_ms(), &owner::is_dead)? {
-                    Acquired::Lease(lease) => {
+                if self.job(id, store.as_ref())?.is_none() {
+                    continue;
+                }
+                match store.acquire(id, &owner, self.lease_ms(), &owner::is_dead) {
+                    Ok(Acquired::Lease(lease)) => {
                         leased = Some(lease);
                         break;
                     }
-                    Acquired::Wait { retry_at_ms } => {
-                        wake_at = Some(wake_at.map_or(retry_at_ms, |w| w.min(retry_at_ms)));
+                    Ok(Acquired::Wait { retry_in_ms }) => {
+                        wake_in = Some(wake_in.map_or(retry_in_ms, |w| w.min(retry_in_ms)));
                     }
-                    Acquired::Finished { .. } => {}
+                    Ok(Acquired::Finished { .. }) => {}
+                    // Deleted since it was listed: nothing to do for it.
+                    Err(StoreError::NoSuchJob { .. }) if self.options.only_job.is_none() => {}
+                    Err(e) => return Err(e.into()),
                 }
             }
-            match (leased, wake_at) {
-                (Some(lease), _) => self.run_task(&mut store, &mut instance, lease)?,
-                (None, Some(at)) => {
+            match (leased, wake_in) {
+                (Some(lease), _) => self.run_task(store.as_mut(), &mut instance, lease)?,
+                (None, Some(ms)) => {
                     // Others hold the runnable tasks: poll, so a phase change or a freed lease
                     // is picked up quickly.
-                    let ms = (at - now_ms()).clamp(20, 250);
-                    std::thread::sleep(Duration::from_millis(ms as u64));
+                    std::thread::sleep(Duration::from_millis(ms.clamp(20, 250) as u64));
                 }
                 (None, None) => return Ok(()),
             }
@@ -319,10 +207,33 @@ impl Worker<'_> {
     }
 
     /// The job's context, loading its component (and checking its inputs) the first time.
-    fn job(&self, id: i64, store: &Store) -> Result<Arc<JobContext>, ExecError> {
+    /// `None` when this process cannot run it (recorded once, with why): a worker serving many
+    /// jobs keeps serving the others. With `only_job`, that is an error instead.
+    fn job(&self, id: i64, store: &dyn JobStore) -> Result<Option<Arc<JobContext>>, ExecError> {
         if let Some(job) = self.jobs.lock().expect("jobs lock").get(&id) {
-            return Ok(job.clone());
+            return Ok(Some(job.clone()));
         }
+        if self.skipped.lock().expect("skipped lock").contains_key(&id) {
+            return Ok(None);
+        }
+        match self.load(id, store) {
+            Ok(job) => {
+                let job = Arc::new(job);
+                self.jobs.lock().expect("jobs lock").insert(id, job.clone());
+                Ok(Some(job))
+            }
+            Err(e @ ExecError::Store(_)) => Err(e),
+            Err(e) if self.options.only_job.is_some() => Err(e),
+            Err(e) => {
+                let why = crate::error_chain(&e);
+                tracing::error!(job = id, "cannot run job {id} here, skipping it: {why}");
+                self.skipped.lock().expect("skipped lock").insert(id, why);
+                Ok(None)
+            }
+        }
+    }
+
+    fn load(&self, id: i64, store: &dyn JobStore) -> Result<JobContext, ExecError> {
         let row = store.job(id)?;
         let spec = JobSpec::parse(&row.spec, id)?;
         let component = self.runtime.load(&spec.component)?;
@@ -342,7 +253,7 @@ impl Worker<'_> {
             path: spec.work_dir(),
             source,
         })?;
-        if let Some(sink) = &self.progress {
+        if let Some(sink) = &self.env.progress {
             let done_bytes = store
                 .job_counters(id)?
                 .into_iter()
@@ -354,55 +265,48 @@ impl Worker<'_> {
                 shards: spec.shards.len(),
             });
         }
-        let job = Arc::new(JobContext {
+        Ok(JobContext {
             id,
             spec,
             component,
             reduce_announced: AtomicBool::new(false),
-        });
-        self.jobs.lock().expect("jobs lock").insert(id, job.clone());
-        Ok(job)
+        })
     }
 
     fn run_task(
         &self,
-        store: &mut Store,
+        store: &mut dyn JobStore,
         slot: &mut Option<(i64, Instance)>,
         mut lease: Lease,
     ) -> Result<(), ExecError> {
-        let job = self.job(lease.job, store)?;
-        let phase = phase_name(&lease.kind);
-        tracing::info!(
+        let Some(job) = self.job(lease.job, store)? else {
+            return Ok(());
+        };
+        let span = tracing::info_span!(
+            "task",
             job = job.id,
             kind = %lease.kind,
-            task = lease.idx,
-            attempt = lease.attempt,
-            "{} task {} of job {} started (attempt {})",
-            lease.kind,
-            lease.idx,
-            job.id,
-            lease.attempt
+            idx = lease.idx,
+            attempt = lease.attempt
         );
+        let _entered = span.enter();
+        tracing::info!("started");
         let lost = Arc::new(AtomicBool::new(false));
-        let key = (lease.job, lease.kind.clone(), lease.idx);
+        let key = (lease.job, lease.kind, lease.idx);
         self.leases
             .lock()
             .expect("lease lock")
-            .insert(key.clone(), (lease.clone(), lost.clone()));
+            .insert(key, (lease.clone(), lost.clone()));
+        let step = Step::of(lease.kind);
         let result = (|| -> Result<(), TaskError> {
-            let identity = identity(&job, &lease, phase, lease.slices);
+            let identity = identity(&job, &lease, step, lease.slices);
             let instance = match slot {
                 Some((id, instance)) if *id == job.id => instance,
                 _ => {
                     let instance =
                         Instance::new(&job.component, identity).map_err(|e| ExecError::Guest {
                             job: job.spec.name.clone(),
-                            phase,
-                            unit: if phase == "reduce" {
-                                "partition"
-                            } else {
-                                "shard"
-                            },
+                            step,
                             index: lease.idx,
                             slice: None,
                             attempt: lease.attempt,
@@ -414,126 +318,115 @@ impl Worker<'_> {
                 }
             };
             let mut task = Task {
-                worker: self,
+                env: &self.env,
                 job: &job,
                 store,
                 instance,
                 lease: &mut lease,
                 lost: &lost,
             };
-            task.set_identity(phase, task.lease.slices);
+            task.set_identity(step, task.lease.slices);
             task.notify_start(LifecycleEvent::TaskStarted)?;
-            match phase {
-                "map" => crate::map::run(&mut task),
-                "reduce" => crate::reduce::run(&mut task),
-                _ => crate::finalize::run(&mut task),
+            match task.lease.kind {
+                TaskKind::Map => crate::map::run(&mut task),
+                TaskKind::Reduce => crate::reduce::run(&mut task),
+                TaskKind::Finalize => crate::finalize::run(&mut task),
             }
         })();
         self.leases.lock().expect("lease lock").remove(&key);
-        let now = now_ms();
         match result {
             Ok(()) => {
                 self.tasks.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    job = job.id,
-                    "{} task {} of job {} completed ({} slices)",
-                    lease.kind,
-                    lease.idx,
-                    job.id,
-                    lease.slices
-                );
+                tracing::info!(slices = lease.slices, "completed");
                 Ok(())
             }
-            Err(TaskError::Fenced(why)) => self.refused(store, &lease, &why),
-            Err(TaskError::Failed(error)) => {
-                self.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                // A guest error names its task itself; anything else (input, run files,
-                // output) gets the task and attempt in front, so the final error says where.
-                let mut text = if matches!(error, ExecError::Guest { .. }) {
-                    crate::error_chain(&error)
-                } else {
-                    let place = match lease.kind.as_str() {
-                        "map" => format!("map shard {}, slice {}", lease.idx, lease.slices),
-                        "reduce" => format!("reduce partition {}", lease.idx),
-                        other => format!("{other} task {}", lease.idx),
-                    };
-                    format!(
-                        "{place}, attempt {}: {}",
-                        lease.attempt,
-                        crate::error_chain(&error)
-                    )
-                };
-                let signature = error.signature();
-                let repeated = signature.is_some()
-                    && store.previous_failure(&lease)?.as_deref() == signature.as_deref();
-                let retry = if error.is_deterministic() || repeated {
-                    if repeated {
-                        text += "\n(this attempt failed the same way as the one before it: deterministic, so it is not retried)";
-                    } else if !matches!(error, ExecError::Guest { .. }) {
-                        text +=
-                            "\n(deterministic: retrying cannot change it, so it is not retried)";
-                    }
-                    mr_store::Retry::Never
-                } else {
-                    // 200 ms, 400 ms, ... up to 10 s: long enough for a transient cause to
-                    // pass, short enough not to stall a job.
-                    let backoff = (200i64 << lease.attempt.saturating_sub(1).min(6)).min(10_000);
-                    mr_store::Retry::Until {
-                        max_attempts: job.spec.max_attempts,
-                        at_ms: now + backoff,
-                    }
-                };
-                let failure = error.failure_kind();
-                match store.fail_attempt(
-                    &lease,
-                    &mr_store::Failure {
-                        kind: &failure,
-                        error: &text,
-                        signature: signature.as_deref(),
-                        retry,
-                    },
-                    now,
-                ) {
-                    Ok(true) => {
-                        // One line: the whole error (guest output, backtrace) is in the store
-                        // and in the final error if the retries fail too.
-                        let first = text.lines().next().unwrap_or_default();
-                        tracing::warn!(job = job.id, "attempt failed, will retry: {first}");
-                        Ok(())
-                    }
-                    Ok(false) => {
-                        let first = text.lines().next().unwrap_or_default();
-                        tracing::error!(job = job.id, "job {} failed: {first}", job.id);
-                        Ok(())
-                    }
-                    Err(e @ StoreError::Fenced { .. }) => {
-                        self.refused(store, &lease, &e.to_string())
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
+            Err(TaskError::Refused(why)) => self.refused(store, &lease, &why),
+            Err(TaskError::Failed(error)) => self.failed(store, &job, &lease, error),
             Err(TaskError::Store(e)) => Err(e.into()),
         }
     }
 
-    fn refused(&self, store: &mut Store, lease: &Lease, why: &str) -> Result<(), ExecError> {
+    /// Records a failed attempt: retried after a backoff, or not at all when the failure is
+    /// deterministic or repeats the previous attempt's.
+    fn failed(
+        &self,
+        store: &mut dyn JobStore,
+        job: &JobContext,
+        lease: &Lease,
+        error: ExecError,
+    ) -> Result<(), ExecError> {
+        self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        // A guest error names its task itself; anything else (input, run files, output) gets
+        // the task and attempt in front, so the final error says where.
+        let mut text = if matches!(error, ExecError::Guest { .. }) {
+            crate::error_chain(&error)
+        } else {
+            let place = match lease.kind {
+                TaskKind::Map => format!("map shard {}, slice {}", lease.idx, lease.slices),
+                TaskKind::Reduce => format!("reduce partition {}", lease.idx),
+                TaskKind::Finalize => format!("finalize task {}", lease.idx),
+            };
+            format!(
+                "{place}, attempt {}: {}",
+                lease.attempt,
+                crate::error_chain(&error)
+            )
+        };
+        let signature = error.signature();
+        let repeated = signature.is_some()
+            && store.previous_failure(lease)?.as_deref() == signature.as_deref();
+        let retry = if error.is_deterministic() || repeated {
+            if repeated {
+                text += "\n(this attempt failed the same way as the one before it: deterministic, so it is not retried)";
+            } else if !matches!(error, ExecError::Guest { .. }) {
+                text += "\n(deterministic: retrying cannot change it, so it is not retried)";
+            }
+            mr_store::Retry::Never
+        } else {
+            // 200 ms, 400 ms, ... up to 10 s: long enough for a transient cause to pass, short
+            // enough not to stall a job.
+            let backoff = (200i64 << lease.attempt.saturating_sub(1).min(6)).min(10_000);
+            mr_store::Retry::Until {
+                max_attempts: job.spec.max_attempts,
+                after_ms: backoff,
+            }
+        };
+        let failure = mr_store::Failure {
+            kind: &error.failure_kind(),
+            error: &text,
+            signature: signature.as_deref(),
+            retry,
+        };
+        let first = text.lines().next().unwrap_or_default();
+        match store.fail_attempt(lease, &failure) {
+            // One line: the whole error (guest output, backtrace) is in the store and in the
+            // final error if the retries fail too.
+            Ok(true) => {
+                tracing::warn!("attempt failed, will retry: {first}");
+                Ok(())
+            }
+            Ok(false) => {
+                tracing::error!("job {} failed: {first}", job.id);
+                Ok(())
+            }
+            Err(e) if e.is_refusal() => self.refused(store, lease, &e.to_string()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn refused(&self, store: &mut dyn JobStore, lease: &Lease, why: &str) -> Result<(), ExecError> {
         self.refused.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
-            job = lease.job,
-            "{} task {} attempt {}: lease lost, work discarded ({why})",
-            lease.kind,
-            lease.idx,
-            lease.attempt
-        );
-        store.record_refusal(lease, why, now_ms())?;
+        tracing::warn!("work discarded: {why}");
+        store.record_refusal(lease, why)?;
         Ok(())
     }
 
-    /// Renews every held lease a few times per lease period; marks the ones found lost.
+    /// Renews every held lease a few times per lease period (at least once a second, so a
+    /// cancelled job stops within about a second); marks the ones found lost or cancelled.
     fn heartbeat(&self, done: &AtomicBool) -> Result<(), ExecError> {
-        let mut store = Store::open(self.db)?;
+        let mut store = mr_store::open(self.db)?;
         let period =
-            (self.options.lease / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+            (self.options.lease / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
         let step = Duration::from_millis(20).min(period);
         let mut since = Duration::ZERO;
         while !done.load(Ordering::Relaxed) {
@@ -551,15 +444,36 @@ impl Worker<'_> {
                 .cloned()
                 .collect();
             for (lease, lost) in held {
-                match store.heartbeat(&lease, now_ms(), self.lease_ms()) {
+                match store.heartbeat(&lease, self.lease_ms()) {
                     Ok(()) => {}
-                    Err(StoreError::Fenced { .. }) => lost.store(true, Ordering::Relaxed),
+                    Err(e) if e.is_refusal() => lost.store(true, Ordering::Relaxed),
                     // A missed heartbeat only risks the lease; the commit is still fenced.
                     Err(e) => tracing::warn!("heartbeat failed: {e}"),
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The job's final state as a result: its summary's precondition.
+pub(crate) fn finished(row: &mr_store::JobRow) -> Result<(), ExecError> {
+    match row.phase {
+        Phase::Done => Ok(()),
+        Phase::Failed => Err(ExecError::JobFailed {
+            id: row.id,
+            name: row.name.clone(),
+            error: row.error.clone().unwrap_or_default(),
+        }),
+        Phase::Cancelled => Err(ExecError::JobCancelled {
+            id: row.id,
+            name: row.name.clone(),
+        }),
+        phase => Err(ExecError::Unfinished {
+            id: row.id,
+            name: row.name.clone(),
+            phase,
+        }),
     }
 }
 

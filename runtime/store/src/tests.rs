@@ -1,4 +1,91 @@
+//! The SQLite backend's protocol tests, on a clock moved by hand: every call says when it
+//! happens, as the store's own clock would.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use super::*;
+
+/// A SQLite store whose clock the test sets before each call.
+struct Store {
+    store: SqliteStore,
+    clock: Arc<AtomicI64>,
+}
+
+impl Store {
+    fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        let clock = Arc::new(AtomicI64::new(0));
+        let now = clock.clone();
+        let store =
+            SqliteStore::open_with_clock(path, Arc::new(move || now.load(Ordering::SeqCst)))?;
+        Ok(Store { store, clock })
+    }
+
+    fn at(&mut self, now: i64) -> &mut SqliteStore {
+        self.clock.store(now, Ordering::SeqCst);
+        &mut self.store
+    }
+
+    fn create_job(&mut self, job: &NewJob<'_>, now: i64) -> Result<(i64, bool), StoreError> {
+        self.at(now).create_job(job)
+    }
+
+    fn acquire(
+        &mut self,
+        job: i64,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        is_dead: &dyn Fn(&str) -> bool,
+    ) -> Result<Acquired, StoreError> {
+        self.at(now).acquire(job, owner, lease_ms, is_dead)
+    }
+
+    fn heartbeat(&mut self, lease: &Lease, now: i64, lease_ms: i64) -> Result<(), StoreError> {
+        self.at(now).heartbeat(lease, lease_ms)
+    }
+
+    fn commit_slice(
+        &mut self,
+        lease: &mut Lease,
+        commit: &SliceCommit<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.at(now).commit_slice(lease, commit)
+    }
+
+    fn fail_attempt(
+        &mut self,
+        lease: &Lease,
+        failure: &Failure<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.at(now).fail_attempt(lease, failure)
+    }
+
+    fn record_refusal(&mut self, lease: &Lease, what: &str, now: i64) -> Result<(), StoreError> {
+        self.at(now).record_refusal(lease, what)
+    }
+
+    fn reset_failed(&mut self, id: i64, now: i64) -> Result<bool, StoreError> {
+        self.at(now).reset_failed(id)
+    }
+}
+
+impl Deref for Store {
+    type Target = SqliteStore;
+
+    fn deref(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+impl DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut SqliteStore {
+        &mut self.store
+    }
+}
 
 fn store(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("jobs.db")).unwrap()
@@ -43,15 +130,15 @@ fn finish(s: &mut Store, l: &mut Lease, n: i64) {
         .unwrap();
 }
 
-/// A failure retried until `max_attempts`, not before `at_ms`.
-fn failure<'a>(kind: &'a str, error: &'a str, max_attempts: u32, at_ms: i64) -> Failure<'a> {
+/// A failure retried until `max_attempts`, not before `after_ms` from now.
+fn failure<'a>(kind: &'a str, error: &'a str, max_attempts: u32, after_ms: i64) -> Failure<'a> {
     Failure {
         kind,
         error,
         signature: None,
         retry: Retry::Until {
             max_attempts,
-            at_ms,
+            after_ms,
         },
     }
 }
@@ -101,7 +188,7 @@ fn phases_follow_the_tasks_map_reduce_finalize_done() {
     // Both map tasks are leased: the reduce phase has not opened, so there is nothing to do.
     assert_eq!(
         s.acquire(job, "w3", 10, 1000, &alive).unwrap(),
-        Acquired::Wait { retry_at_ms: 1000 }
+        Acquired::Wait { retry_in_ms: 990 }
     );
     finish(&mut s, &mut m0, 3);
     finish(&mut s, &mut m1, 4);
@@ -109,12 +196,12 @@ fn phases_follow_the_tasks_map_reduce_finalize_done() {
     assert_eq!((r.kind.as_str(), r.idx), ("reduce", 0));
     finish(&mut s, &mut r, 2);
     let mut f = lease(&mut s, job, "w3", 30);
-    assert_eq!(f.kind, "finalize");
+    assert_eq!(f.kind, TaskKind::Finalize);
     finish(&mut s, &mut f, 0);
     assert_eq!(
         s.acquire(job, "w4", 40, 1000, &alive).unwrap(),
         Acquired::Finished {
-            phase: "done".into(),
+            phase: Phase::Done,
             error: None
         }
     );
@@ -134,7 +221,7 @@ fn phases_follow_the_tasks_map_reduce_finalize_done() {
         ]
     );
     let status = s.status(job, 100).unwrap();
-    assert_eq!(status.phase, "done");
+    assert_eq!(status.phase, Phase::Done);
     assert_eq!(
         status
             .tasks
@@ -160,7 +247,7 @@ fn a_map_only_job_goes_straight_to_finalize() {
     let job = new_job(&mut s, "fp", 1, 0);
     let mut m = lease(&mut s, job, "w", 0);
     finish(&mut s, &mut m, 1);
-    assert_eq!(lease(&mut s, job, "w", 1).kind, "finalize");
+    assert_eq!(lease(&mut s, job, "w", 1).kind, TaskKind::Finalize);
 }
 
 #[test]
@@ -173,7 +260,7 @@ fn a_taken_over_lease_cannot_commit() {
     // Still leased: nobody else gets it.
     assert!(matches!(
         s.acquire(job, "w2", 500, 1000, &alive).unwrap(),
-        Acquired::Wait { retry_at_ms: 1000 }
+        Acquired::Wait { retry_in_ms: 500 }
     ));
     // Expired: w2 takes it over with attempt 2.
     let mut fresh = lease(&mut s, job, "w2", 1001);
@@ -209,7 +296,7 @@ fn a_taken_over_lease_cannot_commit() {
         status
             .recent_events
             .iter()
-            .any(|e| e.event == "lease-taken-over" && e.detail.as_deref() == Some("from w1"))
+            .any(|e| e.event == EventKind::LeaseTakenOver && e.detail.as_deref() == Some("from w1"))
     );
 }
 
@@ -253,7 +340,7 @@ fn a_resumed_task_starts_from_its_committed_cursor() {
         (again.cursor.as_str(), again.slices, again.attempt),
         ("4096", 1, 2)
     );
-    let outputs = s.outputs(job, "map").unwrap();
+    let outputs = s.outputs(job, TaskKind::Map).unwrap();
     assert_eq!(
         outputs,
         vec![CommittedOutput {
@@ -276,7 +363,7 @@ fn failures_back_off_then_fail_the_job_keeping_every_error() {
         let retry = s
             .fail_attempt(
                 &l,
-                &failure("job-error", &format!("boom {attempt}"), 3, now + 50),
+                &failure("job-error", &format!("boom {attempt}"), 3, 50),
                 now,
             )
             .unwrap();
@@ -285,16 +372,14 @@ fn failures_back_off_then_fail_the_job_keeping_every_error() {
             // Backing off: not runnable until `retry_at`.
             assert_eq!(
                 s.acquire(job, "w", now + 10, 1000, &alive).unwrap(),
-                Acquired::Wait {
-                    retry_at_ms: now + 50
-                }
+                Acquired::Wait { retry_in_ms: 40 }
             );
         }
     }
     assert_eq!(
         s.acquire(job, "w", 1000, 100, &alive).unwrap(),
         Acquired::Finished {
-            phase: "failed".into(),
+            phase: Phase::Failed,
             error: Some("boom 3".into())
         }
     );
@@ -362,7 +447,7 @@ fn concurrent_connections_queue_instead_of_failing() {
                             .unwrap()
                         {
                             Acquired::Lease(mut l) => {
-                                if l.kind == "map" {
+                                if l.kind == TaskKind::Map {
                                     mine.push(l.idx);
                                 }
                                 finish(&mut s, &mut l, 1);
@@ -417,7 +502,7 @@ fn a_deterministic_failure_fails_the_job_at_once_and_signatures_are_kept() {
         )
         .unwrap();
     assert!(!retried, "Retry::Never fails the job with 9 attempts left");
-    assert_eq!(s.job(job).unwrap().phase, "failed");
+    assert_eq!(s.job(job).unwrap().phase, Phase::Failed);
 }
 
 #[test]
@@ -449,4 +534,86 @@ fn a_commit_past_the_counter_cap_is_refused_whole() {
     let totals = s.job_counters(job).unwrap();
     assert_eq!(totals.iter().find(|(n, _)| n == "records").unwrap().1, 1);
     assert!(totals.iter().all(|(n, _)| n != "job.d"));
+}
+
+#[test]
+fn a_cancelled_job_refuses_every_commit_and_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 2, 1);
+    let mut running = lease(&mut s, job, "w1", 0);
+    assert_eq!(s.at(5).cancel_job(job).unwrap(), Cancelled::Now);
+    // The running attempt's heartbeat and commit are refused, as a cancellation.
+    let err = s.heartbeat(&running, 10, 1000).unwrap_err();
+    assert!(matches!(err, StoreError::Cancelled { .. }), "{err}");
+    assert!(err.is_refusal());
+    let err = s
+        .commit_slice(
+            &mut running,
+            &commit("1", &[("records".into(), 1)], true),
+            11,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Cancelled { .. }), "{err}");
+    s.record_refusal(&running, "cancelled", 12).unwrap();
+    // Nothing more is leased, nothing was counted, and no lease shows as running.
+    assert_eq!(
+        s.acquire(job, "w2", 20, 1000, &alive).unwrap(),
+        Acquired::Finished {
+            phase: Phase::Cancelled,
+            error: None
+        }
+    );
+    assert!(s.job_counters(job).unwrap().is_empty());
+    let status = s.status(job, 100).unwrap();
+    assert!(status.leases.is_empty(), "{:?}", status.leases);
+    assert!(
+        status
+            .recent_events
+            .iter()
+            .any(|e| e.event == EventKind::JobCancelled)
+    );
+    // Cancelling again, or a finished job, changes nothing.
+    assert_eq!(
+        s.at(30).cancel_job(job).unwrap(),
+        Cancelled::AlreadyOver(Phase::Cancelled)
+    );
+}
+
+#[test]
+fn a_database_that_is_not_an_mr_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::Unusable { .. }), "{err}");
+    // A file that is not a database at all names the file.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, "not a database, not at all, forty bytes.").unwrap();
+    let err = SqliteStore::open(&junk).err().unwrap().to_string();
+    assert!(err.contains("junk.db"), "{err}");
+}
+
+#[test]
+fn a_store_written_by_the_previous_release_is_migrated() {
+    // Schema version 1, as mr-host 0.1 wrote it, with a job in it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(MIGRATION_1_FOR_TESTS).unwrap();
+    conn.execute_batch(
+        "INSERT INTO jobs (name, fingerprint, output, spec, phase, created_ms)
+         VALUES ('wc', 'fp', '/out', '{}', 'done', 1);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.job(1).unwrap().phase, Phase::Done);
+    // The new column and phase work.
+    let job = new_job(&mut s, "fp2", 1, 0);
+    assert_eq!(s.at(1).cancel_job(job).unwrap(), Cancelled::Now);
 }

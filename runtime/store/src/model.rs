@@ -1,0 +1,468 @@
+//! What the store keeps, as types: the job's phase, its tasks and their states, leases,
+//! attempts and their outcomes, events, and the rows the protocol's steps read and write.
+//! Every enum is stored as its lower-case (kebab-case) name, the same text `status --json`
+//! prints.
+
+use serde::Serialize;
+
+/// Declares an enum stored and printed by name, with `as_str` and `FromStr`.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)*
+                    other => Err(format!(
+                        "unknown {} `{other}` (expected one of: {})",
+                        stringify!($name),
+                        [$($text),*].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// The kinds of task a job is planned into.
+    TaskKind {
+        /// Reads one shard of the input, slice by slice.
+        Map = "map",
+        /// Merges and reduces one partition.
+        Reduce = "reduce",
+        /// Puts the output in place and writes `_MANIFEST`.
+        Finalize = "finalize",
+    }
+}
+
+named_enum! {
+    /// Where a job is: which kind of task may run, or how it ended.
+    Phase {
+        /// Map tasks run.
+        Map = "map",
+        /// Reduce tasks run.
+        Reduce = "reduce",
+        /// The finalize task runs.
+        Finalize = "finalize",
+        /// Finished; its output is complete.
+        Done = "done",
+        /// A task ran out of attempts (or failed deterministically).
+        Failed = "failed",
+        /// Stopped on request; nothing more is committed and no `_MANIFEST` is written.
+        Cancelled = "cancelled",
+    }
+}
+
+impl Phase {
+    /// Whether the job is over (done, failed or cancelled).
+    pub fn is_over(self) -> bool {
+        matches!(self, Phase::Done | Phase::Failed | Phase::Cancelled)
+    }
+
+    /// The phase whose tasks are of `kind`.
+    pub fn of(kind: TaskKind) -> Phase {
+        match kind {
+            TaskKind::Map => Phase::Map,
+            TaskKind::Reduce => Phase::Reduce,
+            TaskKind::Finalize => Phase::Finalize,
+        }
+    }
+
+    /// The kind of task that runs in this phase, if any.
+    pub fn task_kind(self) -> Option<TaskKind> {
+        match self {
+            Phase::Map => Some(TaskKind::Map),
+            Phase::Reduce => Some(TaskKind::Reduce),
+            Phase::Finalize => Some(TaskKind::Finalize),
+            _ => None,
+        }
+    }
+}
+
+named_enum! {
+    /// A task's state.
+    TaskState {
+        /// Waiting to run (never started, or waiting out a retry backoff).
+        Pending = "pending",
+        /// Leased to a worker.
+        Leased = "leased",
+        /// Finished.
+        Done = "done",
+        /// Out of attempts.
+        Failed = "failed",
+    }
+}
+
+named_enum! {
+    /// How an attempt ended.
+    Outcome {
+        /// Its last slice was committed.
+        Done = "done",
+        /// It failed; the error is kept.
+        Failed = "failed",
+        /// Its worker crashed or stalled and the lease was taken over.
+        Abandoned = "abandoned",
+        /// A commit was refused: the lease had been lost, or the job cancelled.
+        Refused = "refused",
+    }
+}
+
+named_enum! {
+    /// What a lifecycle event records.
+    EventKind {
+        /// The job was planned.
+        JobSubmitted = "job-submitted",
+        /// A failed job's tasks were reset for a new round of attempts.
+        JobResumed = "job-resumed",
+        /// A rerun changed an allowance of the job.
+        JobSettingsChanged = "job-settings-changed",
+        /// The job's next phase opened.
+        PhaseStarted = "phase-started",
+        /// A task's first attempt started.
+        TaskStarted = "task-started",
+        /// A task started again after a failure.
+        TaskRetried = "task-retried",
+        /// A task's lease was taken from a crashed or stalled worker.
+        LeaseTakenOver = "lease-taken-over",
+        /// A slice started.
+        SliceStarted = "slice-started",
+        /// A slice was committed.
+        SliceCommitted = "slice-committed",
+        /// A task's last slice was committed.
+        TaskCompleted = "task-completed",
+        /// An attempt failed.
+        AttemptFailed = "attempt-failed",
+        /// A commit was refused (lease lost or job cancelled).
+        CommitRefused = "commit-refused",
+        /// The job failed.
+        JobFailed = "job-failed",
+        /// The job was cancelled.
+        JobCancelled = "job-cancelled",
+        /// The job is done.
+        JobCompleted = "job-completed",
+    }
+}
+
+/// A lease on one task, held by one worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Job id.
+    pub job: i64,
+    /// The task's kind.
+    pub kind: TaskKind,
+    /// Task index.
+    pub idx: u32,
+    /// Attempt number (the fencing token), from 1.
+    pub attempt: u32,
+    /// Who holds it.
+    pub owner: String,
+    /// Where the last committed slice ended (empty before the first).
+    pub cursor: String,
+    /// Slices committed so far; the next slice's number.
+    pub slices: u32,
+}
+
+/// What [`crate::JobStore::acquire`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    /// A task to run.
+    Lease(Lease),
+    /// Work remains, but every runnable task is leased to a live worker or waiting out a retry
+    /// backoff; ask again in `retry_in_ms` at the latest (or sooner: a lease may end early).
+    Wait {
+        /// Until the earliest lease expires or backoff ends, by the store's clock.
+        retry_in_ms: i64,
+    },
+    /// The job is over.
+    Finished {
+        /// `done`, `failed` or `cancelled`.
+        phase: Phase,
+        /// The error that failed it.
+        error: Option<String>,
+    },
+}
+
+/// One output file of a slice commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// Path (as the executor names it; relative to the job's output directory).
+    pub path: String,
+    /// Reduce partition the file feeds (map runs), or the part number it becomes.
+    pub part: u32,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Records in the file.
+    pub records: u64,
+    /// Content checksum.
+    pub checksum: String,
+}
+
+/// An output file as committed: which task and slice produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOutput {
+    /// Task index (shard or partition).
+    pub idx: u32,
+    /// Slice number within the task.
+    pub slice: u32,
+    /// The file.
+    pub file: OutputFile,
+}
+
+/// What a new job is made of.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// The job's name (from its `describe`).
+    pub name: &'a str,
+    /// Identifies the job's definition; the same fingerprint is the same job.
+    pub fingerprint: &'a str,
+    /// The output directory, as the executor names it.
+    pub output: &'a str,
+    /// The executor's plan, opaque to the store.
+    pub spec: &'a str,
+    /// Map tasks (shards).
+    pub map_tasks: u32,
+    /// Reduce tasks (partitions).
+    pub reduce_tasks: u32,
+}
+
+/// A job row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    /// Job id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Output directory.
+    pub output: String,
+    /// The executor's plan.
+    pub spec: String,
+    /// Where the job is.
+    pub phase: Phase,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was submitted (ms since the epoch, by the store's clock).
+    pub created_ms: i64,
+    /// When it finished.
+    pub finished_ms: Option<i64>,
+}
+
+/// What one slice commit records (see [`crate::JobStore::commit_slice`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SliceCommit<'a> {
+    /// Where the next slice starts (opaque to the store).
+    pub cursor: &'a str,
+    /// The slice's output files.
+    pub outputs: &'a [OutputFile],
+    /// Counter deltas; the job's own counters are named `job.NAME`.
+    pub counters: &'a [(String, i64)],
+    /// The task's last slice: the task is done, and maybe its phase.
+    pub last: bool,
+    /// Most distinct `job.` counter names the job may have once this slice is committed.
+    pub max_job_counters: Option<u32>,
+}
+
+/// When a failed task runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// After a backoff, unless the task has now failed `max_attempts` times.
+    Until {
+        /// Failures of one task that fail the job.
+        max_attempts: u32,
+        /// Not before this many milliseconds from now (the store's now).
+        after_ms: i64,
+    },
+    /// Never: the failure is deterministic, and the job fails now.
+    Never,
+}
+
+/// A failed attempt, as [`crate::JobStore::fail_attempt`] records it.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure<'a> {
+    /// What kind of failure (`trap:panic`, `job-error`, `input`...).
+    pub kind: &'a str,
+    /// The whole error.
+    pub error: &'a str,
+    /// The failure without its attempt number, to tell a repeated failure from a new one.
+    pub signature: Option<&'a str>,
+    /// Whether and when the task runs again.
+    pub retry: Retry,
+}
+
+/// Tasks of one kind, by state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskCounts {
+    /// The tasks' kind.
+    pub kind: TaskKind,
+    /// All tasks of this kind.
+    pub total: u32,
+    /// Finished.
+    pub done: u32,
+    /// Leased right now (running, or held by a worker that stopped).
+    pub leased: u32,
+    /// Waiting to run (never started, or waiting to be retried).
+    pub pending: u32,
+    /// Out of attempts.
+    pub failed: u32,
+    /// Slices committed.
+    pub slices: u32,
+}
+
+/// A held lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseRow {
+    /// Task kind.
+    pub kind: TaskKind,
+    /// Task index.
+    pub idx: u32,
+    /// Holder.
+    pub owner: String,
+    /// Attempt (fencing token).
+    pub attempt: u32,
+    /// Slices committed so far.
+    pub slices: u32,
+    /// Expiry, ms since the epoch (the store's clock).
+    pub expires_at_ms: i64,
+    /// Whether it has expired by the store's clock: its holder stopped heartbeating (crashed,
+    /// stopped or cut off), and the next worker to look takes it over.
+    pub expired: bool,
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptError {
+    /// Task kind.
+    pub kind: TaskKind,
+    /// Task index.
+    pub idx: u32,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Who ran it.
+    pub owner: String,
+    /// What kind of failure.
+    pub failure: Option<String>,
+    /// The error, as the executor reported it.
+    pub error: String,
+}
+
+/// A lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Sequence number (increasing within a store).
+    pub id: i64,
+    /// When, ms since the epoch (the store's clock).
+    pub at_ms: i64,
+    /// What happened.
+    pub event: EventKind,
+    /// Task kind, when about a task.
+    pub kind: Option<TaskKind>,
+    /// Task index.
+    pub idx: Option<u32>,
+    /// Slice number.
+    pub slice: Option<u32>,
+    /// Attempt.
+    pub attempt: Option<u32>,
+    /// Worker.
+    pub owner: Option<String>,
+    /// More words.
+    pub detail: Option<String>,
+}
+
+/// One task, for `mr-host status --tasks`: its state and its committed counters (the
+/// per-shard level of the slice → shard → job roll-up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRow {
+    /// The task's kind.
+    pub kind: TaskKind,
+    /// Task index.
+    pub idx: u32,
+    /// Its state.
+    pub state: TaskState,
+    /// Latest attempt.
+    pub attempt: u32,
+    /// Failed attempts.
+    pub failures: u32,
+    /// Slices committed.
+    pub slices: u32,
+    /// Current lease holder.
+    pub owner: Option<String>,
+    /// Committed counters of this task.
+    pub counters: Vec<(String, i64)>,
+}
+
+/// Everything `mr-host status JOB` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    /// Job id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Where the job is.
+    pub phase: Phase,
+    /// Output directory.
+    pub output: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Submission time, ms since the epoch.
+    pub created_ms: i64,
+    /// Completion time.
+    pub finished_ms: Option<i64>,
+    /// The store's clock when this was read (ms since the epoch): elapsed times and lease
+    /// expiry are against it, never against the reader's clock.
+    pub now_ms: i64,
+    /// Tasks by kind.
+    pub tasks: Vec<TaskCounts>,
+    /// Attempts started, over all tasks.
+    pub attempts: u32,
+    /// Attempts that failed.
+    pub failed_attempts: u32,
+    /// Failed attempts by kind of failure (`trap`, `job-error`, `input`, ...): a guest that
+    /// reports errors on purpose and one that crashes are told apart.
+    pub failures_by_kind: Vec<(String, u32)>,
+    /// Attempts whose commit was refused (their lease had been taken over).
+    pub refused_attempts: u32,
+    /// Leases held now.
+    pub leases: Vec<LeaseRow>,
+    /// Counters, summed over committed work.
+    pub counters: Vec<(String, i64)>,
+    /// Every failed attempt's error, oldest first.
+    pub errors: Vec<AttemptError>,
+    /// The most recent events, oldest first.
+    pub recent_events: Vec<Event>,
+}
+
+/// What [`crate::JobStore::cancel_job`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The job was running and is now cancelled.
+    Now,
+    /// It had ended already (done, failed or cancelled): nothing changed.
+    AlreadyOver(Phase),
+}
