@@ -209,7 +209,7 @@ pub fn submit(db: &Path, request: &JobRequest) -> Result<Submitted, ExecError> {
         })?;
     }
     let mut store = Store::open(db)?;
-    let files = mr_io::resolve_inputs(&request.inputs)?;
+    let files = mr_io::resolve_inputs(&request.inputs, Some(&output))?;
     let modified_ns = files
         .iter()
         .map(|f| {
