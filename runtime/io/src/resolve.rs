@@ -418,18 +418,17 @@ pub fn parse_settings(
     Ok(out)
 }
 
-/// The format a text file is read with.
-#[cfg(test)]
-fn format_of(files: &[InputFile]) -> Vec<(crate::Format, Compression)> {
-    files
-        .iter()
-        .map(|f| (f.format.clone(), f.codec()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The format and codec each file is read with.
+    fn format_of(files: &[InputFile]) -> Vec<(crate::Format, Compression)> {
+        files
+            .iter()
+            .map(|f| (f.format.clone(), f.codec()))
+            .collect()
+    }
 
     fn names(files: &[InputFile], root: &Path) -> Vec<String> {
         files
