@@ -1,8 +1,10 @@
-//! Readers and writers end to end: word count over gzip and zip equals word count over the text;
-//! JSONL, CSV and SQLite inputs; bad records failing fast or skipped into `_bad_records`; the
-//! JSONL and SQLite sinks and `--compose`; a 1M-row SQLite table read in 8 balanced shards,
-//! killed and resumed; a migration upserted back into its table, killed inside finalize and
-//! rerun.
+//! Readers and writers end to end: word count over gzip, zip, zstd, bzip2 and xz equals word
+//! count over the text; JSONL, CSV and SQLite inputs; bad records failing fast or skipped into
+//! `_bad_records`; the JSONL and SQLite sinks and `--compose`; a 1M-row SQLite table read in 8
+//! balanced shards, killed and resumed; a migration upserted back into its table, killed inside
+//! finalize and rerun. Inputs that must be refused or skipped: corrupt or truncated compressed
+//! files, compressed or binary data named as text, FIFOs and devices, symlink loops in a glob,
+//! an mr output inside an input directory, a gzip file appended to while the job reads it.
 
 mod support;
 
@@ -437,4 +439,395 @@ fn line_over_the_record_cap_is_refused() {
         &["--max-record-bytes", "1M", "--max-bad-records", "1"],
     ));
     assert_eq!(sorted_lines(&out), ["short\t1"]);
+}
+
+/// `data` compressed by the system's own `tool` (`zstd`, `bzip2`, `xz`): files as users make
+/// them (zstd writes a content checksum, xz a CRC, bzip2 block CRCs).
+fn compress_with(tool: &str, data: &[u8]) -> Vec<u8> {
+    let mut child = std::process::Command::new(tool)
+        .args(["-c", "-q"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("`{tool}` is needed by this test (Debian package zstd, bzip2 or xz-utils): {e}")
+        });
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{tool} failed");
+    out.stdout
+}
+
+const TOOLS: [(&str, &str); 3] = [("zstd", "zst"), ("bzip2", "bz2"), ("xz", "xz")];
+
+#[test]
+fn wordcount_over_zstd_bzip2_and_xz_equals_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = text(40_000);
+    let b = text(7_000);
+    std::fs::write(d.join("a.txt"), &a).unwrap();
+    std::fs::write(d.join("b.txt"), &b).unwrap();
+    let job = guest("wordcount");
+    let extra = ["--reducers", "2", "--shards", "4"];
+    let p = |n: &str| d.join(n).display().to_string();
+    run(&args(
+        &job,
+        &[p("a.txt"), p("b.txt")],
+        &d.join("plain"),
+        &extra,
+    ));
+    let plain = sorted_lines(&d.join("plain"));
+    assert!(plain.len() > 300);
+    for (tool, ext) in TOOLS {
+        // Two streams in one file (`cat a.zst b.zst`): both are read.
+        let mut both = compress_with(tool, a.as_bytes());
+        both.extend(compress_with(tool, b.as_bytes()));
+        let name = format!("ab.txt.{ext}");
+        std::fs::write(d.join(&name), &both).unwrap();
+        let out = d.join(ext);
+        run(&args(&job, &[p(&name)], &out, &extra));
+        assert_eq!(sorted_lines(&out), plain, "{tool} differs");
+        assert_eq!(manifest(&out)["counters"]["records-in"], 47_000, "{tool}");
+    }
+}
+
+#[test]
+fn compressed_jsonl_and_csv_are_read_as_their_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("r.jsonl.zst"),
+        compress_with("zstd", b"{\"a\":1}\n{\"a\":2}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("t.csv.xz"),
+        compress_with("xz", b"id,name\n3,\"x, y\"\n"),
+    )
+    .unwrap();
+    let out = d.join("out");
+    let inputs = [
+        d.join("r.jsonl.zst").display().to_string(),
+        d.join("t.csv.xz").display().to_string(),
+    ];
+    run(&args(
+        &guest("json-export"),
+        &inputs,
+        &out,
+        &["--sink", "jsonl", "--compose"],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(out.join("output")).unwrap(),
+        "{\"a\":1}\n{\"a\":2}\n{\"id\":\"3\",\"name\":\"x, y\"}\n"
+    );
+}
+
+#[test]
+fn corrupt_or_truncated_zstd_bzip2_xz_fail_naming_the_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = guest("wordcount");
+    let data = text(20_000);
+    for (tool, ext) in TOOLS {
+        let full = compress_with(tool, data.as_bytes());
+        let name = format!("cut.{ext}");
+        std::fs::write(d.join(&name), &full[..full.len() / 2]).unwrap();
+        let e = run_err(&args(
+            &job,
+            &[d.join(&name).display().to_string()],
+            &d.join(format!("cut-{ext}")),
+            &["--max-attempts", "1"],
+        ));
+        assert!(
+            e.contains(&name)
+                && e.contains(&format!(
+                    "corrupt or truncated {tool} data at compressed byte"
+                )),
+            "{tool}: {e}"
+        );
+        let mut bad = full.clone();
+        let mid = bad.len() / 2;
+        bad[mid..mid + 16].iter_mut().for_each(|b| *b ^= 0x5a);
+        let name = format!("bad.{ext}");
+        std::fs::write(d.join(&name), &bad).unwrap();
+        let e = run_err(&args(
+            &job,
+            &[d.join(&name).display().to_string()],
+            &d.join(format!("bad-{ext}")),
+            &["--max-attempts", "1"],
+        ));
+        assert!(
+            e.contains(&name) && e.contains("compressed byte"),
+            "{tool}: {e}"
+        );
+    }
+}
+
+#[test]
+fn compressed_or_binary_files_named_as_text_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = guest("wordcount");
+    std::fs::write(d.join("log.txt"), gz(text(100).as_bytes())).unwrap();
+    let e = run_err(&args(
+        &job,
+        &[s(&d.join("log.txt")).into()],
+        &d.join("o1"),
+        &[],
+    ));
+    assert!(
+        e.contains(
+            "log.txt: its first bytes say it is gzip data, not text: rename it to end in .gz"
+        ),
+        "{e}"
+    );
+    std::fs::write(d.join("x.txt.zst"), text(10)).unwrap();
+    let e = run_err(&args(
+        &job,
+        &[s(&d.join("x.txt.zst")).into()],
+        &d.join("o2"),
+        &[],
+    ));
+    assert!(
+        e.contains("its name says zstd data, but its first bytes say it is not"),
+        "{e}"
+    );
+    std::fs::write(d.join("pic.csv"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let e = run_err(&args(
+        &job,
+        &[s(&d.join("pic.csv")).into()],
+        &d.join("o3"),
+        &[],
+    ));
+    assert!(e.contains("its first bytes say it is a PNG image"), "{e}");
+    // An explicit prefix is the user's word: the gzip bytes are read as text lines.
+    let out = d.join("o4");
+    run(&args(
+        &job,
+        &[format!("lines:{}", s(&d.join("log.txt")))],
+        &out,
+        &[],
+    ));
+    assert!(manifest(&out)["counters"]["records-in"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn fifos_and_devices_are_refused_not_read_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = guest("wordcount");
+    for name in ["pipe", "pipe.csv", "pipe.jsonl"] {
+        let status = std::process::Command::new("mkfifo")
+            .arg(d.join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let e = run_err(&args(
+            &job,
+            &[s(&d.join(name)).into()],
+            &d.join(format!("o-{name}")),
+            &[],
+        ));
+        assert!(
+            e.contains(&format!(
+                "{name} is a FIFO (named pipe), not a regular file"
+            )),
+            "{e}"
+        );
+    }
+    let e = run_err(&args(&job, &["/dev/zero".into()], &d.join("o-zero"), &[]));
+    assert!(
+        e.contains("input /dev/zero is a character device, not a regular file"),
+        "{e}"
+    );
+    // Inside a directory too: refused by name, not skipped and not read.
+    std::fs::create_dir(d.join("data")).unwrap();
+    std::fs::write(d.join("data/a.txt"), "a\n").unwrap();
+    std::process::Command::new("mkfifo")
+        .arg(d.join("data/p"))
+        .status()
+        .unwrap();
+    let e = run_err(&args(
+        &job,
+        &[s(&d.join("data")).into()],
+        &d.join("o-dir"),
+        &[],
+    ));
+    assert!(e.contains("data/p is a FIFO"), "{e}");
+}
+
+#[test]
+fn a_glob_through_symlink_loops_reads_each_file_once_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let l = d.join("L");
+    std::fs::create_dir_all(l.join("a")).unwrap();
+    std::fs::create_dir_all(l.join("b")).unwrap();
+    std::fs::write(l.join("a/f.txt"), "one two\nthree\n").unwrap();
+    // Two loops: each alone made the glob list f.txt dozens of times; together, without end.
+    std::os::unix::fs::symlink("..", l.join("a/up")).unwrap();
+    std::os::unix::fs::symlink("../a", l.join("b/down")).unwrap();
+    // The same file under a second name (a link to it) is read once too.
+    std::os::unix::fs::symlink("a/f.txt", l.join("same.txt")).unwrap();
+    let out = d.join("out");
+    let mut child = mr_host()
+        .args(args(
+            &guest("wordcount"),
+            &[format!("{}/**/*.txt", s(&l))],
+            &out,
+            &[],
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("mr-host did not finish within 60 s: the glob loops");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "mr-host failed");
+    assert_eq!(manifest(&out)["counters"]["records-in"], 2);
+    assert_eq!(sorted_lines(&out), ["one\t1", "three\t1", "two\t1"]);
+}
+
+#[test]
+fn a_directory_holding_an_mr_output_reads_only_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("a.txt"), "x y\nbad\n").unwrap();
+    let job = guest("faulty");
+    // An earlier job's output inside the data directory, with a `_bad_records` file.
+    run(&args(
+        &job,
+        &[s(&data.join("a.txt")).into()],
+        &data.join("prev"),
+        &["--param", "panic-on=bad", "--max-bad-records", "1"],
+    ));
+    for name in ["_MANIFEST", "_bad_records", "_mr/state.db"] {
+        assert!(data.join("prev").join(name).is_file(), "{name}");
+    }
+    let prev_parts: usize = parts(&data.join("prev"))
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap().lines().count())
+        .sum();
+    // The output directory inside the input directory, as in `-i data/ -o data/out/`.
+    let out = data.join("out");
+    run(&args(
+        &guest("wordcount"),
+        &[s(&data).into()],
+        &out,
+        &["--reducers", "1"],
+    ));
+    // a.txt and the earlier job's part files: no _MANIFEST, _bad_records, _mr/, out/.
+    assert_eq!(
+        manifest(&out)["counters"]["records-in"],
+        2 + prev_parts as u64
+    );
+    // A file inside the output directory, named explicitly, is refused.
+    let other = d.join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("extra.txt"), "z\n").unwrap();
+    let e = run_err(&args(
+        &guest("wordcount"),
+        &[s(&other.join("extra.txt")).into()],
+        &other,
+        &[],
+    ));
+    assert!(
+        e.contains(&format!(
+            "input {} is inside the output directory {}",
+            s(&other.join("extra.txt")),
+            s(&other.canonicalize().unwrap())
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_gzip_input_appended_to_during_the_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("log.gz");
+    std::fs::write(&input, gz(text(200_000).as_bytes())).unwrap();
+    let out = d.join("out");
+    // Small slices: each one reopens the stream at its cursor, so the run is still reading
+    // when the file grows.
+    let mut child = mr_host()
+        .args(args(
+            &guest("wordcount"),
+            &[s(&input).into()],
+            &out,
+            &[
+                "--slice-records",
+                "20000",
+                "--max-attempts",
+                "1",
+                "--workers",
+                "1",
+            ],
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let db = out.join("_mr/state.db");
+    let committed = || -> i64 {
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("SELECT count(*) FROM slices", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while committed() < 1 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before its first slice was seen"
+        );
+        assert!(
+            start.elapsed().as_secs() < 120,
+            "no slice committed in 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Stop the run between slices, append a member, let it go on.
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    signal("-STOP");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
+    f.write_all(&gz(b"appended while the job ran\n")).unwrap();
+    drop(f);
+    signal("-CONT");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "the run succeeded over a changed input:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("log.gz") && stderr.contains("changed since the job was planned"),
+        "{stderr}"
+    );
 }

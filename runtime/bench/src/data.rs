@@ -15,6 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use mr_corpus::SplitMix64;
 
 /// Distinct group-by keys at 1 GiB; scaled linearly with the input size.
 pub const KEYS_PER_GIB: u64 = 10_000_000;
@@ -83,7 +84,7 @@ const VALUE_SEED: u64 = 0x6D72_2D67_726F_7570; // "mr-group"
 pub fn write_groupby(out: &mut impl Write, bytes: u64, keys: u64) -> io::Result<()> {
     assert!(keys > 0);
     let step = coprime_step(keys);
-    let mut rng = SplitMix64(VALUE_SEED);
+    let mut rng = SplitMix64::new(VALUE_SEED);
     let mut buf: Vec<u8> = Vec::with_capacity((1 << 20) + 64);
     let mut written = 0u64;
     let mut key = 0u64;
@@ -159,19 +160,6 @@ fn push_padded(buf: &mut Vec<u8>, mut n: u64, width: usize, digits: &mut [u8; 20
         digits[at] = b'0';
     }
     buf.extend_from_slice(&digits[at..]);
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@
 //! writer. Generation runs at several hundred MB/s on one core: words are copied from a
 //! pre-rendered arena into a large buffer, with one pseudo-random draw per word.
 
+mod splitmix;
+
+pub use splitmix::{SplitMix64, mix64};
+
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
@@ -194,39 +198,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Pseudo-random numbers.
-
-/// The SplitMix64 finaliser: a bijective 64-bit mixer.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): one addition and one [`mix64`] per draw.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    #[inline]
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix64(self.0)
-    }
-
-    /// Uniform in `0..n` (`n > 0`), by multiply-shift (the bias is negligible for small `n`).
-    #[inline]
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    #[inline]
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
 // Vocabulary.
 
 const COMMON_WORDS: &[&str] = &[
@@ -368,7 +339,7 @@ fn vocab() -> &'static Vocab {
 
 impl Vocab {
     fn build() -> Vocab {
-        let mut rng = SplitMix64(VOCAB_SEED);
+        let mut rng = SplitMix64::new(VOCAB_SEED);
         let mut seen: HashSet<String> = HashSet::new();
         let mut common: Vec<String> = Vec::new();
         for w in COMMON_WORDS {
@@ -589,7 +560,7 @@ struct Generator {
 
 impl Generator {
     fn new(v: &'static Vocab, spec: &CorpusSpec) -> Generator {
-        let mut rng = SplitMix64(mix64(spec.seed ^ 0x636F_7270_7573_2D31));
+        let mut rng = SplitMix64::new(mix64(spec.seed ^ 0x636F_7270_7573_2D31));
         let next_long_at = (256 << 10) + rng.below(512 << 10);
         Generator {
             v,

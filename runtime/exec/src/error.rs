@@ -330,6 +330,8 @@ impl ExecError {
                 InputError::BadRecord { .. }
                     | InputError::RecordTooLarge { .. }
                     | InputError::Corrupt { .. }
+                    | InputError::WrongContent { .. }
+                    | InputError::NotRegular { .. }
             ),
             _ => false,
         }

@@ -64,7 +64,7 @@ pub struct JobRequest {
     pub compose: Option<String>,
     /// Bad input records to skip (and log to `_bad_records`) before failing [default: 0].
     pub max_bad_records: Option<u64>,
-    /// Largest decompressed/compressed ratio of gzip and zip input [default: 1000].
+    /// Largest decompressed/compressed ratio of compressed input [default: 1000].
     pub max_inflate_ratio: Option<u64>,
     /// Most distinct counter names the job may use [default: 1000].
     pub max_counters: Option<u32>,
@@ -214,7 +214,7 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
             message: "--compose writes one file from the part files; a SQLite sink has none".into(),
         });
     }
-    let files = mr_io::resolve_inputs(&request.inputs)?;
+    let files = mr_io::resolve_inputs(&request.inputs, Some(&output))?;
     crate::output::check_against_inputs(&output, &request.inputs, &files)?;
     let db_inside_output = db
         .path()
@@ -259,8 +259,14 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         // plain-text jobs planned before these settings existed stay the same.
         let formats: Vec<_> = files
             .iter()
-            .filter(|f| f.format != mr_io::Format::Lines || f.gzip)
-            .map(|f| serde_json::json!([f.display, f.format, f.gzip]))
+            .filter(|f| f.format != mr_io::Format::Lines || f.codec() != mr_io::Compression::None)
+            .map(|f| match f.codec() {
+                // gzip keeps the shape it had before the other codecs, and so its fingerprint.
+                mr_io::Compression::None | mr_io::Compression::Gzip => {
+                    serde_json::json!([f.display, f.format, f.gzip])
+                }
+                codec => serde_json::json!([f.display, f.format, f.gzip, codec]),
+            })
             .collect();
         if !formats.is_empty() {
             key["formats"] = serde_json::json!(formats);

@@ -7,14 +7,41 @@
 //! archive) and can check the CRC-32 and the decompression ratio itself. Stored and deflated
 //! members are read; other methods and encrypted members are refused by name.
 
-use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::rc::Rc;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use crate::read::{BadRecord, Inflate, LinesReader, RangeReader, ReadOptions, Step, bad_cursor};
-use crate::source::Format;
-use crate::{FileRange, InputError, InputFile};
+use crate::format::{Format, InputFormat};
+use crate::lines::LinesReader;
+use crate::reader::{BadRecord, Counted, Inflate, RangeReader, ReadOptions, Step, bad_cursor};
+use crate::{FileRange, InputError, InputFile, Shard};
+
+/// The `zip:` (lines of every member) and `zip-members:` formats.
+pub(crate) struct Zip;
+
+impl InputFormat for Zip {
+    fn plan(
+        &self,
+        files: &[InputFile],
+        first: usize,
+        shards: u32,
+    ) -> Result<(Vec<Shard>, usize), InputError> {
+        let shards = plan(&files[first], shards)?
+            .into_iter()
+            .map(|(start, end)| crate::format::one_range(first, start, end))
+            .collect();
+        Ok((shards, 1))
+    }
+
+    fn open<'a>(
+        &self,
+        file: &'a InputFile,
+        range: &'a FileRange,
+        inner: &str,
+        options: ReadOptions,
+    ) -> Result<Box<dyn RangeReader + 'a>, InputError> {
+        Ok(Box::new(ZipReader::open(file, range, inner, options)?))
+    }
+}
 
 struct Member {
     name: String,
@@ -59,7 +86,7 @@ fn members(file: &InputFile) -> Result<Vec<Member>, InputError> {
 }
 
 /// Member index ranges `[a, b)` of near-equal uncompressed size, at most `shards` of them.
-pub(crate) fn plan(file: &InputFile, shards: u32) -> Result<Vec<(u64, u64)>, InputError> {
+fn plan(file: &InputFile, shards: u32) -> Result<Vec<(u64, u64)>, InputError> {
     let members = members(file)?;
     let n = members.len() as u64;
     let total: u64 = members.iter().map(|m| m.size.max(1)).sum();
@@ -77,7 +104,7 @@ pub(crate) fn plan(file: &InputFile, shards: u32) -> Result<Vec<(u64, u64)>, Inp
     Ok(out)
 }
 
-pub(crate) struct ZipReader {
+struct ZipReader {
     file: InputFile,
     members: Vec<Member>,
     /// Member being read, and the end of the range.
@@ -91,7 +118,7 @@ pub(crate) struct ZipReader {
 }
 
 impl ZipReader {
-    pub(crate) fn open(
+    fn open(
         file: &InputFile,
         range: &FileRange,
         inner: &str,
@@ -149,12 +176,8 @@ impl ZipReader {
                 offset: Some(m.data_start),
                 source,
             })?;
-        let raw = BufReader::with_capacity(256 << 10, f.take(m.compressed));
-        let compressed = Rc::new(Cell::new(0));
-        let counted = CountedRead {
-            inner: raw,
-            pos: compressed.clone(),
-        };
+        let (counted, compressed) =
+            Counted::new(BufReader::with_capacity(256 << 10, f.take(m.compressed)));
         let decoded: Box<dyn Read> = match m.method {
             zip::CompressionMethod::Stored => Box::new(counted),
             zip::CompressionMethod::Deflated => Box::new(flate2::bufread::DeflateDecoder::new(
@@ -176,6 +199,7 @@ impl ZipReader {
                 out: 0,
                 ratio: self.options.max_inflate_ratio,
                 what: "zip member",
+                planned: None,
             },
             crc: flate2::Crc::new(),
             expected_crc: m.crc,
@@ -190,29 +214,6 @@ impl ZipReader {
             offset: Some(offset),
             source,
         }
-    }
-}
-
-struct CountedRead<R> {
-    inner: R,
-    pos: Rc<Cell<u64>>,
-}
-
-impl<R: BufRead> Read for CountedRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pos.set(self.pos.get() + n as u64);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for CountedRead<R> {
-    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-    fn consume(&mut self, n: usize) {
-        self.pos.set(self.pos.get() + n as u64);
-        self.inner.consume(n);
     }
 }
 
@@ -334,7 +335,7 @@ impl RangeReader for ZipReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::tests::{input, read, read_resumed};
+    use crate::testing::{input, read, read_error, read_resumed};
     use std::io::Write;
 
     pub(crate) fn zip_bytes(members: &[(&str, &[u8])]) -> Vec<u8> {
@@ -381,10 +382,13 @@ mod tests {
                 assert_eq!(got, expected, "{shards} shards, {k} per slice");
             }
         }
-        let members = crate::resolve_inputs(&[format!(
-            "zip-members:{}",
-            dir.path().join("x.zip").display()
-        )])
+        let members = crate::resolve_inputs(
+            &[format!(
+                "zip-members:{}",
+                dir.path().join("x.zip").display()
+            )],
+            None,
+        )
         .unwrap();
         let got = read(&members, 3).unwrap();
         assert_eq!(
@@ -433,19 +437,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let zeros = vec![b'0'; 4 << 20];
         let data = zip_bytes(&[("z", &zeros)]);
-        let files = crate::resolve_inputs(&[format!(
-            "zip-members:{}",
-            input(dir.path(), "bomb.zip", &data).path.display()
-        )])
+        let files = crate::resolve_inputs(
+            &[format!(
+                "zip-members:{}",
+                input(dir.path(), "bomb.zip", &data).path.display()
+            )],
+            None,
+        )
         .unwrap();
         let plan = crate::plan(&files, 1).unwrap();
         let options = ReadOptions {
             max_inflate_ratio: 20,
             ..Default::default()
         };
-        let e = read_resumed(&files, &plan, u64::MAX, options)
-            .unwrap_err()
-            .to_string();
+        let e = read_error(&files, &plan, options);
         assert!(e.contains("more than the ratio cap of 20"), "{e}");
         let options = ReadOptions {
             max_record_bytes: 1 << 20,

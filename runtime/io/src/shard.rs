@@ -1,0 +1,162 @@
+//! The top of the input side: planning every input into shards, and reading a shard's records
+//! from a cursor, each range by its format's module (see [`crate::format::handler`]).
+//!
+//! The cursor a [`ShardReader`] hands out (`RANGE:INNER`) is committed with each slice, and
+//! INNER is whatever the range's format needs to resume *exactly* at the next record:
+//!
+//! | format | INNER |
+//! |---|---|
+//! | lines, JSONL (plain) | `OFFSET:LINE`: seek to the byte offset |
+//! | lines, JSONL, CSV (compressed) | `OFFSET:LINE[:RECORD]`: OFFSET counts *decompressed* bytes; a compressed stream cannot seek, so resuming re-decompresses and discards OFFSET bytes |
+//! | CSV (plain) | `OFFSET:LINE:RECORD`: the header is re-read, then seek |
+//! | zip lines | `MEMBER:OFFSET:LINE`, OFFSET within the decompressed member |
+//! | zip members | `MEMBER` |
+//! | SQLite | the last key read (rows resume at `key > last`) |
+//! | generators | the next index |
+//!
+//! Bad records (invalid JSON or UTF-8, a CSV row of the wrong width, an over-long line) are
+//! skipped past by the range reader and either returned as an error ([`InputError::BadRecord`],
+//! the default) or, with [`ReadOptions::skip_bad`], collected for the caller to count and log.
+//! Damage that ends a file's reading (corrupt compressed data, a broken zip, a decompression
+//! ratio over the cap, a file that changed since planning) is always an error.
+
+use crate::format::handler;
+use crate::reader::{BadRecord, RangeReader, ReadOptions, Step};
+use crate::{BatchStats, FileRange, InputError, InputFile, Shard};
+
+/// Splits every input into shards, each the way its format allows (see the format modules).
+/// `shards` is the target for each splittable input (consecutive plain line files count as
+/// one); compressed text and CSV files are one shard each. An input of nothing but empty files
+/// gives one empty shard.
+pub fn plan(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, InputError> {
+    let shards = shards.max(1);
+    let mut out: Vec<Shard> = Vec::new();
+    let mut i = 0;
+    while i < files.len() {
+        let (planned, used) = handler(&files[i].format).plan(files, i, shards)?;
+        out.extend(planned.into_iter().filter(|s| !s.ranges.is_empty()));
+        i += used.max(1);
+    }
+    if out.is_empty() {
+        out.push(Shard::default());
+    }
+    for (i, s) in out.iter_mut().enumerate() {
+        s.index = i as u32;
+    }
+    Ok(out)
+}
+
+/// Reads a shard's records as kv batches, from a cursor.
+pub struct ShardReader<'a> {
+    files: &'a [InputFile],
+    ranges: &'a [FileRange],
+    range: usize,
+    /// INNER cursor to open `range` at, instead of its start.
+    resume: Option<String>,
+    current: Option<Box<dyn RangeReader + 'a>>,
+    options: ReadOptions,
+    bad: Vec<BadRecord>,
+}
+
+impl<'a> ShardReader<'a> {
+    /// A reader of `shard` starting at `cursor` (empty: the shard's start; otherwise a
+    /// [`ShardReader::position`] of an earlier reader of the same shard).
+    pub fn open(
+        files: &'a [InputFile],
+        shard: &'a Shard,
+        cursor: &str,
+        options: ReadOptions,
+    ) -> Result<Self, InputError> {
+        let (range, resume) = if cursor.is_empty() {
+            (0, None)
+        } else {
+            let (r, inner) = cursor.split_once(':').unwrap_or((cursor, ""));
+            let r = r.parse::<usize>().map_err(|_| InputError::Corrupt {
+                path: "job store".into(),
+                message: format!("malformed cursor {cursor:?} (expected RANGE:POSITION)"),
+            })?;
+            (r, (!inner.is_empty()).then(|| inner.to_owned()))
+        };
+        Ok(ShardReader {
+            files,
+            ranges: &shard.ranges,
+            range,
+            resume,
+            current: None,
+            options,
+            bad: Vec::new(),
+        })
+    }
+
+    /// The cursor of the next record.
+    pub fn position(&self) -> String {
+        if self.range >= self.ranges.len() {
+            return format!("{}:end", self.ranges.len());
+        }
+        let inner = match (&self.current, &self.resume) {
+            (Some(r), _) => r.cursor(),
+            (None, Some(inner)) => inner.clone(),
+            (None, None) => String::new(),
+        };
+        format!("{}:{inner}", self.range)
+    }
+
+    /// Whether every record of the shard was read.
+    pub fn is_finished(&self) -> bool {
+        self.range >= self.ranges.len()
+    }
+
+    /// The bad records skipped since the last call.
+    pub fn take_bad(&mut self) -> Vec<BadRecord> {
+        std::mem::take(&mut self.bad)
+    }
+
+    /// Appends records to `out` until about `max_bytes` of input or `max_records` records (bad
+    /// ones included) were read, or the shard ends. Returns zero records only at the end.
+    pub fn next_batch(
+        &mut self,
+        out: &mut Vec<u8>,
+        max_bytes: u64,
+        max_records: u64,
+    ) -> Result<BatchStats, InputError> {
+        let mut stats = BatchStats::default();
+        while stats.bytes < max_bytes && stats.records + (self.bad.len() as u64) < max_records {
+            if self.range >= self.ranges.len() {
+                break;
+            }
+            if self.current.is_none() {
+                let range = &self.ranges[self.range];
+                let file = &self.files[range.file];
+                let inner = self.resume.take();
+                self.current = Some(handler(&file.format).open(
+                    file,
+                    range,
+                    inner.as_deref().unwrap_or(""),
+                    self.options,
+                )?);
+            }
+            let reader = self.current.as_mut().expect("opened above");
+            match reader.next(out)? {
+                Step::Record(n) => {
+                    stats.records += 1;
+                    stats.bytes += n;
+                }
+                Step::Bad(bad, n) => {
+                    if !self.options.skip_bad {
+                        return Err(InputError::BadRecord {
+                            location: bad.location,
+                            reason: bad.reason,
+                        });
+                    }
+                    stats.bytes += n;
+                    self.bad.push(bad);
+                }
+                Step::End => {
+                    self.current = None;
+                    self.range += 1;
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
