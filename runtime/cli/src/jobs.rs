@@ -186,6 +186,9 @@ pub struct WorkArgs {
     /// Work on this job only [default: every unfinished job in the store].
     #[arg(long)]
     job: Option<i64>,
+    /// Keep serving: when no job has work left, wait for new jobs instead of exiting.
+    #[arg(long, conflicts_with = "job")]
+    follow: bool,
     #[command(flatten)]
     worker: WorkerArgs,
     #[command(flatten)]
@@ -351,6 +354,7 @@ impl WorkerArgs {
             lease: Duration::from_secs_f64(self.lease_seconds),
             only_job,
             memory: self.memory,
+            follow: None,
         })
     }
 }
@@ -386,7 +390,13 @@ pub fn submit(args: SubmitArgs) -> Result<()> {
 
 pub fn worker(args: WorkArgs) -> Result<()> {
     let db = store_location(&args.db)?;
-    let options = args.worker.options(args.job)?;
+    let mut options = args.worker.options(args.job)?;
+    if args.follow {
+        options.follow = Some(mr_exec::Follow {
+            idle_poll: Duration::from_secs(1),
+            stop: Default::default(),
+        });
+    }
     let runtime = args.limits.runtime(Some(options.workers))?;
     let report = mr_exec::work(&db, &options, &runtime, None)?;
     eprintln!(

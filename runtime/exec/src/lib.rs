@@ -52,7 +52,7 @@ pub use counters::BUILTIN_COUNTERS;
 pub use error::{ExecError, Step, error_chain};
 pub use sink::{Sink, SqliteMode, SqliteShape};
 pub use spec::{DEFAULT_BATCH_BYTES, JobRequest, JobSpec, SliceLimits, Submitted, submit};
-pub use worker::{DEFAULT_MEMORY, WorkReport, WorkerOptions, work};
+pub use worker::{DEFAULT_MEMORY, Follow, WorkReport, WorkerOptions, work};
 
 /// Where `run` and `submit` keep the job store when `--db` is not given: inside the output
 /// directory, so rerunning the same command finds it.

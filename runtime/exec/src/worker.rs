@@ -32,6 +32,18 @@ pub struct WorkerOptions {
     /// The shuffle's memory budget for the whole process, shared evenly by the worker
     /// threads: a map task's spill buffer, a reduce task's merge buffers.
     pub memory: u64,
+    /// Keep serving: when no job has runnable work, wait for new jobs (polling the store every
+    /// `idle_poll`) instead of returning, until `stop` is set.
+    pub follow: Option<Follow>,
+}
+
+/// How a following worker waits for work, and how it is told to stop.
+#[derive(Debug, Clone)]
+pub struct Follow {
+    /// How often an idle worker looks for new jobs.
+    pub idle_poll: Duration,
+    /// Set to stop the worker (it finishes the task it is running first).
+    pub stop: Arc<AtomicBool>,
 }
 
 /// The default of [`WorkerOptions::memory`].
@@ -44,6 +56,7 @@ impl Default for WorkerOptions {
             lease: Duration::from_secs(30),
             only_job: None,
             memory: DEFAULT_MEMORY,
+            follow: None,
         }
     }
 }
@@ -162,7 +175,7 @@ impl Worker<'_> {
         let owner = owner::owner(thread);
         let mut store = mr_store::open(self.db)?;
         let mut instance: Option<(i64, Instance)> = None;
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.stopping() {
             let jobs: Vec<i64> = match self.options.only_job {
                 Some(id) => vec![id],
                 None => store
@@ -200,10 +213,23 @@ impl Worker<'_> {
                     // is picked up quickly.
                     std::thread::sleep(Duration::from_millis(ms.clamp(20, 250) as u64));
                 }
-                (None, None) => return Ok(()),
+                (None, None) => match &self.options.follow {
+                    Some(follow) => std::thread::sleep(follow.idle_poll),
+                    None => return Ok(()),
+                },
             }
         }
         Ok(())
+    }
+
+    /// Whether the worker should stop taking tasks.
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+            || self
+                .options
+                .follow
+                .as_ref()
+                .is_some_and(|f| f.stop.load(Ordering::Relaxed))
     }
 
     /// The job's context, loading its component (and checking its inputs) the first time.

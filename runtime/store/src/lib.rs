@@ -38,9 +38,9 @@ use std::path::{Path, PathBuf};
 pub use error::StoreError;
 pub use failpoint::failpoint;
 pub use model::{
-    Acquired, AttemptError, Cancelled, CommittedOutput, Event, EventKind, Failure, JobRow,
-    JobStatus, Lease, LeaseRow, NewJob, Outcome, OutputFile, Phase, Retry, SliceCommit, TaskCounts,
-    TaskKind, TaskRow, TaskState,
+    Acquired, AttemptError, Cancelled, CommittedOutput, Event, EventKind, Failure, HookOutcome,
+    HookRow, HookState, JobRow, JobStatus, Lease, LeaseRow, NewJob, Outcome, OutputFile, Phase,
+    Retry, SliceCommit, TaskCounts, TaskKind, TaskRow, TaskState,
 };
 pub use sqlite::SqliteStore;
 
@@ -135,6 +135,32 @@ pub trait JobStore: Send {
     /// Events of job `id` with a sequence number above `after`: the last `limit` of them,
     /// oldest first.
     fn events(&self, id: i64, after: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+
+    /// Claims the delivery of completion hook `name` of job `job` for `owner`, for `lease_ms`:
+    /// `Some(attempt)` when the caller should deliver it now; `None` when it was delivered or
+    /// given up, is waiting out a retry backoff, or another claim on it is live. So a hook is
+    /// delivered once, whichever of many processes watches the job.
+    fn claim_hook(
+        &mut self,
+        job: i64,
+        name: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// Records how the claimed attempt `attempt` at hook `name` of job `job` went (with a
+    /// `hook-delivered` or `hook-failed` event). A stale attempt's result is ignored.
+    fn finish_hook(
+        &mut self,
+        job: i64,
+        name: &str,
+        attempt: u32,
+        outcome: HookOutcome,
+        detail: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The job's completion hooks.
+    fn hooks(&self, job: i64) -> Result<Vec<HookRow>, StoreError>;
 }
 
 /// Where a job store is: what `--db` names.

@@ -166,6 +166,10 @@ named_enum! {
         JobCancelled = "job-cancelled",
         /// The job is done.
         JobCompleted = "job-completed",
+        /// A completion hook was delivered.
+        HookDelivered = "hook-delivered",
+        /// A completion hook's delivery failed (it may be retried).
+        HookFailed = "hook-failed",
     }
 }
 
@@ -465,4 +469,45 @@ pub enum Cancelled {
     Now,
     /// It had ended already (done, failed or cancelled): nothing changed.
     AlreadyOver(Phase),
+}
+
+named_enum! {
+    /// Where a completion hook's delivery is.
+    HookState {
+        /// Not delivered yet (never tried, or waiting to be retried).
+        Pending = "pending",
+        /// Delivered: never again.
+        Delivered = "delivered",
+        /// Given up after its retries.
+        Failed = "failed",
+    }
+}
+
+/// How a claimed hook delivery went (see [`crate::JobStore::finish_hook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookOutcome {
+    /// Delivered.
+    Delivered,
+    /// Failed; may be claimed again after this many ms.
+    Retry {
+        /// Backoff before the next claim.
+        after_ms: i64,
+    },
+    /// Failed for good.
+    GaveUp,
+}
+
+/// A completion hook of a job, for status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookRow {
+    /// The hook's name (e.g. `notify`, `on-done`).
+    pub name: String,
+    /// Its delivery state.
+    pub state: HookState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// The last attempt's result, in words.
+    pub detail: Option<String>,
+    /// When it changed last (the store's clock, ms).
+    pub updated_ms: i64,
 }

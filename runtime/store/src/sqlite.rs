@@ -123,6 +123,20 @@ CREATE TABLE jobs_new (
 INSERT INTO jobs_new SELECT * FROM jobs;
 DROP TABLE jobs;
 ALTER TABLE jobs_new RENAME TO jobs;
+-- Completion hooks (--notify, --on-done): delivered once per job, claimed like a task.
+CREATE TABLE hooks (
+    job         INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    owner       TEXT,
+    expires_at  INTEGER,
+    not_before  INTEGER NOT NULL DEFAULT 0,
+    detail      TEXT,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (job, name)
+);
 ",
 ];
 
@@ -149,7 +163,7 @@ macro_rules! sql_enum {
     )*};
 }
 
-sql_enum!(TaskKind, Phase, TaskState, Outcome, EventKind);
+sql_enum!(TaskKind, Phase, TaskState, Outcome, EventKind, HookState);
 
 /// A clock: ms since the epoch.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -533,7 +547,7 @@ impl JobStore for SqliteStore {
     fn delete_job(&mut self, id: i64) -> Result<(), StoreError> {
         self.immediate(|tx, err, _| {
             for table in [
-                "events", "attempts", "counters", "outputs", "slices", "tasks",
+                "events", "attempts", "counters", "outputs", "slices", "tasks", "hooks",
             ] {
                 tx.execute(&format!("DELETE FROM {table} WHERE job = ?"), [id])
                     .map_err(err)?;
@@ -1171,6 +1185,93 @@ impl JobStore for SqliteStore {
                     attempt: r.get(6)?,
                     owner: r.get(7)?,
                     detail: r.get(8)?,
+                })
+            },
+        )
+    }
+
+    fn claim_hook(
+        &mut self,
+        job: i64,
+        name: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        self.immediate(|tx, err, now_ms| {
+            tx.execute(
+                "INSERT INTO hooks (job, name, updated_ms) VALUES (?, ?, ?)
+                 ON CONFLICT (job, name) DO NOTHING",
+                params![job, name, now_ms],
+            )
+            .map_err(err)?;
+            let attempt: Option<u32> = tx
+                .query_row(
+                    "UPDATE hooks SET attempt = attempt + 1, owner = ?, expires_at = ?, updated_ms = ?
+                     WHERE job = ? AND name = ? AND state = 'pending' AND not_before <= ?
+                       AND (expires_at IS NULL OR expires_at <= ?)
+                     RETURNING attempt",
+                    params![owner, now_ms + lease_ms, now_ms, job, name, now_ms, now_ms],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
+            Ok(attempt)
+        })
+    }
+
+    fn finish_hook(
+        &mut self,
+        job: i64,
+        name: &str,
+        attempt: u32,
+        outcome: HookOutcome,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.immediate(|tx, err, now_ms| {
+            let (state, not_before) = match outcome {
+                HookOutcome::Delivered => (HookState::Delivered, 0),
+                HookOutcome::Retry { after_ms } => (HookState::Pending, now_ms + after_ms),
+                HookOutcome::GaveUp => (HookState::Failed, 0),
+            };
+            let changed = tx
+                .execute(
+                    "UPDATE hooks SET state = ?, owner = NULL, expires_at = NULL, not_before = ?,
+                            detail = ?, updated_ms = ?
+                     WHERE job = ? AND name = ? AND attempt = ? AND state = 'pending'",
+                    params![state, not_before, detail, now_ms, job, name, attempt],
+                )
+                .map_err(err)?;
+            if changed == 1 {
+                let kind = if outcome == HookOutcome::Delivered {
+                    EventKind::HookDelivered
+                } else {
+                    EventKind::HookFailed
+                };
+                event(
+                    tx,
+                    err,
+                    job,
+                    now_ms,
+                    kind,
+                    None,
+                    Some(&format!("{name}: {detail}")),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn hooks(&self, job: i64) -> Result<Vec<HookRow>, StoreError> {
+        self.rows(
+            "SELECT name, state, attempt, detail, updated_ms FROM hooks WHERE job = ? ORDER BY name",
+            [job],
+            |r| {
+                Ok(HookRow {
+                    name: r.get(0)?,
+                    state: r.get(1)?,
+                    attempts: r.get(2)?,
+                    detail: r.get(3)?,
+                    updated_ms: r.get(4)?,
                 })
             },
         )

@@ -617,3 +617,49 @@ fn a_store_written_by_the_previous_release_is_migrated() {
     let job = new_job(&mut s, "fp2", 1, 0);
     assert_eq!(s.at(1).cancel_job(job).unwrap(), Cancelled::Now);
 }
+
+#[test]
+fn a_hook_is_delivered_once_whoever_claims_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    let job = new_job(&mut s, "fp", 1, 0);
+    let first = s.at(0).claim_hook(job, "notify", "a", 1000).unwrap();
+    assert_eq!(first, Some(1));
+    // Claimed by a: b waits until the claim expires.
+    assert_eq!(s.at(10).claim_hook(job, "notify", "b", 1000).unwrap(), None);
+    s.at(20)
+        .finish_hook(
+            job,
+            "notify",
+            1,
+            HookOutcome::Retry { after_ms: 100 },
+            "503",
+        )
+        .unwrap();
+    assert_eq!(s.at(50).claim_hook(job, "notify", "b", 1000).unwrap(), None);
+    assert_eq!(
+        s.at(130).claim_hook(job, "notify", "b", 1000).unwrap(),
+        Some(2)
+    );
+    // a's late report of attempt 1 changes nothing.
+    s.at(140)
+        .finish_hook(job, "notify", 1, HookOutcome::Delivered, "late")
+        .unwrap();
+    s.at(150)
+        .finish_hook(job, "notify", 2, HookOutcome::Delivered, "200 OK")
+        .unwrap();
+    assert_eq!(
+        s.at(5000).claim_hook(job, "notify", "c", 1000).unwrap(),
+        None
+    );
+    let hooks = s.hooks(job).unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(
+        (
+            hooks[0].state,
+            hooks[0].attempts,
+            hooks[0].detail.as_deref()
+        ),
+        (HookState::Delivered, 2, Some("200 OK"))
+    );
+}
