@@ -90,20 +90,24 @@ pub(crate) struct HotFuncs {
 }
 
 impl HotFuncs {
+    /// Finds them in an instance of a component built against contract `version`.
     pub(crate) fn find(
         store: &mut wasmtime::Store<crate::instance::HostState>,
         instance: &Instance,
+        version: &str,
     ) -> wasmtime::Result<Self> {
+        use crate::contract::{exports, interface_name};
         let mut func = |interface: &str, name: &str| -> Option<Func> {
-            let iface = instance.get_export_index(&mut *store, None, interface)?;
+            let interface = interface_name(interface, version);
+            let iface = instance.get_export_index(&mut *store, None, &interface)?;
             let f = instance.get_export_index(&mut *store, Some(&iface), name)?;
             instance.get_func(&mut *store, f)
         };
         Ok(HotFuncs {
-            map: func("mr:job/mapper@0.1.0", "map")
+            map: func(exports::MAPPER, "map")
                 .ok_or_else(|| wasmtime::Error::msg("the component exports no mapper.map"))?,
-            combine: func("mr:job/combiner@0.1.0", "combine"),
-            reduce: func("mr:job/reducer@0.1.0", "reduce"),
+            combine: func(exports::COMBINER, "combine"),
+            reduce: func(exports::REDUCER, "reduce"),
         })
     }
 }

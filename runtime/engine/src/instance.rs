@@ -327,7 +327,7 @@ impl Instance {
                 .as_ref()
                 .map(|indices| indices.load(&mut store, &instance))
                 .transpose()?;
-            let hot = HotFuncs::find(&mut store, &instance)?;
+            let hot = HotFuncs::find(&mut store, &instance, job.contract_version)?;
             wasmtime::Result::Ok((bindings, lifecycle, hot))
         })();
         let (bindings, lifecycle, hot) =

@@ -12,6 +12,7 @@
 
 mod bindings;
 mod capped;
+pub mod contract;
 mod instance;
 mod pipe;
 
@@ -48,11 +49,10 @@ pub enum EngineError {
         /// What wasmtime said, with its causes.
         message: String,
     },
-    /// The component exports neither world of `mr:job@0.1.0`.
+    /// The component exports neither world of any supported version of the `mr:job` contract.
     #[error(
-        "{path} is not an mr job: it exports [{exports}], but a job exports `mr:job/mapper@0.1.0` \
-         and `mr:job/metadata@0.1.0` (world `mapper-job`), plus `mr:job/reducer@0.1.0` and \
-         `mr:job/combiner@0.1.0` for world `mapreduce-job`"
+        "{path} is not an mr job: it exports [{exports}], but a job exports {}",
+        contract::expected_exports()
     )]
     NotAJob {
         /// The component's path.
@@ -275,25 +275,24 @@ impl Runtime {
                 missing,
             });
         }
-        let has = |name: &str| exports.iter().any(|e| e == name);
-        let world = if has("mr:job/reducer@0.1.0") {
-            World::MapreduceJob
-        } else if has("mr:job/mapper@0.1.0") && has("mr:job/metadata@0.1.0") {
-            World::MapperJob
-        } else {
+        let Some((world, version)) = contract::detect_world(&exports) else {
             return Err(EngineError::NotAJob {
                 path: path.to_owned(),
                 exports: exports.join(", "),
             });
         };
+        let has_lifecycle = exports.contains(&contract::interface_name(
+            contract::exports::LIFECYCLE,
+            version,
+        ));
         let (pre, lifecycle) = match world {
             World::MapreduceJob => {
                 let instance_pre = self
                     .mapreduce_linker
                     .instantiate_pre(&component)
                     .map_err(load_err)?;
-                let lifecycle = lifecycle_indices(&instance_pre, has("mr:job/lifecycle@0.1.0"))
-                    .map_err(load_err)?;
+                let lifecycle =
+                    lifecycle_indices(&instance_pre, has_lifecycle).map_err(load_err)?;
                 let pre = bindings::MapreduceJobPre::new(instance_pre).map_err(load_err)?;
                 (bindings::JobPre::MapReduce(pre), lifecycle)
             }
@@ -302,8 +301,8 @@ impl Runtime {
                     .mapper_linker
                     .instantiate_pre(&component)
                     .map_err(load_err)?;
-                let lifecycle = lifecycle_indices(&instance_pre, has("mr:job/lifecycle@0.1.0"))
-                    .map_err(load_err)?;
+                let lifecycle =
+                    lifecycle_indices(&instance_pre, has_lifecycle).map_err(load_err)?;
                 let pre = bindings::MapperJobPre::new(instance_pre).map_err(load_err)?;
                 (bindings::JobPre::Mapper(pre), lifecycle)
             }
@@ -311,6 +310,7 @@ impl Runtime {
         let mut job = JobComponent {
             path: path.to_owned(),
             sha256,
+            contract_version: version,
             lifecycle,
             runtime: self.clone(),
             pre,
@@ -397,6 +397,8 @@ impl Runtime {
 pub struct JobComponent {
     path: PathBuf,
     sha256: String,
+    /// The version of the `mr:job` contract the component was built against.
+    contract_version: &'static str,
     pub(crate) lifecycle: Option<bindings::LifecycleIndices>,
     runtime: Arc<Runtime>,
     pre: bindings::JobPre,
@@ -409,6 +411,7 @@ impl JobComponent {
         JobComponent {
             path: self.path.clone(),
             sha256: self.sha256.clone(),
+            contract_version: self.contract_version,
             lifecycle: self.lifecycle.clone(),
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
@@ -425,6 +428,12 @@ impl JobComponent {
     /// The runtime that loaded it.
     pub fn runtime(&self) -> Arc<Runtime> {
         self.runtime.clone()
+    }
+
+    /// The version of the `mr:job` contract the component was built against (one of
+    /// [`contract::SUPPORTED_VERSIONS`]).
+    pub fn contract_version(&self) -> &'static str {
+        self.contract_version
     }
 
     /// SHA-256 of the component file, in hex: identifies exactly which job a store planned.
@@ -492,11 +501,9 @@ impl JobComponent {
 /// 0.2 interfaces `wasmtime-wasi` links (by semver, so any 0.2.x).
 fn provided(import: &str) -> bool {
     const WASI_PACKAGES: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
-    if matches!(
-        import,
-        "mr:job/context@0.1.0" | "mr:job/values@0.1.0" | "mr:job/types@0.1.0"
-    ) {
-        return true;
+    if let Some((interface, version)) = contract::parse_interface_name(import) {
+        return contract::imports::ALL.contains(&interface)
+            && contract::SUPPORTED_VERSIONS.contains(&version);
     }
     let Some(rest) = import.strip_prefix("wasi:") else {
         return false;
