@@ -340,3 +340,44 @@ fn with_max_bad_records_the_poison_record_is_skipped_and_logged() {
     assert!(reason.contains("the guest trapped (panic)"), "{reason}");
     assert!(reason.contains("found the panic marker"), "{reason}");
 }
+
+/// The trap text appears once: not "wasm trap: wasm trap: ...".
+#[test]
+fn a_plain_wasm_trap_is_described_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", "OOB\n");
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &["--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains("the guest trapped: wasm trap: out of bounds memory access"),
+        "{err}"
+    );
+    assert!(!err.contains("wasm trap: wasm trap"), "{err}");
+}
+
+/// A guest that calls `exit` fails its call with the exit status (WASI 0.2 carries only success
+/// or failure: `exit(3)` arrives as status 1), and its backtrace is printed once (it used to be
+/// printed inside the message and again after it).
+#[test]
+fn a_guest_calling_exit_is_reported_with_one_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", "EXIT\n");
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &["--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains("the guest trapped: the guest called `exit` with status 1"),
+        "{err}"
+    );
+    assert_eq!(err.matches("wasm backtrace:").count(), 1, "{err}");
+    assert_eq!(err.matches("process::exit").count(), 1, "{err}");
+}

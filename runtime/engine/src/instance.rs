@@ -2,15 +2,16 @@
 //! job's imports (counters, logs, parameters, task identity, the reducer's value stream).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::Arc;
 
+use wasmtime::Store;
 use wasmtime::component::{Func, Resource, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{self, EventKind, JobBindings, JobPre, Lifecycle, mapreduce, types};
 use crate::capped::{self, CappedBytes, HotFuncs};
+use crate::error::{GuestError, GuestErrorKind};
+use crate::limiter::MemoryLimiter;
 use crate::pipe::TailPipe;
 use crate::{JobComponent, JobInfo, ParamInfo, RuntimeOptions, World};
 
@@ -39,53 +40,6 @@ pub trait ValueSource: Send {
 /// The host object behind the guest's `value-stream` handle.
 pub struct ValueStreamHandle;
 
-/// How a guest call failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuestErrorKind {
-    /// The guest trapped (panic, stack overflow, memory limit, timeout...). The instance was
-    /// discarded.
-    Trap(TrapKind),
-    /// The guest returned a `job-error` on purpose; the instance stays usable.
-    JobError,
-    /// The guest returned malformed data or the host failed serving it.
-    Protocol,
-}
-
-/// Why a guest trapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrapKind {
-    /// `unreachable` executed: a Rust panic, an abort, an uncaught exception in a runtime that
-    /// aborts.
-    Panic,
-    /// Memory growth past `--memory-limit`.
-    OutOfMemory,
-    /// The call ran longer than `--call-timeout`.
-    Timeout,
-    /// The call burned its `--fuel`.
-    OutOfFuel,
-    /// The wasm stack overflowed (deep or unbounded recursion).
-    StackOverflow,
-    /// The call's result was larger than `--max-output-bytes`.
-    OutputTooLarge,
-    /// Anything else: out-of-bounds access, division by zero, a failed host call...
-    Other,
-}
-
-impl TrapKind {
-    /// A few words for messages and counters.
-    pub fn name(self) -> &'static str {
-        match self {
-            TrapKind::Panic => "panic",
-            TrapKind::OutOfMemory => "out of memory",
-            TrapKind::Timeout => "timeout",
-            TrapKind::OutOfFuel => "out of fuel",
-            TrapKind::StackOverflow => "stack overflow",
-            TrapKind::OutputTooLarge => "output too large",
-            TrapKind::Other => "trap",
-        }
-    }
-}
-
 /// A lifecycle event delivered to jobs that export `lifecycle` (see `wit/job.wit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LifecycleEvent {
@@ -101,77 +55,11 @@ pub enum LifecycleEvent {
     JobCompleted,
 }
 
-/// A failed guest call: what happened, in the guest's own words where it had any.
-#[derive(Debug, Clone)]
-pub struct GuestError {
-    /// Trap, job error or protocol error.
-    pub kind: GuestErrorKind,
-    /// The trap description or the job's message.
-    pub message: String,
-    /// For job errors: the index in the batch of the record the job blamed.
-    pub record_index: Option<u32>,
-    /// The tail of what the guest wrote to stdout/stderr during the failing call.
-    pub guest_output: String,
-    /// For traps: the wasm backtrace, with function names when the component kept them.
-    pub backtrace: Option<String>,
-}
-
-impl GuestError {
-    /// A protocol error (malformed guest output).
-    pub fn protocol(message: impl Into<String>) -> Self {
-        GuestError {
-            kind: GuestErrorKind::Protocol,
-            message: message.into(),
-            record_index: None,
-            guest_output: String::new(),
-            backtrace: None,
-        }
-    }
-}
-
-impl fmt::Display for GuestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            GuestErrorKind::Trap(TrapKind::Other) => {
-                write!(f, "the guest trapped: {}", self.message)?
-            }
-            GuestErrorKind::Trap(kind) => {
-                write!(f, "the guest trapped ({}): {}", kind.name(), self.message)?
-            }
-            GuestErrorKind::JobError => write!(f, "the job reported an error: {}", self.message)?,
-            GuestErrorKind::Protocol => write!(f, "{}", self.message)?,
-        }
-        let output = self.guest_output.trim();
-        if !output.is_empty() {
-            write!(
-                f,
-                "\nguest output (last lines):\n{}",
-                indent_tail(output, 12)
-            )?;
-        }
-        if let Some(bt) = &self.backtrace {
-            write!(f, "\n{}", bt.trim_end())?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for GuestError {}
-
-fn indent_tail(text: &str, max_lines: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(max_lines)..]
-        .iter()
-        .map(|l| format!("  | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Per-store host state.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limiter: MemoryLimiter,
     params: Arc<BTreeMap<String, String>>,
     task: TaskIdentity,
     counters: HashMap<String, i64>,
@@ -288,14 +176,12 @@ impl Instance {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(job.runtime.options.memory_limit)
-            .trap_on_grow_failure(true)
-            .build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limiter: MemoryLimiter {
+                memory_limit: job.runtime.options.memory_limit,
+            },
             params: job.params.clone(),
             task: task.clone(),
             counters: HashMap::new(),
@@ -303,7 +189,7 @@ impl Instance {
             value_error: None,
         };
         let mut store = Store::new(&job.runtime.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         // Instantiation runs guest code too: it gets the same budget as a call.
         arm(&mut store, &job.runtime.options);
         // Wasmtime's own cap on the bytes one call may move between guest and host (128 MiB by
@@ -331,7 +217,7 @@ impl Instance {
             wasmtime::Result::Ok((bindings, lifecycle, hot))
         })();
         let (bindings, lifecycle, hot) =
-            instantiated.map_err(|e| trap_error(e, output, &job.runtime.options))?;
+            instantiated.map_err(|e| GuestError::trap(&e, output.take(), &job.runtime.options))?;
         Ok((store, bindings, lifecycle, hot))
     }
 
@@ -382,7 +268,11 @@ impl Instance {
             }),
             Err(e) => {
                 self.bindings = None;
-                Err(trap_error(e, &self.output, &self.job.runtime.options))
+                Err(GuestError::trap(
+                    &e,
+                    self.output.take(),
+                    &self.job.runtime.options,
+                ))
             }
         }
     }
@@ -537,8 +427,6 @@ impl Instance {
     }
 }
 
-/// Turns a wasmtime error (trap or limiter failure) into a [`GuestError`] with the guest's
-/// captured output.
 /// Gives the store a fresh time and fuel budget for the next call.
 fn arm(store: &mut Store<HostState>, options: &RuntimeOptions) {
     if let Some(timeout) = options.call_timeout {
@@ -552,91 +440,4 @@ fn arm(store: &mut Store<HostState>, options: &RuntimeOptions) {
             .set_fuel(fuel)
             .expect("fuel is enabled whenever a budget is set");
     }
-}
-
-fn trap_error(e: wasmtime::Error, output: &TailPipe, options: &RuntimeOptions) -> GuestError {
-    let (kind, message) = match e.downcast_ref::<Trap>() {
-        Some(Trap::UnreachableCodeReached) => (
-            TrapKind::Panic,
-            "wasm `unreachable` executed (a Rust guest panicked or aborted)".to_owned(),
-        ),
-        Some(Trap::StackOverflow) => (
-            TrapKind::StackOverflow,
-            format!(
-                "the guest overflowed its {} KiB wasm stack (unbounded recursion?)",
-                options.max_wasm_stack >> 10
-            ),
-        ),
-        Some(Trap::Interrupt) => (
-            TrapKind::Timeout,
-            format!(
-                "the call timed out after {:.1} s (--call-timeout)",
-                options.call_timeout.unwrap_or_default().as_secs_f64()
-            ),
-        ),
-        Some(Trap::OutOfFuel) => (
-            TrapKind::OutOfFuel,
-            format!(
-                "the call ran out of fuel ({} units, --fuel)",
-                options.fuel.unwrap_or_default()
-            ),
-        ),
-        Some(trap) => (TrapKind::Other, format!("wasm trap: {trap}")),
-        None if e.downcast_ref::<capped::OutputTooLarge>().is_some() => {
-            (TrapKind::OutputTooLarge, format!("{e}"))
-        }
-        None if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") => (
-            TrapKind::OutputTooLarge,
-            format!(
-                "the guest tried to pass more than the {} bytes one call may return \
-                 (--max-output-bytes); refused before it was copied",
-                options.max_output_bytes
-            ),
-        ),
-        // The store limiter refuses growth past the limit with this error (not a `Trap`).
-        None if format!("{e:#}").contains("forcing trap when growing memory") => {
-            let text = format!("{e:#}");
-            let asked = text
-                .split("growing memory to ")
-                .nth(1)
-                .and_then(|rest| rest.split(' ').next())
-                .unwrap_or("more");
-            (
-                TrapKind::OutOfMemory,
-                format!(
-                    "the guest tried to grow its memory to {asked} bytes, past the {} MiB limit (--memory-limit)",
-                    options.memory_limit >> 20
-                ),
-            )
-        }
-        None => (TrapKind::Other, format!("{e:#}")),
-    };
-    GuestError {
-        kind: GuestErrorKind::Trap(kind),
-        message,
-        record_index: None,
-        guest_output: output.take(),
-        backtrace: e
-            .downcast_ref::<wasmtime::WasmBacktrace>()
-            .filter(|bt| !bt.frames().is_empty())
-            .map(|bt| elide_frames(&bt.to_string())),
-    }
-}
-
-/// A backtrace of unbounded recursion has tens of thousands of identical frames: keep the
-/// innermost ones and the outermost few, and say how many were left out.
-fn elide_frames(backtrace: &str) -> String {
-    const HEAD: usize = 24;
-    const TAIL: usize = 6;
-    let lines: Vec<&str> = backtrace
-        .lines()
-        .filter(|l| !l.contains("WASMTIME_BACKTRACE_DETAILS"))
-        .collect();
-    if lines.len() <= HEAD + TAIL + 1 {
-        return lines.join("\n");
-    }
-    let mut out = lines[..HEAD].join("\n");
-    out += &format!("\n   ... {} frames elided ...\n", lines.len() - HEAD - TAIL);
-    out += &lines[lines.len() - TAIL..].join("\n");
-    out
 }

@@ -13,7 +13,9 @@
 mod bindings;
 mod capped;
 pub mod contract;
+mod error;
 mod instance;
+mod limiter;
 mod pipe;
 
 use std::collections::BTreeMap;
@@ -26,9 +28,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-pub use instance::{
-    GuestError, GuestErrorKind, Instance, LifecycleEvent, TaskIdentity, TrapKind, ValueSource,
-};
+pub use error::{GuestError, GuestErrorKind, TrapKind};
+pub use instance::{Instance, LifecycleEvent, TaskIdentity, ValueSource};
+pub use limiter::MemoryLimitExceeded;
 
 /// Errors loading or inspecting a component (running one reports [`GuestError`]).
 #[derive(Debug, thiserror::Error)]
