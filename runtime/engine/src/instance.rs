@@ -192,9 +192,11 @@ impl Instance {
         store.limiter(|s| &mut s.limiter);
         // Instantiation runs guest code too: it gets the same budget as a call.
         arm(&mut store, &job.runtime.options);
-        // Wasmtime's own cap on the bytes one call may move between guest and host (128 MiB by
-        // default) would otherwise undercut --max-output-bytes; keep it just above.
-        store.set_hostcall_fuel(job.runtime.options.max_output_bytes.saturating_add(1 << 20));
+        // Wasmtime's own cap on the bytes one guest-to-host crossing copies ("hostcall fuel",
+        // 128 MiB by default) must not refuse results the output cap allows: set it to the cap.
+        // `CappedBytes` checks a result's length before wasmtime counts it, so results always
+        // meet the typed cap first; the fuel bounds everything else (see capped.rs).
+        store.set_hostcall_fuel(job.runtime.options.max_output_bytes);
         let instantiated = (|| {
             let instance = match &job.pre {
                 JobPre::Mapper(pre) => pre.instance_pre().instantiate(&mut store)?,
