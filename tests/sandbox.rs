@@ -385,3 +385,75 @@ fn a_guest_calling_exit_is_reported_with_one_backtrace() {
     assert_eq!(err.matches("wasm backtrace:").count(), 1, "{err}");
     assert_eq!(err.matches("process::exit").count(), 1, "{err}");
 }
+
+/// Runs `mr-host` with `args`, killing it if it is still running after `limit`; returns its
+/// output and how long it ran. A run that had to be killed fails the test.
+fn run_within(args: &[String], limit: Duration) -> (std::process::Output, Duration) {
+    let started = std::time::Instant::now();
+    let mut child = mr_host()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "mr-host {args:?} was still running after {limit:?} (killed); stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    (output, started.elapsed())
+}
+
+/// A guest waiting in the host (a sleep, a blocking wait or a poll on a clock pollable) runs no
+/// wasm, so no epoch check can interrupt it: the wait itself must end at the call's deadline.
+#[test]
+fn a_guest_waiting_in_wasi_is_interrupted_at_the_call_timeout() {
+    for mode in ["SLEEP", "BLOCK", "POLL"] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(dir.path(), "in.txt", &lines(3, &[(2, mode)]));
+        let out = dir.path().join("out");
+        let args = run_args(
+            &guest("hostile"),
+            &input,
+            &out,
+            &["--call-timeout", "1", "--max-attempts", "1"],
+        );
+        let (o, took) = run_within(&args, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{mode}: {err}");
+        assert!(
+            err.contains(
+                "the guest trapped (timeout): the call timed out after 1.0 s (--call-timeout)"
+            ),
+            "{mode}: {err}"
+        );
+        assert!(err.contains("waiting in the host"), "{mode}: {err}");
+        assert!(took < Duration::from_secs(20), "{mode}: took {took:?}");
+        let status = status_json(&out);
+        assert_eq!(
+            status["failures_by_kind"],
+            serde_json::json!([["trap:timeout", 1]]),
+            "{mode}: {status}"
+        );
+        // The attempt ended at the timeout, not when the wait would have.
+        let db = rusqlite::Connection::open(out.join("_mr/state.db")).unwrap();
+        let ms: i64 = db
+            .query_row(
+                "SELECT ended_ms - started_ms FROM attempts WHERE outcome = 'failed'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            (1000..3000).contains(&ms),
+            "{mode}: the attempt took {ms} ms"
+        );
+    }
+}

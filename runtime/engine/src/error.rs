@@ -9,6 +9,7 @@ use wasmtime::{Trap, WasmBacktrace};
 use crate::RuntimeOptions;
 use crate::capped::OutputTooLarge;
 use crate::limiter::MemoryLimitExceeded;
+use crate::wait::InterruptedWait;
 
 /// How a guest call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub enum TrapKind {
     Panic,
     /// Memory growth past `--memory-limit`.
     OutOfMemory,
-    /// The call ran longer than `--call-timeout`.
+    /// The call ran longer than `--call-timeout` (computing, or waiting in the host).
     Timeout,
     /// The call burned its `--fuel`.
     OutOfFuel,
@@ -164,13 +165,16 @@ fn classify(e: &wasmtime::Error, options: &RuntimeOptions) -> (TrapKind, String)
                 options.max_wasm_stack >> 10
             ),
         ),
-        Some(Trap::Interrupt) => (
-            TrapKind::Timeout,
-            format!(
+        Some(Trap::Interrupt) => {
+            let mut message = format!(
                 "the call timed out after {:.1} s (--call-timeout)",
                 options.call_timeout.unwrap_or_default().as_secs_f64()
-            ),
-        ),
+            );
+            if e.downcast_ref::<InterruptedWait>().is_some() {
+                message += " while the guest was waiting in the host (a sleep or a WASI poll)";
+            }
+            (TrapKind::Timeout, message)
+        }
         Some(Trap::OutOfFuel) => (
             TrapKind::OutOfFuel,
             format!(
@@ -236,6 +240,14 @@ mod tests {
         let (kind, message) = kind_and_message(Trap::Interrupt.into());
         assert_eq!(kind, TrapKind::Timeout);
         assert_eq!(message, "the call timed out after 60.0 s (--call-timeout)");
+        let (kind, message) =
+            kind_and_message(wasmtime::Error::new(Trap::Interrupt).context(InterruptedWait));
+        assert_eq!(kind, TrapKind::Timeout);
+        assert_eq!(
+            message,
+            "the call timed out after 60.0 s (--call-timeout) while the guest was waiting in the \
+             host (a sleep or a WASI poll)"
+        );
         let limit = MemoryLimitExceeded {
             requested: 3 << 20,
             limit: 2 << 20,

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::{Func, Resource, ResourceTable};
@@ -58,13 +59,16 @@ pub enum LifecycleEvent {
 /// Per-store host state.
 pub struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     limiter: MemoryLimiter,
     params: Arc<BTreeMap<String, String>>,
     task: TaskIdentity,
     counters: HashMap<String, i64>,
     value_source: Option<Box<dyn ValueSource>>,
     value_error: Option<String>,
+    /// When the current call must end: `--call-timeout` after [`arm`] armed it, the moment its
+    /// epoch deadline stands for. Waits in the host give up then (see `wait.rs`).
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl WasiView for HostState {
@@ -187,6 +191,7 @@ impl Instance {
             counters: HashMap::new(),
             value_source: None,
             value_error: None,
+            deadline: None,
         };
         let mut store = Store::new(&job.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -429,13 +434,16 @@ impl Instance {
     }
 }
 
-/// Gives the store a fresh time and fuel budget for the next call.
+/// Gives the store a fresh time and fuel budget for the next call: one deadline, `timeout` from
+/// now, enforced by the epoch while the guest runs wasm and by the host's waits while it waits.
 fn arm(store: &mut Store<HostState>, options: &RuntimeOptions) {
     if let Some(timeout) = options.call_timeout {
         // One tick more than the timeout: the next tick may come at any moment, so this is what
         // guarantees the call its whole timeout (and at most one tick more).
         let ticks = timeout.as_nanos().div_ceil(crate::EPOCH_TICK.as_nanos()) + 1;
         store.set_epoch_deadline(ticks as u64);
+        // A timeout too long to represent is no deadline for the waits either.
+        store.data_mut().deadline = Instant::now().checked_add(timeout);
     }
     if let Some(fuel) = options.fuel {
         store

@@ -17,6 +17,7 @@ mod error;
 mod instance;
 mod limiter;
 mod pipe;
+mod wait;
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
