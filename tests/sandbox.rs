@@ -457,3 +457,56 @@ fn a_guest_waiting_in_wasi_is_interrupted_at_the_call_timeout() {
         );
     }
 }
+
+/// A job-error message and a log line of a megabyte each reach stderr cut to their caps, with a
+/// marker saying how much was left out.
+#[test]
+fn long_guest_messages_are_truncated_with_a_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "in.txt",
+        "LONG-LOG 1000000\nLONG-ERROR 1000000\n",
+    );
+    let out = dir.path().join("out");
+    let o = mr_host()
+        .args(run_args(
+            &guest("hostile"),
+            &input,
+            &out,
+            &["--max-attempts", "1"],
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    // The log line: 8 KiB kept.
+    let kept = 8 << 10;
+    assert!(
+        err.contains(&format!(
+            "{}… [truncated {} bytes]",
+            "l".repeat(20),
+            1_000_000 - kept
+        )),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    // The job error: 64 KiB kept.
+    let kept = 64 << 10;
+    assert!(
+        err.contains(&format!(
+            "{}… [truncated {} bytes]",
+            "e".repeat(20),
+            1_000_000 - kept
+        )),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    assert!(err.len() < 400 << 10, "stderr has {} bytes", err.len());
+    // The store keeps the truncated message too.
+    let db = rusqlite::Connection::open(out.join("_mr/state.db")).unwrap();
+    let longest: i64 = db
+        .query_row("SELECT max(length(error)) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert!(longest < 200 << 10, "a stored error has {longest} bytes");
+}

@@ -63,7 +63,8 @@ impl TrapKind {
 pub struct GuestError {
     /// Trap, job error or protocol error.
     pub kind: GuestErrorKind,
-    /// The trap description or the job's message.
+    /// The trap description or the job's message (at most
+    /// [`crate::limits::MAX_ERROR_MESSAGE_BYTES`] of it, then a truncation marker).
     pub message: String,
     /// For job errors: the index in the batch of the record the job blamed.
     pub record_index: Option<u32>,

@@ -13,6 +13,7 @@ use crate::bindings::{self, EventKind, JobBindings, JobPre, Lifecycle, mapreduce
 use crate::capped::{self, CappedBytes, HotFuncs};
 use crate::error::{GuestError, GuestErrorKind};
 use crate::limiter::MemoryLimiter;
+use crate::limits::{MAX_ERROR_MESSAGE_BYTES, MAX_LOG_LINE_BYTES, truncate_with_marker};
 use crate::pipe::TailPipe;
 use crate::{JobComponent, JobInfo, ParamInfo, RuntimeOptions, World};
 
@@ -88,6 +89,7 @@ impl mapreduce::mr::job::context::Host for HostState {
     }
 
     fn log(&mut self, level: types::LogLevel, message: String) {
+        let message = truncate_with_marker(message, MAX_LOG_LINE_BYTES);
         let t = &self.task;
         let (job, phase, shard) = (&t.job, t.phase, t.shard);
         match level {
@@ -268,7 +270,7 @@ impl Instance {
             }
             Ok(Err(job_error)) => Err(GuestError {
                 kind: GuestErrorKind::JobError,
-                message: job_error.message,
+                message: truncate_with_marker(job_error.message, MAX_ERROR_MESSAGE_BYTES),
                 record_index: job_error.record_index,
                 guest_output: self.output.take(),
                 backtrace: None,

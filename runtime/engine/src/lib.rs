@@ -16,6 +16,7 @@ pub mod contract;
 mod error;
 mod instance;
 mod limiter;
+pub mod limits;
 mod pipe;
 mod wait;
 
