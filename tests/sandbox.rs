@@ -510,3 +510,93 @@ fn long_guest_messages_are_truncated_with_a_marker() {
         .unwrap();
     assert!(longest < 200 << 10, "a stored error has {longest} bytes");
 }
+
+#[test]
+fn a_flood_of_counter_names_fails_the_call_naming_the_cap_and_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", "COUNTERS 200000\n");
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &["--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains(
+            "the guest trapped (counter limit): the guest used more than 1000 distinct counter \
+             names in one call (the next was `counter-1000`); --max-counters raises the cap"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        status_json(&out)["failures_by_kind"],
+        serde_json::json!([["trap:counter limit", 1]])
+    );
+    let input = write(dir.path(), "long.txt", "LONG-COUNTER 100000\n");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &dir.path().join("out-long"),
+        &["--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains(&format!(
+            "the guest trapped (counter limit): the guest named a counter with 100000 bytes, \
+             more than the 256-byte cap (--max-counter-name-bytes): `{}… [truncated {} bytes]`",
+            "c".repeat(64),
+            100_000 - 64
+        )),
+        "{err}"
+    );
+}
+
+/// The counter caps belong to the job: one worker process may run jobs with different caps.
+#[test]
+fn counter_caps_are_set_per_job() {
+    let options = mr_engine::RuntimeOptions {
+        cache_dir: Some(repo().join("target/test-component-cache")),
+        ..Default::default()
+    };
+    let runtime = mr_engine::Runtime::new(options).unwrap();
+    let job = runtime.load(&guest("hostile")).unwrap();
+    let batch = |line: &str| {
+        let mut batch = Vec::new();
+        mr_codec::put_kv(&mut batch, b"in.txt:1", line.as_bytes());
+        batch
+    };
+    assert_eq!(job.limits(), mr_engine::JobLimits::default());
+    let strict = job.with_limits(mr_engine::JobLimits {
+        max_counters: 10,
+        max_counter_name_bytes: 12,
+    });
+    let generous = job.with_limits(mr_engine::JobLimits {
+        max_counters: 300_000,
+        max_counter_name_bytes: 1000,
+    });
+    let mut strict = mr_engine::Instance::new(&strict, Default::default()).unwrap();
+    let mut generous = mr_engine::Instance::new(&generous, Default::default()).unwrap();
+    let counter_limit = mr_engine::GuestErrorKind::Trap(mr_engine::TrapKind::CounterLimit);
+
+    let err = strict.map(&batch("COUNTERS 11")).unwrap_err();
+    assert_eq!(err.kind, counter_limit, "{err}");
+    assert!(
+        err.message.contains("more than 10 distinct counter names"),
+        "{err}"
+    );
+    assert!(strict.take_counters().is_empty());
+    // Ten are fine (on the fresh instance that replaced the trapped one).
+    strict.map(&batch("COUNTERS 10")).unwrap();
+    assert_eq!(strict.take_counters().len(), 10);
+    // The cap is per call: the next call may use ten other names... or the same ones.
+    strict.map(&batch("COUNTERS 10")).unwrap();
+    assert_eq!(strict.take_counters().len(), 10);
+    let err = strict.map(&batch("LONG-COUNTER 13")).unwrap_err();
+    assert_eq!(err.kind, counter_limit, "{err}");
+    assert!(err.message.contains("more than the 12-byte cap"), "{err}");
+
+    generous.map(&batch("COUNTERS 200000")).unwrap();
+    assert_eq!(generous.take_counters().len(), 200_000);
+    generous.map(&batch("LONG-COUNTER 1000")).unwrap();
+    assert_eq!(generous.take_counters().len(), 1);
+}

@@ -13,6 +13,8 @@ pub(crate) mod mapreduce {
         path: "../../wit",
         world: "mapreduce-job",
         ownership: Borrowing { duplicate_if_necessary: true },
+        // A counter past the job's caps fails the call (`CounterLimitExceeded`).
+        imports: { "mr:job/context.counter-add": trappable },
         with: {
             "mr:job/values.value-stream": crate::instance::ValueStreamHandle,
         },

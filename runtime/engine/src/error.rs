@@ -9,6 +9,7 @@ use wasmtime::{Trap, WasmBacktrace};
 use crate::RuntimeOptions;
 use crate::capped::OutputTooLarge;
 use crate::limiter::MemoryLimitExceeded;
+use crate::limits::CounterLimitExceeded;
 use crate::wait::InterruptedWait;
 
 /// How a guest call failed.
@@ -39,6 +40,9 @@ pub enum TrapKind {
     StackOverflow,
     /// The call's result was larger than `--max-output-bytes`.
     OutputTooLarge,
+    /// The call incremented more distinct counters than `--max-counters`, or named one with
+    /// more bytes than `--max-counter-name-bytes` (the job's [`crate::JobLimits`]).
+    CounterLimit,
     /// Anything else: out-of-bounds access, division by zero, `exit`, a failed host call...
     Other,
 }
@@ -53,6 +57,7 @@ impl TrapKind {
             TrapKind::OutOfFuel => "out of fuel",
             TrapKind::StackOverflow => "stack overflow",
             TrapKind::OutputTooLarge => "output too large",
+            TrapKind::CounterLimit => "counter limit",
             TrapKind::Other => "trap",
         }
     }
@@ -143,6 +148,9 @@ fn classify(e: &wasmtime::Error, options: &RuntimeOptions) -> (TrapKind, String)
     }
     if let Some(cap) = e.downcast_ref::<OutputTooLarge>() {
         return (TrapKind::OutputTooLarge, cap.to_string());
+    }
+    if let Some(limit) = e.downcast_ref::<CounterLimitExceeded>() {
+        return (TrapKind::CounterLimit, limit.to_string());
     }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return (
@@ -260,6 +268,13 @@ mod tests {
         assert_eq!(message, limit.to_string());
         let (kind, _) = kind_and_message(OutputTooLarge { len: 10, cap: 5 }.into());
         assert_eq!(kind, TrapKind::OutputTooLarge);
+        let too_many = CounterLimitExceeded::TooManyNames {
+            name: "c".into(),
+            cap: 1,
+        };
+        let (kind, message) = kind_and_message(too_many.clone().into());
+        assert_eq!(kind, TrapKind::CounterLimit);
+        assert_eq!(message, too_many.to_string());
         let (kind, message) = kind_and_message(wasmtime_wasi::I32Exit(3).into());
         assert_eq!(kind, TrapKind::Other);
         assert!(

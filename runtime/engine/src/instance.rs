@@ -13,7 +13,10 @@ use crate::bindings::{self, EventKind, JobBindings, JobPre, Lifecycle, mapreduce
 use crate::capped::{self, CappedBytes, HotFuncs};
 use crate::error::{GuestError, GuestErrorKind};
 use crate::limiter::MemoryLimiter;
-use crate::limits::{MAX_ERROR_MESSAGE_BYTES, MAX_LOG_LINE_BYTES, truncate_with_marker};
+use crate::limits::{
+    CounterLimitExceeded, JobLimits, MAX_ERROR_MESSAGE_BYTES, MAX_LOG_LINE_BYTES,
+    truncate_with_marker,
+};
 use crate::pipe::TailPipe;
 use crate::{JobComponent, JobInfo, ParamInfo, RuntimeOptions, World};
 
@@ -63,6 +66,7 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     limiter: MemoryLimiter,
     params: Arc<BTreeMap<String, String>>,
+    limits: JobLimits,
     task: TaskIdentity,
     counters: HashMap<String, i64>,
     value_source: Option<Box<dyn ValueSource>>,
@@ -84,8 +88,10 @@ impl WasiView for HostState {
 impl types::Host for HostState {}
 
 impl mapreduce::mr::job::context::Host for HostState {
-    fn counter_add(&mut self, name: String, delta: i64) {
+    fn counter_add(&mut self, name: String, delta: i64) -> wasmtime::Result<()> {
+        CounterLimitExceeded::check(&name, &self.limits, &self.counters)?;
         *self.counters.entry(name).or_default() += delta;
+        Ok(())
     }
 
     fn log(&mut self, level: types::LogLevel, message: String) {
@@ -189,6 +195,7 @@ impl Instance {
                 memory_limit: job.runtime.options.memory_limit,
             },
             params: job.params.clone(),
+            limits: job.limits,
             task: task.clone(),
             counters: HashMap::new(),
             value_source: None,
@@ -236,7 +243,8 @@ impl Instance {
         self.task = task;
     }
 
-    /// Takes the counters the guest incremented since the last call to this.
+    /// Takes the counters the guest incremented since the last call to this. A trap discards
+    /// the instance and, with it, the increments not yet taken.
     pub fn take_counters(&mut self) -> HashMap<String, i64> {
         std::mem::take(&mut self.store.data_mut().counters)
     }
@@ -276,7 +284,10 @@ impl Instance {
                 backtrace: None,
             }),
             Err(e) => {
+                // The trapped instance is dropped with everything it counted (its replacement
+                // starts from zero); say so at once rather than at the next call.
                 self.bindings = None;
+                self.store.data_mut().counters.clear();
                 Err(GuestError::trap(
                     &e,
                     self.output.take(),

@@ -33,6 +33,7 @@ use wasmtime::{Config, Engine};
 pub use error::{GuestError, GuestErrorKind, TrapKind};
 pub use instance::{Instance, LifecycleEvent, TaskIdentity, ValueSource};
 pub use limiter::MemoryLimitExceeded;
+pub use limits::{CounterLimitExceeded, JobLimits};
 
 /// Errors loading or inspecting a component (running one reports [`GuestError`]).
 #[derive(Debug, thiserror::Error)]
@@ -320,6 +321,7 @@ impl Runtime {
             pre,
             info: None,
             params: Arc::new(BTreeMap::new()),
+            limits: JobLimits::default(),
         };
         let mut instance =
             Instance::new(&Arc::new(job.clone_without_info()), TaskIdentity::default()).map_err(
@@ -408,6 +410,7 @@ pub struct JobComponent {
     pre: bindings::JobPre,
     info: Option<JobInfo>,
     params: Arc<BTreeMap<String, String>>,
+    limits: JobLimits,
 }
 
 impl JobComponent {
@@ -421,7 +424,15 @@ impl JobComponent {
             pre: self.pre.clone(),
             info: None,
             params: self.params.clone(),
+            limits: self.limits,
         }
+    }
+
+    /// A copy to change a setting of (`with_params`, `with_limits`).
+    fn derived(&self) -> JobComponent {
+        let mut job = self.clone_without_info();
+        job.info = self.info.clone();
+        job
     }
 
     /// Where the component was loaded from.
@@ -448,6 +459,20 @@ impl JobComponent {
     /// The parameters instances see (declared ones, with defaults filled in).
     pub fn params(&self) -> &BTreeMap<String, String> {
         &self.params
+    }
+
+    /// The caps on the job's counters (see [`JobComponent::with_limits`]).
+    pub fn limits(&self) -> JobLimits {
+        self.limits
+    }
+
+    /// The same job with other counter caps, for every instance made from it. The caps are
+    /// planned with the job, so two jobs in one process may have different ones; they apply
+    /// per instance and call (to the counters one call increments).
+    pub fn with_limits(self: &Arc<Self>, limits: JobLimits) -> Arc<JobComponent> {
+        let mut job = self.derived();
+        job.limits = limits;
+        Arc::new(job)
     }
 
     /// What the job's `describe` said.
@@ -494,8 +519,7 @@ impl JobComponent {
                 None => {}
             }
         }
-        let mut job = self.clone_without_info();
-        job.info = self.info.clone();
+        let mut job = self.derived();
         job.params = Arc::new(params);
         Ok(Arc::new(job))
     }
