@@ -345,47 +345,6 @@ fn with_max_bad_records_the_poison_record_is_skipped_and_logged() {
     assert!(reason.contains("found the panic marker"), "{reason}");
 }
 
-/// The trap text appears once: not "wasm trap: wasm trap: ...".
-#[test]
-fn a_plain_wasm_trap_is_described_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.txt", "OOB\n");
-    let out = dir.path().join("out");
-    let err = run_err(&run_args(
-        &guest("hostile"),
-        &input,
-        &out,
-        &["--max-attempts", "1"],
-    ));
-    assert!(
-        err.contains("the guest trapped: wasm trap: out of bounds memory access"),
-        "{err}"
-    );
-    assert!(!err.contains("wasm trap: wasm trap"), "{err}");
-}
-
-/// A guest that calls `exit` fails its call with the exit status (WASI 0.2 carries only success
-/// or failure: `exit(3)` arrives as status 1), and its backtrace is printed once (it used to be
-/// printed inside the message and again after it).
-#[test]
-fn a_guest_calling_exit_is_reported_with_one_backtrace() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.txt", "EXIT\n");
-    let out = dir.path().join("out");
-    let err = run_err(&run_args(
-        &guest("hostile"),
-        &input,
-        &out,
-        &["--max-attempts", "1"],
-    ));
-    assert!(
-        err.contains("the guest trapped: the guest called `exit` with status 1"),
-        "{err}"
-    );
-    assert_eq!(err.matches("wasm backtrace:").count(), 1, "{err}");
-    assert_eq!(err.matches("process::exit").count(), 1, "{err}");
-}
-
 /// Runs `mr-host` with `args`, killing it if it is still running after `limit`; returns its
 /// output and how long it ran. A run that had to be killed fails the test.
 fn run_within(args: &[String], limit: Duration) -> (std::process::Output, Duration) {
@@ -456,6 +415,47 @@ fn a_guest_waiting_in_wasi_is_interrupted_at_the_call_timeout() {
             "{mode}: the attempt took {ms} ms"
         );
     }
+}
+
+/// The trap text appears once: not "wasm trap: wasm trap: ...".
+#[test]
+fn a_plain_wasm_trap_is_described_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", "OOB\n");
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &["--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains("the guest trapped: wasm trap: out of bounds memory access"),
+        "{err}"
+    );
+    assert!(!err.contains("wasm trap: wasm trap"), "{err}");
+}
+
+/// A guest that calls `exit` fails its call with the exit status (WASI 0.2 carries only success
+/// or failure: `exit(3)` arrives as status 1), and its backtrace is printed once (it used to be
+/// printed inside the message and again after it).
+#[test]
+fn a_guest_calling_exit_is_reported_with_one_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", "EXIT\n");
+    let out = dir.path().join("out");
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &["--max-attempts", "1"],
+    ));
+    assert!(
+        err.contains("the guest trapped: the guest called `exit` with status 1"),
+        "{err}"
+    );
+    assert_eq!(err.matches("wasm backtrace:").count(), 1, "{err}");
+    assert_eq!(err.matches("process::exit").count(), 1, "{err}");
 }
 
 /// A job-error message and a log line of a megabyte each reach stderr cut to their caps, with a
@@ -599,4 +599,37 @@ fn counter_caps_are_set_per_job() {
     assert_eq!(generous.take_counters().len(), 200_000);
     generous.map(&batch("LONG-COUNTER 1000")).unwrap();
     assert_eq!(generous.take_counters().len(), 1);
+}
+
+/// Counter increments made while handling a lifecycle event are not counted; the user is told
+/// so once, with the counter and the event.
+#[test]
+fn counters_incremented_in_lifecycle_events_are_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", &lines(10, &[]));
+    let out = dir.path().join("out");
+    let o = run_ok(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &[
+            "--param",
+            "count-in-events=seen-in-events",
+            "--shards",
+            "2",
+            "--slice-records",
+            "2",
+            "--json",
+        ],
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warning = "counter `seen-in-events` was incremented while handling the lifecycle \
+                   event TaskStarted";
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    assert_eq!(err.matches("not counted").count(), 1, "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        summary["counters"].get("seen-in-events").is_none(),
+        "{summary}"
+    );
 }

@@ -325,8 +325,9 @@ impl Instance {
     }
 
     /// Delivers a lifecycle event to a job that exports `lifecycle` (a no-op for the others).
-    /// The guest's counter increments while handling it are discarded: an event belongs to no
-    /// committed slice.
+    /// The guest's counter increments while handling it are discarded, because an event belongs
+    /// to no committed slice; the first time a job does that, a warning names the counters and
+    /// the event.
     pub fn notify(&mut self, event: LifecycleEvent) -> Result<(), GuestError> {
         if self.job.lifecycle.is_none() {
             return Ok(());
@@ -362,7 +363,7 @@ impl Instance {
         if self.bindings.is_some() {
             let ignored = std::mem::take(&mut self.store.data_mut().counters);
             if !ignored.is_empty() {
-                tracing::debug!("ignoring counters incremented while handling {event:?}");
+                self.job.warn_once_of_event_counters(event, &ignored);
             }
         }
         result

@@ -20,10 +20,11 @@ pub mod limits;
 mod pipe;
 mod wait;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -197,13 +198,12 @@ pub struct Runtime {
     mapper_linker: Linker<instance::HostState>,
     options: RuntimeOptions,
     compat_hash: String,
-    ticker_stop: Arc<std::sync::atomic::AtomicBool>,
+    ticker_stop: Arc<AtomicBool>,
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.ticker_stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -219,14 +219,14 @@ impl Runtime {
         config.consume_fuel(options.fuel.is_some());
         config.max_wasm_stack(options.max_wasm_stack);
         let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
-        let ticker_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker_stop = Arc::new(AtomicBool::new(false));
         if options.call_timeout.is_some() {
             let engine = engine.clone();
             let stop = ticker_stop.clone();
             std::thread::Builder::new()
                 .name("mr-epoch-ticker".into())
                 .spawn(move || {
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
                         engine.increment_epoch();
                     }
@@ -322,6 +322,7 @@ impl Runtime {
             info: None,
             params: Arc::new(BTreeMap::new()),
             limits: JobLimits::default(),
+            warned_of_event_counters: Arc::new(AtomicBool::new(false)),
         };
         let mut instance =
             Instance::new(&Arc::new(job.clone_without_info()), TaskIdentity::default()).map_err(
@@ -411,6 +412,9 @@ pub struct JobComponent {
     info: Option<JobInfo>,
     params: Arc<BTreeMap<String, String>>,
     limits: JobLimits,
+    /// Whether the user was told that counters incremented in lifecycle events are not
+    /// counted; shared by the copies `with_params` and `with_limits` make of a loaded job.
+    warned_of_event_counters: Arc<AtomicBool>,
 }
 
 impl JobComponent {
@@ -425,6 +429,7 @@ impl JobComponent {
             info: None,
             params: self.params.clone(),
             limits: self.limits,
+            warned_of_event_counters: self.warned_of_event_counters.clone(),
         }
     }
 
@@ -473,6 +478,40 @@ impl JobComponent {
         let mut job = self.derived();
         job.limits = limits;
         Arc::new(job)
+    }
+
+    /// Tells the user, once per loaded job, that counters a guest incremented while handling a
+    /// lifecycle event were dropped (they would otherwise vanish without a word).
+    pub(crate) fn warn_once_of_event_counters(
+        &self,
+        event: LifecycleEvent,
+        ignored: &HashMap<String, i64>,
+    ) {
+        if self.warned_of_event_counters.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        const LISTED: usize = 5;
+        let mut names: Vec<&String> = ignored.keys().collect();
+        names.sort_unstable();
+        let mut list: Vec<String> = names
+            .iter()
+            .take(LISTED)
+            .map(|name| format!("`{}`", limits::quote_counter(name)))
+            .collect();
+        if names.len() > LISTED {
+            list.push(format!("{} more", names.len() - LISTED));
+        }
+        let (counters, were) = match names.len() {
+            1 => ("counter", "was"),
+            _ => ("counters", "were"),
+        };
+        tracing::warn!(
+            "job `{}`: {counters} {} {were} incremented while handling the lifecycle event \
+             {event:?}; increments made while handling a lifecycle event are not counted (an \
+             event belongs to no committed slice). This is reported once per job.",
+            self.info().name,
+            list.join(", ")
+        );
     }
 
     /// What the job's `describe` said.

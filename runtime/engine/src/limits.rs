@@ -85,6 +85,11 @@ pub enum CounterLimitExceeded {
     },
 }
 
+/// A counter's name as messages quote it: its first 64 bytes, then a truncation marker.
+pub(crate) fn quote_counter(name: &str) -> String {
+    truncate_with_marker(name.to_owned(), COUNTER_NAME_QUOTED_BYTES)
+}
+
 impl CounterLimitExceeded {
     /// Checks one increment of `name` against `limits`, given the counters the call has
     /// incremented so far.
@@ -93,17 +98,16 @@ impl CounterLimitExceeded {
         limits: &JobLimits,
         pending: &HashMap<String, i64>,
     ) -> Result<(), Self> {
-        let quoted = || truncate_with_marker(name.to_owned(), COUNTER_NAME_QUOTED_BYTES);
         if name.len() > limits.max_counter_name_bytes {
             return Err(CounterLimitExceeded::NameTooLong {
-                name: quoted(),
+                name: quote_counter(name),
                 len: name.len(),
                 cap: limits.max_counter_name_bytes,
             });
         }
         if pending.len() >= limits.max_counters && !pending.contains_key(name) {
             return Err(CounterLimitExceeded::TooManyNames {
-                name: quoted(),
+                name: quote_counter(name),
                 cap: limits.max_counters,
             });
         }
