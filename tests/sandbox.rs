@@ -192,15 +192,7 @@ fn unbounded_recursion_is_a_stack_overflow_trap() {
 
 #[test]
 fn an_oversized_result_is_refused_before_it_is_copied() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.txt", "FLOOD 1 GiB\n");
-    let out = dir.path().join("out");
-    let err = run_err(&run_args(
-        &guest("hostile"),
-        &input,
-        &out,
-        &["--max-output-bytes", "64M", "--max-attempts", "1"],
-    ));
+    let (err, _dir) = hostile_fails("FLOOD 1 GiB\n", &["--max-output-bytes", "64M"]);
     // 64 values of 16 MiB, each framed with 8 bytes; the typed cap decides, with the size the
     // guest tried to return (not wasmtime's own per-call data limit, which has no such detail).
     assert!(
@@ -417,18 +409,26 @@ fn a_guest_waiting_in_wasi_is_interrupted_at_the_call_timeout() {
     }
 }
 
-/// The trap text appears once: not "wasm trap: wasm trap: ...".
-#[test]
-fn a_plain_wasm_trap_is_described_once() {
+/// Runs the hostile guest over `text` with one attempt and `extra` arguments, expecting it to
+/// fail; returns the error and the run's directory (input `in.txt`, output `out`).
+fn hostile_fails(text: &str, extra: &[&str]) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.txt", "OOB\n");
-    let out = dir.path().join("out");
+    let input = write(dir.path(), "in.txt", text);
+    let mut args = vec!["--max-attempts", "1"];
+    args.extend_from_slice(extra);
     let err = run_err(&run_args(
         &guest("hostile"),
         &input,
-        &out,
-        &["--max-attempts", "1"],
+        &dir.path().join("out"),
+        &args,
     ));
+    (err, dir)
+}
+
+/// The trap text appears once: not "wasm trap: wasm trap: ...".
+#[test]
+fn a_plain_wasm_trap_is_described_once() {
+    let (err, _dir) = hostile_fails("OOB\n", &[]);
     assert!(
         err.contains("the guest trapped: wasm trap: out of bounds memory access"),
         "{err}"
@@ -441,15 +441,7 @@ fn a_plain_wasm_trap_is_described_once() {
 /// printed inside the message and again after it).
 #[test]
 fn a_guest_calling_exit_is_reported_with_one_backtrace() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.txt", "EXIT\n");
-    let out = dir.path().join("out");
-    let err = run_err(&run_args(
-        &guest("hostile"),
-        &input,
-        &out,
-        &["--max-attempts", "1"],
-    ));
+    let (err, _dir) = hostile_fails("EXIT\n", &[]);
     assert!(
         err.contains("the guest trapped: the guest called `exit` with status 1"),
         "{err}"
@@ -462,49 +454,23 @@ fn a_guest_calling_exit_is_reported_with_one_backtrace() {
 /// marker saying how much was left out.
 #[test]
 fn long_guest_messages_are_truncated_with_a_marker() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(
-        dir.path(),
-        "in.txt",
-        "LONG-LOG 1000000\nLONG-ERROR 1000000\n",
-    );
-    let out = dir.path().join("out");
-    let o = mr_host()
-        .args(run_args(
-            &guest("hostile"),
-            &input,
-            &out,
-            &["--max-attempts", "1"],
-        ))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "{err}");
-    // The log line: 8 KiB kept.
-    let kept = 8 << 10;
-    assert!(
-        err.contains(&format!(
+    let (err, dir) = hostile_fails("LONG-LOG 1000000\nLONG-ERROR 1000000\n", &[]);
+    // Each is kept up to its cap (log lines 8 KiB, job errors 64 KiB), then marked.
+    for (letter, kept) in [('l', 8 << 10), ('e', 64 << 10)] {
+        let cut = format!(
             "{}… [truncated {} bytes]",
-            "l".repeat(20),
+            letter.to_string().repeat(20),
             1_000_000 - kept
-        )),
-        "{}",
-        &err[..err.len().min(2000)]
-    );
-    // The job error: 64 KiB kept.
-    let kept = 64 << 10;
-    assert!(
-        err.contains(&format!(
-            "{}… [truncated {} bytes]",
-            "e".repeat(20),
-            1_000_000 - kept
-        )),
-        "{}",
-        &err[..err.len().min(2000)]
-    );
+        );
+        assert!(
+            err.contains(&cut),
+            "no {cut:?} in {}",
+            &err[..err.len().min(2000)]
+        );
+    }
     assert!(err.len() < 400 << 10, "stderr has {} bytes", err.len());
     // The store keeps the truncated message too.
-    let db = rusqlite::Connection::open(out.join("_mr/state.db")).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("out/_mr/state.db")).unwrap();
     let longest: i64 = db
         .query_row("SELECT max(length(error)) FROM attempts", [], |r| r.get(0))
         .unwrap();
@@ -513,15 +479,7 @@ fn long_guest_messages_are_truncated_with_a_marker() {
 
 #[test]
 fn a_flood_of_counter_names_fails_the_call_naming_the_cap_and_its_flag() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.txt", "COUNTERS 200000\n");
-    let out = dir.path().join("out");
-    let err = run_err(&run_args(
-        &guest("hostile"),
-        &input,
-        &out,
-        &["--max-attempts", "1"],
-    ));
+    let (err, dir) = hostile_fails("COUNTERS 200000\n", &[]);
     assert!(
         err.contains(
             "the guest trapped (counter limit): the guest used more than 1000 distinct counter \
@@ -530,16 +488,10 @@ fn a_flood_of_counter_names_fails_the_call_naming_the_cap_and_its_flag() {
         "{err}"
     );
     assert_eq!(
-        status_json(&out)["failures_by_kind"],
+        status_json(&dir.path().join("out"))["failures_by_kind"],
         serde_json::json!([["trap:counter limit", 1]])
     );
-    let input = write(dir.path(), "long.txt", "LONG-COUNTER 100000\n");
-    let err = run_err(&run_args(
-        &guest("hostile"),
-        &input,
-        &dir.path().join("out-long"),
-        &["--max-attempts", "1"],
-    ));
+    let (err, _dir) = hostile_fails("LONG-COUNTER 100000\n", &[]);
     assert!(
         err.contains(&format!(
             "the guest trapped (counter limit): the guest named a counter with 100000 bytes, \
