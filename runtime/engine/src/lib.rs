@@ -3,12 +3,20 @@
 //! - One [`Runtime`] per process: one wasmtime `Engine`, one `Linker` per world, and an on-disk
 //!   cache of compiled components keyed by the component's SHA-256 and the engine's precompile
 //!   compatibility hash (a `.cwasm` only loads into an engine with the same configuration).
-//! - One [`JobComponent`] per job: the component, its world, its `InstancePre` and what its
-//!   `describe` export says.
+//! - One [`JobComponent`] per job: the component, its world and contract version, its
+//!   `InstancePre`, what its `describe` export says, its parameters and its counter caps
+//!   ([`JobLimits`]).
 //! - One [`Instance`] per worker thread: a `Store` and an instance reused across batches,
 //!   re-created after a trap (a trapped instance is poisoned). Each store has an empty WASI
 //!   context (no preopened directories, no network, no environment variables, no arguments) and
 //!   captures the guest's stdout/stderr so the tail can be attached to the error it explains.
+//!
+//! Every call is bounded (`docs/sandbox.md`): memory by the store's limiter (`limiter.rs`),
+//! time by one deadline that the epoch enforces while the guest computes and the WASI waits
+//! enforce while it waits (`wait.rs`), its result by `capped.rs`, and what the host keeps of
+//! the guest's text and counters by `limits.rs`. A failed call becomes a [`GuestError`],
+//! classified from wasmtime's trap codes and these limits' typed errors (`error.rs`). The
+//! contract's names and versions are in [`contract`].
 
 mod bindings;
 mod capped;
