@@ -82,6 +82,10 @@ pub struct JobArgs {
     /// counters after its data floods status and _MANIFEST) [default: 1000].
     #[arg(long, value_name = "N")]
     max_counters: Option<u32>,
+    /// Longest counter name the job may use, in bytes; a longer one fails the job
+    /// [default: 256].
+    #[arg(long, value_name = "BYTES")]
+    max_counter_name_bytes: Option<u32>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -328,6 +332,7 @@ impl JobArgs {
             max_bad_records: self.max_bad_records,
             max_inflate_ratio: self.max_inflate_ratio,
             max_counters: self.max_counters,
+            max_counter_name_bytes: self.max_counter_name_bytes,
             shards: self.shards.map(|s| s.max(1)),
             reducers: self.reducers,
             batch_bytes: self.batch_size,

@@ -401,7 +401,9 @@ fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
                 deterministic,
             }
         }
-        GuestErrorKind::Trap(TrapKind::Timeout) => whole(error),
+        // A timeout is not bisected (each probe could take the whole timeout), nor a counter
+        // cap (the batch's records together name the counters).
+        GuestErrorKind::Trap(TrapKind::Timeout | TrapKind::CounterLimit) => whole(error),
         GuestErrorKind::Trap(_) | GuestErrorKind::Protocol => {
             let fails = |e: &GuestError| {
                 matches!(e.kind, GuestErrorKind::Protocol)

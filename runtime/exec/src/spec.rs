@@ -68,6 +68,8 @@ pub struct JobRequest {
     pub max_inflate_ratio: Option<u64>,
     /// Most distinct counter names the job may use [default: 1000].
     pub max_counters: Option<u32>,
+    /// Longest counter name, in bytes [default: 256].
+    pub max_counter_name_bytes: Option<u32>,
     /// Discard whatever the output directory (and the store, for this output) holds.
     pub overwrite: bool,
 }
@@ -90,6 +92,7 @@ impl JobRequest {
             max_bad_records: None,
             max_inflate_ratio: None,
             max_counters: None,
+            max_counter_name_bytes: None,
             overwrite: false,
         }
     }
@@ -150,6 +153,9 @@ pub struct JobSpec {
     /// Most distinct counter names the job may use.
     #[serde(default = "default_max_counters")]
     pub max_counters: u32,
+    /// Longest counter name, in bytes.
+    #[serde(default = "default_max_counter_name_bytes")]
+    pub max_counter_name_bytes: u32,
     /// The job's fingerprint (identifies its writes in a SQLite sink).
     #[serde(default)]
     pub fingerprint: String,
@@ -163,7 +169,19 @@ fn default_max_counters() -> u32 {
     crate::counters::DEFAULT_MAX_COUNTERS
 }
 
+fn default_max_counter_name_bytes() -> u32 {
+    mr_engine::JobLimits::DEFAULT_MAX_COUNTER_NAME_BYTES as u32
+}
+
 impl JobSpec {
+    /// The guest-side caps the engine enforces on every call of this job.
+    pub(crate) fn job_limits(&self) -> mr_engine::JobLimits {
+        mr_engine::JobLimits {
+            max_counters: self.max_counters as usize,
+            max_counter_name_bytes: self.max_counter_name_bytes as usize,
+        }
+    }
+
     pub(crate) fn parse(text: &str, id: i64) -> Result<JobSpec, ExecError> {
         serde_json::from_str(text).map_err(|source| ExecError::PlanUnreadable { id, source })
     }
@@ -363,6 +381,9 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         max_counters: request
             .max_counters
             .unwrap_or(crate::counters::DEFAULT_MAX_COUNTERS),
+        max_counter_name_bytes: request
+            .max_counter_name_bytes
+            .unwrap_or_else(default_max_counter_name_bytes),
         fingerprint: fingerprint.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
@@ -457,6 +478,13 @@ fn apply_allowances(request: &JobRequest, spec: &mut JobSpec) -> Vec<String> {
         &mut counters,
     );
     spec.max_counters = counters as u32;
+    let mut name_bytes = u64::from(spec.max_counter_name_bytes);
+    set(
+        "--max-counter-name-bytes",
+        request.max_counter_name_bytes.map(u64::from),
+        &mut name_bytes,
+    );
+    spec.max_counter_name_bytes = name_bytes as u32;
     changed
 }
 

@@ -273,7 +273,8 @@ impl Worker<'_> {
         }
         let component = component
             .with_params(&spec.params)
-            .map_err(|message| ExecError::BadParams { message })?;
+            .map_err(|message| ExecError::BadParams { message })?
+            .with_limits(spec.job_limits());
         spec.check_inputs_unchanged(id)?;
         std::fs::create_dir_all(spec.work_dir()).map_err(|source| ExecError::Output {
             path: spec.work_dir(),
