@@ -16,7 +16,7 @@
 //! information), which its own `bindgen!` output uses but which carry no stability promise.
 //! Everything forwards to `Vec<u8>`'s own implementation, wasmtime is pinned to an exact
 //! version, and an upgrade that changes these traits fails to compile rather than changing
-//! behaviour; `tests/sandbox.rs` checks the refusal end to end.
+//! behaviour; `tests/all/sandbox.rs` checks the refusal end to end.
 
 use std::cell::Cell;
 

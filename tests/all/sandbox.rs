@@ -2,12 +2,10 @@
 //! hoard memory, recurse, flood their output or probe for capabilities are stopped with an
 //! error that says why, and the host stays healthy.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

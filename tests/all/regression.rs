@@ -1,11 +1,9 @@
 //! Regression tests: each pins a bug an adversarial run found (own hostile guests and inputs,
 //! not the project's fixtures), and its name says which. They failed before their fix.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::*;
+use crate::support::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

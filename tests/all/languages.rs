@@ -6,12 +6,10 @@
 //! These tests need the toolchains `scripts/setup-languages.sh` installs (CI runs it): when one
 //! is missing they fail and say so, they never skip.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 /// Fails with the install command when the Python or JavaScript toolchain is missing.
 fn require_toolchains() {
@@ -194,8 +192,10 @@ fn python_exception_shows_the_traceback_and_the_record() {
     let location = format!("{}:77", input.display());
     for expected in [
         format!(
-            "job `faulty-python` failed in map shard 0, slice 0, attempt 4, at {location}: the job reported an error: ValueError: refusing the line with marker 'REFUSE'"
+            "job `faulty-python` failed in map shard 0, slice 0, attempt 1, at {location}: the job reported an error: ValueError: refusing the line with marker 'REFUSE'"
         ),
+        // Every exception is a job error naming its record: mapped alone, it fails again.
+        "(deterministic: the record fails the same way on its own, so it is not retried".to_owned(),
         "Traceback (most recent call last):".to_owned(),
         "File \"faulty.py\", line 31, in map".to_owned(),
         "File \"faulty.py\", line 44, in refuse".to_owned(),
@@ -220,8 +220,9 @@ fn js_exception_shows_the_stack_and_the_record() {
     let location = format!("{}:77", input.display());
     for expected in [
         format!(
-            "job `faulty-js` failed in map shard 0, slice 0, attempt 4, at {location}: the job reported an error: Error: refusing the line with marker \"REFUSE\""
+            "job `faulty-js` failed in map shard 0, slice 0, attempt 1, at {location}: the job reported an error: Error: refusing the line with marker \"REFUSE\""
         ),
+        "(deterministic: the record fails the same way on its own, so it is not retried".to_owned(),
         // Lines of the job's own file, mapped back from the bundle the component runs.
         "at refuse (faulty.js:9)".to_owned(),
         "at map (faulty.js:30)".to_owned(),
@@ -252,10 +253,12 @@ fn reduce_errors_name_the_partition_and_key() {
             &dir.path().join(format!("out-{job}")),
             &["--param", "fail-reduce=yes", "--reducers", "1"],
         ));
+        // The second attempt fails like the first: the retries end there.
         assert!(
-            err.contains("failed in reduce partition 0, attempt 4"),
+            err.contains("failed in reduce partition 0, attempt 2"),
             "{err}"
         );
+        assert!(err.contains("failed the same way"), "{err}");
         assert!(err.contains(expected), "{err}");
     }
 }
