@@ -8,6 +8,7 @@
 //! - `sandbox`: what a hostile guest cannot do, and the limits it hits;
 //! - `io_formats`: every input format and sink, damaged and hostile inputs;
 //! - `languages`: the Python and JavaScript SDKs against the Rust plugins;
+//! - `objects`: inputs, runs and outputs in a real S3-compatible server;
 //! - `regression`: each test pins a bug found by an adversarial run, and names it.
 
 mod support;
@@ -17,5 +18,6 @@ mod end_to_end;
 mod failures;
 mod io_formats;
 mod languages;
+mod objects;
 mod regression;
 mod sandbox;

@@ -163,6 +163,11 @@ pub struct WorkerArgs {
     /// over it spills, it never fails the job. Guest memory is separate (--memory-limit).
     #[arg(long, default_value = "256M", value_parser = parse_size)]
     memory: u64,
+    /// Scratch directory for jobs whose output is in object storage (their work files are
+    /// written here, then uploaded; other workers' committed files are downloaded here)
+    /// [default: $MR_WORK_DIR, else TMPDIR/mr-work].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -268,10 +273,18 @@ pub fn default_runtime() -> Result<Arc<mr_engine::Runtime>> {
 }
 
 impl JobArgs {
-    fn db(&self) -> mr_store::StoreLocation {
+    fn db(&self) -> Result<mr_store::StoreLocation> {
         match &self.db {
-            Some(db) => mr_store::StoreLocation::parse(db),
-            None => mr_store::StoreLocation::file(&mr_exec::default_store_path(&self.output)),
+            Some(db) => Ok(mr_store::StoreLocation::parse(db)),
+            None if self.output.to_str().is_some_and(mr_io::objects::is_url) => {
+                bail!(
+                    "--output {} is in object storage, where the job store cannot live: pass --db (a SQLite file, or postgres://USER@HOST/DB for workers on several hosts)",
+                    self.output.display()
+                )
+            }
+            None => Ok(mr_store::StoreLocation::file(&mr_exec::default_store_path(
+                &self.output,
+            ))),
         }
     }
 
@@ -360,14 +373,18 @@ impl WorkerArgs {
             only_job,
             memory: self.memory,
             follow: None,
+            scratch: self
+                .work_dir
+                .clone()
+                .unwrap_or_else(mr_exec::default_scratch),
         })
     }
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
     let options = args.worker.options(None)?;
+    let db = args.job.db()?;
     let request = args.job.request(Some(options.workers))?;
-    let db = args.job.db();
     let bar = progress::Bar::new();
     let summary = mr_exec::run(&db, &request, &options, Some(bar.sink()));
     bar.finish();
@@ -375,8 +392,8 @@ pub fn run(args: RunArgs) -> Result<()> {
 }
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
+    let db = args.job.db()?;
     let request = args.job.request(None)?;
-    let db = args.job.db();
     let submitted = mr_exec::submit(&db, &request)?;
     println!("{}", submitted.id);
     eprintln!(

@@ -32,6 +32,7 @@ mod counters;
 mod error;
 mod finalize;
 mod map;
+mod outdir;
 mod output;
 mod owner;
 mod reduce;
@@ -52,7 +53,7 @@ pub use counters::BUILTIN_COUNTERS;
 pub use error::{ExecError, Step, error_chain};
 pub use sink::{Sink, SqliteMode, SqliteShape};
 pub use spec::{DEFAULT_BATCH_BYTES, JobRequest, JobSpec, SliceLimits, Submitted, submit};
-pub use worker::{DEFAULT_MEMORY, Follow, WorkReport, WorkerOptions, work};
+pub use worker::{DEFAULT_MEMORY, Follow, WorkReport, WorkerOptions, default_scratch, work};
 
 /// Where `run` and `submit` keep the job store when `--db` is not given: inside the output
 /// directory, so rerunning the same command finds it.
@@ -156,7 +157,10 @@ pub fn summary(db: &StoreLocation, id: i64) -> Result<Summary, ExecError> {
     let row = store.job(id)?;
     worker::finished(&row)?;
     let spec: JobSpec = JobSpec::parse(&row.spec, id)?;
-    finalize::cleanup(&spec);
+    let out = outdir::OutputDir::of(&spec.output)?;
+    if let outdir::OutputDir::Local(_) = out {
+        finalize::cleanup(&spec.work_dir());
+    }
     let status = store.status(id, 0)?;
     let (counters, job_counters) = counters::split(store.job_counters(id)?);
     let events = store.events(id, 0, u32::MAX)?;
@@ -196,7 +200,7 @@ pub fn summary(db: &StoreLocation, id: i64) -> Result<Summary, ExecError> {
         job_counters,
         outputs: finalize::output_names(&spec)
             .into_iter()
-            .map(|n| spec.output.join(n))
+            .map(|n| out.show(&n))
             .collect(),
         map_seconds: seconds(map_start, reduce_start.or(finalize_start)),
         reduce_seconds: seconds(

@@ -226,7 +226,8 @@ pub struct Submitted {
 pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, ExecError> {
     // Everything is checked before anything is written: a refused job leaves no output
     // directory and no store behind, and never touches an input.
-    let output = crate::output::resolved(&request.output);
+    let out_dir = crate::output::target(&request.output)?;
+    let output = out_dir.path();
     if request.compose.is_some() && matches!(request.sink, Sink::Sqlite { .. }) {
         return Err(ExecError::ConflictingFlags {
             message: "--compose writes one file from the part files; a SQLite sink has none".into(),
@@ -234,19 +235,24 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
     }
     let files = mr_io::resolve_inputs(&request.inputs, Some(&output))?;
     crate::output::check_against_inputs(&output, &request.inputs, &files)?;
-    let db_inside_output = db
-        .path()
-        .is_some_and(|db| crate::output::resolved(db).starts_with(&output));
+    let db_inside_output = match (&out_dir, db.path()) {
+        (crate::outdir::OutputDir::Local(dir), Some(db)) => {
+            crate::output::resolved(db).starts_with(dir)
+        }
+        _ => false,
+    };
     // A store outside the output is opened first, so a bad --db creates no output directory.
     let mut store = if db_inside_output {
         None
     } else {
         Some(open_store(db)?)
     };
-    std::fs::create_dir_all(&output).map_err(|source| ExecError::Output {
-        path: output.clone(),
-        source,
-    })?;
+    if let crate::outdir::OutputDir::Local(dir) = &out_dir {
+        std::fs::create_dir_all(dir).map_err(|source| ExecError::Output {
+            path: dir.clone(),
+            source,
+        })?;
+    }
     let mut store = match store.take() {
         Some(store) => store,
         None => open_store(db)?,
@@ -309,7 +315,7 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
                 planned.extend(spec.compose.clone());
             }
         }
-        crate::output::clear_previous(&output, db.path(), &planned)?;
+        crate::output::clear_previous(&out_dir, db.path(), &planned)?;
         for job in previous {
             store.delete_job(job.id)?;
         }
@@ -348,7 +354,7 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
             name: other.name,
         });
     }
-    crate::output::ensure_only_state(&output)?;
+    crate::output::ensure_only_state(&out_dir)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let info = job.info();
     let requested_shards = request.shards.unwrap_or(cores * 4).max(1);
@@ -387,6 +393,16 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         fingerprint: fingerprint.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
+    if db.path().is_none() {
+        // A shared store serves workers on other hosts: they load the component from it.
+        let bytes = std::fs::read(job.path()).map_err(|source| {
+            ExecError::Engine(mr_engine::EngineError::Read {
+                path: job.path().to_owned(),
+                source,
+            })
+        })?;
+        store.put_component(job.sha256(), &bytes)?;
+    }
     let (id, created) = store.create_job(&NewJob {
         name: &spec.name,
         fingerprint: &fingerprint,
@@ -510,6 +526,18 @@ fn open_store(db: &StoreLocation) -> Result<Box<dyn JobStore>, ExecError> {
 /// A file's size and modification time (ns since the epoch): what the plan records, and what a
 /// worker compares before reading.
 fn file_state(path: &Path, display: &str) -> Result<(u64, u128), ExecError> {
+    if let Some(url) = path.to_str().filter(|p| mr_io::objects::is_url(p)) {
+        let gone = |message: String| mr_io::InputError::Io {
+            path: display.to_owned(),
+            offset: None,
+            source: std::io::Error::other(message),
+        };
+        let info = mr_io::objects::Location::parse(url)
+            .and_then(|l| l.head())
+            .map_err(|e| gone(e.to_string()))?
+            .ok_or_else(|| gone("the object is gone".into()))?;
+        return Ok((info.size, info.modified_ns));
+    }
     let meta = std::fs::metadata(path).map_err(|source| mr_io::InputError::Io {
         path: display.to_owned(),
         offset: None,

@@ -7,6 +7,7 @@
 //! its inputs changed) is skipped with an error, and the others are served.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +36,18 @@ pub struct WorkerOptions {
     /// Keep serving: when no job has runnable work, wait for new jobs (polling the store every
     /// `idle_poll`) instead of returning, until `stop` is set.
     pub follow: Option<Follow>,
+    /// Scratch space for jobs whose output is in object storage: their work files are written
+    /// here before they are uploaded, and committed files other workers wrote are downloaded
+    /// here to be read. (A local output's work files live in its own `_mr/work`.)
+    pub scratch: PathBuf,
+}
+
+/// The default of [`WorkerOptions::scratch`]: `$MR_WORK_DIR`, else a directory under the
+/// system's temporary directory.
+pub fn default_scratch() -> PathBuf {
+    std::env::var_os("MR_WORK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("mr-work"))
 }
 
 /// How a following worker waits for work, and how it is told to stop.
@@ -57,6 +70,7 @@ impl Default for WorkerOptions {
             only_job: None,
             memory: DEFAULT_MEMORY,
             follow: None,
+            scratch: default_scratch(),
         }
     }
 }
@@ -262,22 +276,22 @@ impl Worker<'_> {
     fn load(&self, id: i64, store: &dyn JobStore) -> Result<JobContext, ExecError> {
         let row = store.job(id)?;
         let spec = JobSpec::parse(&row.spec, id)?;
-        let component = self.runtime.load(&spec.component)?;
-        if component.sha256() != spec.component_sha256 {
-            return Err(ExecError::ComponentChanged {
-                id,
-                path: spec.component.clone(),
-                planned: spec.component_sha256.clone(),
-                found: component.sha256().to_owned(),
-            });
-        }
+        let component = self.component(id, &spec, store)?;
         let component = component
             .with_params(&spec.params)
             .map_err(|message| ExecError::BadParams { message })?
             .with_limits(spec.job_limits());
         spec.check_inputs_unchanged(id)?;
-        std::fs::create_dir_all(spec.work_dir()).map_err(|source| ExecError::Output {
-            path: spec.work_dir(),
+        let out = crate::outdir::OutputDir::of(&spec.output)?;
+        let work_dir = out.work_dir(
+            &self.options.scratch,
+            &format!(
+                "job-{}",
+                &spec.fingerprint[..spec.fingerprint.len().min(16)]
+            ),
+        );
+        std::fs::create_dir_all(&work_dir).map_err(|source| ExecError::Output {
+            path: work_dir.clone(),
             source,
         })?;
         if let Some(sink) = &self.env.progress {
@@ -297,7 +311,50 @@ impl Worker<'_> {
             spec,
             component,
             reduce_announced: AtomicBool::new(false),
+            out,
+            work_dir,
         })
+    }
+
+    /// The job's component: the file the plan names, if it still holds what was planned;
+    /// otherwise the copy the store keeps (workers on other hosts, or a file changed since),
+    /// written to the scratch directory by its SHA-256.
+    fn component(
+        &self,
+        id: i64,
+        spec: &JobSpec,
+        store: &dyn JobStore,
+    ) -> Result<Arc<mr_engine::JobComponent>, ExecError> {
+        let local = self.runtime.load(&spec.component);
+        if let Ok(component) = &local
+            && component.sha256() == spec.component_sha256
+        {
+            return Ok(local?);
+        }
+        if let Some(bytes) = store.component(&spec.component_sha256)? {
+            let dir = self.options.scratch.join("components");
+            let path = dir.join(format!("{}.wasm", spec.component_sha256));
+            if !path.is_file() {
+                let io = |source| ExecError::Output {
+                    path: path.clone(),
+                    source,
+                };
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+                std::fs::write(&tmp, &bytes).map_err(io)?;
+                std::fs::rename(&tmp, &path).map_err(io)?;
+            }
+            return Ok(self.runtime.load(&path)?);
+        }
+        match local {
+            Ok(component) => Err(ExecError::ComponentChanged {
+                id,
+                path: spec.component.clone(),
+                planned: spec.component_sha256.clone(),
+                found: component.sha256().to_owned(),
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn run_task(

@@ -24,10 +24,12 @@ mod csv;
 mod format;
 mod generate;
 mod lines;
+pub mod objects;
 mod reader;
 mod resolve;
 mod shard;
 mod sniff;
+mod source;
 mod sqlite;
 mod zip;
 

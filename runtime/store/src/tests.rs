@@ -663,3 +663,16 @@ fn a_hook_is_delivered_once_whoever_claims_it() {
         (HookState::Delivered, 2, Some("200 OK"))
     );
 }
+
+#[test]
+fn components_are_kept_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(&dir);
+    assert_eq!(s.component("abc").unwrap(), None);
+    s.put_component("abc", b"\0asm bytes").unwrap();
+    s.put_component("abc", b"\0asm bytes").unwrap();
+    assert_eq!(
+        s.component("abc").unwrap().as_deref(),
+        Some(&b"\0asm bytes"[..])
+    );
+}
