@@ -87,6 +87,8 @@ struct Worker<'a> {
     skipped: Mutex<HashMap<i64, String>>,
     leases: Mutex<HashMap<LeaseKey, (Lease, Arc<AtomicBool>)>>,
     stop: AtomicBool,
+    /// Jobs this process saw end (done or failed), for the completion-hook thread.
+    ended: Mutex<std::sync::mpsc::Sender<i64>>,
     tasks: AtomicU64,
     failed_attempts: AtomicU64,
     refused: AtomicU64,
@@ -102,6 +104,7 @@ pub fn work(
     progress: Option<ProgressSink>,
 ) -> Result<WorkReport, ExecError> {
     let share = options.memory / u64::from(options.workers.max(1));
+    let (ended, ended_jobs) = std::sync::mpsc::channel();
     let worker = Worker {
         db,
         options,
@@ -114,6 +117,7 @@ pub fn work(
         skipped: Mutex::new(HashMap::new()),
         leases: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
+        ended: Mutex::new(ended),
         tasks: AtomicU64::new(0),
         failed_attempts: AtomicU64::new(0),
         refused: AtomicU64::new(0),
@@ -123,6 +127,7 @@ pub fn work(
     let done = AtomicBool::new(false);
     let results: Vec<Result<(), ExecError>> = std::thread::scope(|scope| {
         let heartbeat = scope.spawn(|| worker.heartbeat(&done));
+        let hooks = scope.spawn(|| deliver_ended_hooks(db, ended_jobs, &done));
         let threads: Vec<_> = (0..options.workers.max(1))
             .map(|t| {
                 let worker = &worker;
@@ -143,11 +148,13 @@ pub fn work(
             })
             .collect();
         done.store(true, Ordering::Relaxed);
-        results.push(
-            heartbeat
-                .join()
-                .unwrap_or_else(|p| Err(ExecError::WorkerPanicked(panic_message(&p)))),
-        );
+        for thread in [heartbeat, hooks] {
+            results.push(
+                thread
+                    .join()
+                    .unwrap_or_else(|p| Err(ExecError::WorkerPanicked(panic_message(&p)))),
+            );
+        }
         results
     });
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -247,6 +254,12 @@ impl Worker<'_> {
                 let job = Arc::new(job);
                 self.jobs.lock().expect("jobs lock").insert(id, job.clone());
                 Ok(Some(job))
+            }
+            // Deleted since it was listed: nothing to run, and nothing to report.
+            Err(ExecError::Store(StoreError::NoSuchJob { .. }))
+                if self.options.only_job.is_none() =>
+            {
+                Ok(None)
             }
             Err(e @ ExecError::Store(_)) => Err(e),
             Err(e) if self.options.only_job.is_some() => Err(e),
@@ -364,6 +377,9 @@ impl Worker<'_> {
             Ok(()) => {
                 self.tasks.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(slices = lease.slices, "completed");
+                if lease.kind == TaskKind::Finalize {
+                    self.job_ended(&job);
+                }
                 Ok(())
             }
             Err(TaskError::Refused(why)) => self.refused(store, &lease, &why),
@@ -433,10 +449,19 @@ impl Worker<'_> {
             }
             Ok(false) => {
                 tracing::error!("job {} failed: {first}", job.id);
+                self.job_ended(job);
                 Ok(())
             }
             Err(e) if e.is_refusal() => self.refused(store, lease, &e.to_string()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Hands a job this process saw end to the completion-hook thread, if it has hooks.
+    fn job_ended(&self, job: &JobContext) {
+        if !job.spec.hooks.is_empty() {
+            // The receiver lives as long as `work`, which outlives every worker thread.
+            let _ = self.ended.lock().expect("ended lock").send(job.id);
         }
     }
 
@@ -479,6 +504,34 @@ impl Worker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The completion-hook thread of a worker process: delivers the hooks of the jobs its worker
+/// threads saw end (waiting out retries), until the workers are done and nothing is queued.
+/// A worker that exits while a hook waits to be retried leaves it to the next watcher
+/// (`mr-host serve`), which finds it pending in the store.
+fn deliver_ended_hooks(
+    db: &StoreLocation,
+    ended: std::sync::mpsc::Receiver<i64>,
+    done: &AtomicBool,
+) -> Result<(), ExecError> {
+    let mut store = None;
+    let policy = crate::HookPolicy::default();
+    loop {
+        let id = match ended.recv_timeout(Duration::from_millis(50)) {
+            Ok(id) => id,
+            Err(_) if !done.load(Ordering::Relaxed) => continue,
+            Err(_) => match ended.try_recv() {
+                Ok(id) => id,
+                Err(_) => return Ok(()),
+            },
+        };
+        let store = match &mut store {
+            Some(store) => store,
+            None => store.insert(mr_store::open(db)?),
+        };
+        crate::deliver_hooks(store.as_mut(), id, &policy)?;
     }
 }
 
