@@ -1,0 +1,64 @@
+//! The bearer token: required for every mutating call, and for reads unless `--public-read`.
+//! Browsers' `EventSource` cannot send headers, so a GET may carry the token as
+//! `?access_token=` instead.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Refuses a request without the token when the server has one and the call needs it.
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = &state.config.token else {
+        return next.run(request).await;
+    };
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    if read && state.config.public_read {
+        return next.run(request).await;
+    }
+    let from_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let from_query = read
+        .then(|| {
+            request.uri().query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("access_token="))
+                    .map(str::to_owned)
+            })
+        })
+        .flatten();
+    let given = from_header.or(from_query);
+    match given {
+        Some(given) if same(given.as_bytes(), token.as_bytes()) => next.run(request).await,
+        Some(_) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "the bearer token is wrong").into_response()
+        }
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            if read {
+                "this server needs a bearer token for reads (Authorization: Bearer TOKEN)"
+            } else {
+                "this call changes jobs and needs the bearer token (Authorization: Bearer TOKEN)"
+            },
+        )
+        .into_response(),
+    }
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,112 @@
+//! Paths in a submitted spec, against `--data-root`: relative paths are taken relative to the
+//! root, and a path that leaves it (`..`, an absolute path elsewhere) is refused before
+//! anything is read. `mr_exec::submit` checks again after resolving links and globs
+//! ([`mr_exec::JobRequest::root`]), so a symbolic link out of the root is refused too.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::ApiError;
+
+/// `path` under `root`: joined when relative; refused when it has a `..` component or is an
+/// absolute path outside the root.
+pub fn under_root(root: &Path, path: &str, what: &str) -> Result<PathBuf, ApiError> {
+    let given = Path::new(path);
+    if given.components().any(|c| c == Component::ParentDir) {
+        return Err(ApiError::bad_request(format!(
+            "{what} `{path}`: `..` is not allowed; paths are relative to the data root {}",
+            root.display()
+        )));
+    }
+    if given.is_absolute() && !given.starts_with(root) {
+        return Err(ApiError::bad_request(format!(
+            "{what} `{path}` is outside the data root {}; give a path relative to it",
+            root.display()
+        )));
+    }
+    Ok(root.join(given))
+}
+
+/// An input spec with its path (if it has one) put under `root`: a plain path, a glob, or a
+/// prefixed spec (`zip:PATH`, `sqlite:PATH?table=T`, ...); generators (`random:`, `range:`)
+/// name no file.
+pub fn input_under_root(root: &Path, spec: &str) -> Result<String, ApiError> {
+    let (prefix, rest) = match mr_io::PREFIXES.iter().find(|p| spec.starts_with(*p)) {
+        Some(p) => (*p, &spec[p.len()..]),
+        None => ("", spec),
+    };
+    if prefix == "random:" || prefix == "range:" {
+        return Ok(spec.to_owned());
+    }
+    let (path, query) = if prefix == "sqlite:" {
+        match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        }
+    } else {
+        (rest, None)
+    };
+    let joined = under_root(root, path, "input")?;
+    let mut out = format!("{prefix}{}", joined.display());
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    Ok(out)
+}
+
+/// A `sink` spec with a SQLite database put under `root`.
+pub fn sink_under_root(root: &Path, sink: &str) -> Result<String, ApiError> {
+    match sink.strip_prefix("sqlite:") {
+        Some(rest) => {
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let joined = under_root(root, path, "sink database")?;
+            Ok(format!("sqlite:{}?{query}", joined.display()))
+        }
+        None => Ok(sink.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_join_the_root_and_escapes_are_refused() {
+        let root = Path::new("/data");
+        assert_eq!(input_under_root(root, "in.txt").unwrap(), "/data/in.txt");
+        assert_eq!(
+            input_under_root(root, "logs/*.gz").unwrap(),
+            "/data/logs/*.gz"
+        );
+        assert_eq!(
+            input_under_root(root, "zip:a.zip").unwrap(),
+            "zip:/data/a.zip"
+        );
+        assert_eq!(
+            input_under_root(root, "sqlite:app.db?table=users").unwrap(),
+            "sqlite:/data/app.db?table=users"
+        );
+        assert_eq!(
+            input_under_root(root, "range:0..100").unwrap(),
+            "range:0..100"
+        );
+        assert_eq!(input_under_root(root, "/data/x").unwrap(), "/data/x");
+        for escape in [
+            "../etc/passwd",
+            "a/../../b",
+            "/etc/passwd",
+            "lines:../x",
+            "sqlite:/x.db?table=t",
+        ] {
+            let e = input_under_root(root, escape).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{escape}");
+        }
+        assert!(under_root(root, "out/../..", "output").is_err());
+        assert_eq!(
+            sink_under_root(root, "sqlite:o.db?table=t").unwrap(),
+            "sqlite:/data/o.db?table=t"
+        );
+        assert!(sink_under_root(root, "sqlite:../o.db?table=t").is_err());
+        assert_eq!(sink_under_root(root, "jsonl").unwrap(), "jsonl");
+    }
+}
