@@ -58,6 +58,18 @@ pub async fn require_token(
     }
 }
 
+async fn discard(body: axum::body::Body, limit: u64) {
+    use futures_util::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = chunks.next().await {
+        seen += chunk.len() as u64;
+        if seen > limit {
+            break;
+        }
+    }
+}
+
 /// Compares in time that does not depend on where the first difference is.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
