@@ -8,7 +8,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use mr_exec::SubmitSpec;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,19 +50,34 @@ pub struct StatusQuery {
     tasks: Option<bool>,
 }
 
-/// `GET /api/jobs/{id}`: the `mr-host status --json` document.
+/// `GET /api/jobs/{id}`: the `mr-host status --json` document (read at most every 250 ms per
+/// job and shape, and again after any change: see [`crate::state::StatusCache`]).
 pub async fn job(
     State(state): State<Arc<AppState>>,
     Path(id): Path<i64>,
     Query(query): Query<StatusQuery>,
-) -> Result<Json<mr_exec::StatusDocument>, ApiError> {
+) -> Result<Response, ApiError> {
     let events = query.events.unwrap_or(10).min(1000);
     let tasks = query.tasks.unwrap_or(false);
-    let doc = state
-        .stores
-        .run(move |store| Ok(mr_exec::status_document(store, id, events, tasks)?))
-        .await?;
-    Ok(Json(doc))
+    let key = (id, events, tasks);
+    let doc = match state.statuses.get(key) {
+        Some(doc) => doc,
+        None => {
+            let read_at = std::time::Instant::now();
+            let doc = state
+                .stores
+                .run(move |store| {
+                    let doc = mr_exec::status_document(store, id, events, tasks)?;
+                    Ok(Bytes::from(
+                        serde_json::to_vec(&doc).expect("a status serialises"),
+                    ))
+                })
+                .await?;
+            state.statuses.put(key, read_at, doc.clone());
+            doc
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], doc).into_response())
 }
 
 /// `GET /api/jobs/{id}/tasks`: every task with its state, counters and planned bytes.

@@ -41,8 +41,17 @@ pub async fn require_token(
         })
         .flatten();
     let given = from_header.or(from_query);
+    if given
+        .as_deref()
+        .is_some_and(|g| same(g.as_bytes(), token.as_bytes()))
+    {
+        return next.run(request).await;
+    }
+    // Read (and drop) what the client is sending before answering: a client that does not
+    // wait for `100 Continue` would otherwise see its upload cut off (a broken pipe) instead
+    // of the 401. Bounded by the upload limit, like any accepted upload.
+    discard(request.into_body(), state.config.max_upload).await;
     match given {
-        Some(given) if same(given.as_bytes(), token.as_bytes()) => next.run(request).await,
         Some(_) => {
             ApiError::new(StatusCode::UNAUTHORIZED, "the bearer token is wrong").into_response()
         }

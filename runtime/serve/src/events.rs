@@ -88,6 +88,9 @@ pub async fn tail(state: Arc<AppState>) {
         match result {
             Ok((known, fresh)) => {
                 last = Some(known);
+                for event in &fresh {
+                    state.statuses.invalidate(event.job);
+                }
                 for event in fresh {
                     // No subscribers is not an error.
                     let _ = state.events.send(Arc::new(event));

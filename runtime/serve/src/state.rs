@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use mr_store::JobStore;
@@ -65,6 +66,48 @@ pub struct AppState {
     pub shutdown: watch::Sender<bool>,
     /// Components' `describe` answers, by SHA-256.
     pub described: Mutex<HashMap<String, serde_json::Value>>,
+    /// Recent status documents (see [`StatusCache`]).
+    pub statuses: StatusCache,
+}
+
+/// Status documents as read recently, by (job, events, tasks): many clients polling one job
+/// cost the store one read per [`STATUS_FRESH`] instead of one per request. An entry is
+/// dropped as soon as the event tail sees a new event of its job (every change a status shows
+/// writes one: a commit, a phase change, a failure), so a cached document is never older than
+/// the last change the tail has seen; what moves without an event (a lease's expiry time,
+/// renewed by heartbeats) is at most [`STATUS_FRESH`] old. Its `now_ms` says when it was read.
+#[derive(Default)]
+pub struct StatusCache {
+    entries: Mutex<HashMap<(i64, u32, bool), (Instant, axum::body::Bytes)>>,
+}
+
+/// How long a cached status document is served.
+pub const STATUS_FRESH: Duration = Duration::from_millis(250);
+
+impl StatusCache {
+    /// The cached document, if fresh.
+    pub fn get(&self, key: (i64, u32, bool)) -> Option<axum::body::Bytes> {
+        let entries = self.entries.lock().expect("status cache lock");
+        entries
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < STATUS_FRESH)
+            .map(|(_, doc)| doc.clone())
+    }
+
+    /// Keeps a document read at `at` (the time before the read began).
+    pub fn put(&self, key: (i64, u32, bool), at: Instant, doc: axum::body::Bytes) {
+        let mut entries = self.entries.lock().expect("status cache lock");
+        entries.retain(|_, (t, _)| t.elapsed() < STATUS_FRESH);
+        entries.insert(key, (at, doc));
+    }
+
+    /// Forgets job `id`'s documents (it changed).
+    pub fn invalidate(&self, id: i64) {
+        self.entries
+            .lock()
+            .expect("status cache lock")
+            .retain(|(job, _, _), _| *job != id);
+    }
 }
 
 impl AppState {
@@ -79,6 +122,7 @@ impl AppState {
             events: broadcast::channel(4096).0,
             shutdown: watch::channel(false).0,
             described: Mutex::new(HashMap::new()),
+            statuses: StatusCache::default(),
         })
     }
 }
