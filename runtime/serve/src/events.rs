@@ -68,7 +68,7 @@ pub async fn tail(state: Arc<AppState>) {
                         known.insert(job.id, newest);
                         continue;
                     }
-                    if !(recent || !job.phase.is_over()) {
+                    if job.phase.is_over() && !recent {
                         continue;
                     }
                     let after = *known.get(&job.id).unwrap_or(&0);

@@ -78,15 +78,18 @@ pub struct AppState {
 /// renewed by heartbeats) is at most [`STATUS_FRESH`] old. Its `now_ms` says when it was read.
 #[derive(Default)]
 pub struct StatusCache {
-    entries: Mutex<HashMap<(i64, u32, bool), (Instant, axum::body::Bytes)>>,
+    entries: Mutex<HashMap<StatusKey, (Instant, axum::body::Bytes)>>,
 }
+
+/// A status document's shape: (job, events, tasks).
+pub type StatusKey = (i64, u32, bool);
 
 /// How long a cached status document is served.
 pub const STATUS_FRESH: Duration = Duration::from_millis(250);
 
 impl StatusCache {
     /// The cached document, if fresh.
-    pub fn get(&self, key: (i64, u32, bool)) -> Option<axum::body::Bytes> {
+    pub fn get(&self, key: StatusKey) -> Option<axum::body::Bytes> {
         let entries = self.entries.lock().expect("status cache lock");
         entries
             .get(&key)
@@ -95,7 +98,7 @@ impl StatusCache {
     }
 
     /// Keeps a document read at `at` (the time before the read began).
-    pub fn put(&self, key: (i64, u32, bool), at: Instant, doc: axum::body::Bytes) {
+    pub fn put(&self, key: StatusKey, at: Instant, doc: axum::body::Bytes) {
         let mut entries = self.entries.lock().expect("status cache lock");
         entries.retain(|_, (t, _)| t.elapsed() < STATUS_FRESH);
         entries.insert(key, (at, doc));
