@@ -12,6 +12,42 @@ use serde_json::json;
 use support::server::{Answer, Server, TOKEN, call, post, sse_until, submit, wait_for};
 use support::{guest, mr_host, run_ok, s, sorted_lines};
 
+/// A temporary directory holding `data/in.txt` and a store path.
+struct Fixture {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    input: PathBuf,
+    db: PathBuf,
+}
+
+/// A fixture whose `data/in.txt` has `lines` lines of text.
+fn fixture(lines: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let input = corpus(&data, lines);
+    let db = dir.path().join("jobs.db");
+    Fixture {
+        dir,
+        data,
+        input,
+        db,
+    }
+}
+
+impl Fixture {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `mr-host serve` on the store with the token, confined to `data/`, and `extra`.
+    fn serve(&self, extra: &[&str]) -> Server {
+        let mut args = vec!["--token", TOKEN, "--data-root", s(&self.data)];
+        args.extend_from_slice(extra);
+        Server::start(&self.db, &args)
+    }
+}
+
 fn corpus(dir: &Path, lines: usize) -> PathBuf {
     let path = dir.join("in.txt");
     let text: String = (0..lines)
@@ -42,16 +78,10 @@ fn status_json(db: &Path, id: i64) -> serde_json::Value {
 
 #[test]
 fn a_job_submitted_over_the_api_runs_and_reports_what_status_json_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    corpus(&data, 20_000);
-    let db = dir.path().join("jobs.db");
+    let f = fixture(20_000);
+    let (data, db) = (&f.data, &f.db);
     let wordcount = guest("wordcount");
-    let server = Server::start(
-        &db,
-        &["--token", TOKEN, "--workers", "2", "--data-root", s(&data)],
-    );
+    let server = f.serve(&["--workers", "2"]);
     let spec = json!({"inputs": ["in.txt"], "output": "out/", "reducers": 2, "params": {}});
     let answer = submit(&server, Some(TOKEN), Some(&wordcount), None, &spec);
     assert_eq!(answer.status, 201, "{answer:?}");
@@ -82,7 +112,7 @@ fn a_job_submitted_over_the_api_runs_and_reports_what_status_json_says() {
 
     let doc = wait_for(&server, id, Duration::from_secs(60), |d| phase(d) == "done");
     // The API's document is `status --json`'s: same counters, same phase, input bytes.
-    let cli = status_json(&db, id);
+    let cli = status_json(db, id);
     assert_eq!(counters(&doc), counters(&cli));
     assert_eq!(doc["input_bytes"], cli["input_bytes"]);
     assert_eq!(phase(&cli), "done");
@@ -112,7 +142,7 @@ fn a_job_submitted_over_the_api_runs_and_reports_what_status_json_says() {
     assert_eq!(describe["info"]["name"], "wordcount");
 
     // The output is what `mr-host run` writes for the same job.
-    let reference = dir.path().join("reference");
+    let reference = f.path().join("reference");
     run_ok(&[
         "run",
         s(&wordcount),
@@ -232,27 +262,14 @@ fn listening_beyond_loopback_needs_a_token() {
 
 #[test]
 fn paths_outside_the_data_root_and_bad_specs_are_refused_with_the_clis_words() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    corpus(&data, 10);
-    let secret = dir.path().join("secret.txt");
+    let f = fixture(10);
+    let (dir, data, db) = (f.path(), &f.data, &f.db);
+    let secret = dir.join("secret.txt");
     std::fs::write(&secret, "not yours\n").unwrap();
     std::os::unix::fs::symlink(&secret, data.join("link.txt")).unwrap();
-    std::os::unix::fs::symlink(dir.path(), data.join("up")).unwrap();
-    let db = dir.path().join("jobs.db");
+    std::os::unix::fs::symlink(dir, data.join("up")).unwrap();
     let wordcount = guest("wordcount");
-    let server = Server::start(
-        &db,
-        &[
-            "--token",
-            TOKEN,
-            "--data-root",
-            s(&data),
-            "--max-upload",
-            "4M",
-        ],
-    );
+    let server = f.serve(&["--max-upload", "4M"]);
     let refused = |spec: serde_json::Value| -> String {
         let a = submit(&server, Some(TOKEN), Some(&wordcount), None, &spec);
         assert_eq!(a.status, 400, "{spec}: {a:?}");
@@ -273,7 +290,7 @@ fn paths_outside_the_data_root_and_bad_specs_are_refused_with_the_clis_words() {
         let m = refused(spec.clone());
         assert!(outside(&m), "{spec}: {m}");
     }
-    assert!(!dir.path().join("escaped").exists());
+    assert!(!dir.join("escaped").exists());
     // Invalid settings: 400 with the message `mr-host submit` gives.
     for (flag, value, field) in [
         ("--reducers", "0", json!({"reducers": 0})),
@@ -292,7 +309,7 @@ fn paths_outside_the_data_root_and_bad_specs_are_refused_with_the_clis_words() {
             "-i",
             s(&data.join("in.txt")),
             "-o",
-            s(&dir.path().join("cli-out")),
+            s(&dir.join("cli-out")),
             "--db",
             s(&db),
             flag,
@@ -308,7 +325,7 @@ fn paths_outside_the_data_root_and_bad_specs_are_refused_with_the_clis_words() {
     let m = refused(json!({"inputs": ["in.txt"], "output": "ok", "on_done": "touch /tmp/pwned"}));
     assert!(m.contains("--allow-on-done"), "{m}");
     // A component that is not one.
-    let junk = dir.path().join("junk.wasm");
+    let junk = dir.join("junk.wasm");
     std::fs::write(&junk, b"\0asm junk").unwrap();
     let a = submit(
         &server,
@@ -319,7 +336,7 @@ fn paths_outside_the_data_root_and_bad_specs_are_refused_with_the_clis_words() {
     );
     assert_eq!(a.status, 400, "{a:?}");
     // Too large an upload: 413, JSON.
-    let big = dir.path().join("big.wasm");
+    let big = dir.join("big.wasm");
     std::fs::write(&big, vec![7u8; 5 << 20]).unwrap();
     let a = submit(
         &server,
@@ -360,20 +377,10 @@ fn wait_for_slices(server: &Server, id: i64) {
 
 #[test]
 fn cancel_over_the_api_stops_the_job_and_leaves_no_manifest() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("jobs.db");
+    let f = fixture(0);
+    let (dir, db) = (&f.data, &f.db);
     let wordcount = guest("wordcount");
-    let server = Server::start(
-        &db,
-        &[
-            "--token",
-            TOKEN,
-            "--workers",
-            "1",
-            "--data-root",
-            s(dir.path()),
-        ],
-    );
+    let server = f.serve(&["--workers", "1"]);
     let a = submit(
         &server,
         Some(TOKEN),
@@ -407,8 +414,8 @@ fn cancel_over_the_api_stops_the_job_and_leaves_no_manifest() {
     let later = status_json(&db, id);
     assert_eq!(later["counters"], committed);
     assert_eq!(phase(&later), "cancelled");
-    assert!(!dir.path().join("long/_MANIFEST").exists());
-    assert!(support::parts(&dir.path().join("long")).is_empty());
+    assert!(!dir.join("long/_MANIFEST").exists());
+    assert!(support::parts(&dir.join("long")).is_empty());
     // Cancelling again says it is over.
     let a = post(
         &format!("{}/api/jobs/{id}/cancel", server.url),
@@ -430,7 +437,7 @@ fn cancel_over_the_api_stops_the_job_and_leaves_no_manifest() {
         Some(TOKEN),
     );
     assert_eq!(a.status, 200, "{a:?}");
-    assert!(!dir.path().join("long/_mr/work").exists());
+    assert!(!dir.join("long/_mr/work").exists());
     assert_eq!(
         call("GET", &format!("{}/api/jobs/{id}", server.url), Some(TOKEN)).status,
         404
@@ -439,12 +446,9 @@ fn cancel_over_the_api_stops_the_job_and_leaves_no_manifest() {
 
 #[test]
 fn a_following_worker_keeps_serving_when_jobs_are_cancelled_or_deleted_from_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("jobs.db");
+    let f = fixture(5_000);
+    let (dir, db, input) = (f.path(), &f.db, &f.input);
     let wordcount = guest("wordcount");
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let input = corpus(&data, 5_000);
     let submit_cli = |args: &[&str]| -> i64 {
         let out = run_ok(args);
         String::from_utf8(out.stdout)
@@ -460,7 +464,7 @@ fn a_following_worker_keeps_serving_when_jobs_are_cancelled_or_deleted_from_the_
             "-i",
             "random:count=200000000,length=6,seed=3",
             "-o",
-            s(&dir.path().join(out)),
+            s(&dir.join(out)),
             "--db",
             s(&db),
             "--shards",
@@ -479,7 +483,7 @@ fn a_following_worker_keeps_serving_when_jobs_are_cancelled_or_deleted_from_the_
         "-i",
         s(&input),
         "-o",
-        s(&dir.path().join("small")),
+        s(&dir.join("small")),
         "--db",
         s(&db),
         "--reducers",
@@ -522,35 +526,29 @@ fn a_following_worker_keeps_serving_when_jobs_are_cancelled_or_deleted_from_the_
         support::server::drain(worker.stderr.take().unwrap())
     };
     assert_eq!(store_status(a)["phase"], "cancelled");
-    assert!(!dir.path().join("a/_MANIFEST").exists());
+    assert!(!dir.join("a/_MANIFEST").exists());
     let err = support::run_err(&["status", &b.to_string(), "--db", s(&db)]);
     assert!(err.contains(&format!("job {b}")), "{err}");
-    assert!(
-        !dir.path().join("b").exists(),
-        "delete --output left b/ behind"
-    );
+    assert!(!dir.join("b").exists(), "delete --output left b/ behind");
     assert!(!stderr.contains("error:"), "{stderr}");
 }
 
 #[test]
 fn completion_hooks_are_delivered_once_with_two_watchers() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("jobs.db");
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let input = corpus(&data, 2_000);
+    let f = fixture(2_000);
+    let (dir, db, input) = (f.path(), &f.db, &f.input);
     let wordcount = guest("wordcount");
     let (url, posts) = support::server::receiver();
-    let got = dir.path().join("on-done.json");
+    let got = dir.join("on-done.json");
     // `serve` watches the store while `run` works on the job: both see it end.
-    let server = Server::start(&db, &["--token", TOKEN]);
+    let server = Server::start(db, &["--token", TOKEN]);
     let out = run_ok(&[
         "run",
         s(&wordcount),
         "-i",
         s(&input),
         "-o",
-        s(&dir.path().join("out")),
+        s(&dir.join("out")),
         "--db",
         s(&db),
         "--notify",
@@ -585,16 +583,10 @@ fn completion_hooks_are_delivered_once_with_two_watchers() {
 
 #[test]
 fn a_failed_job_is_reported_with_the_guests_words() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("jobs.db");
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(data.join("in.txt"), "ok\nok\nboom here\nok\n").unwrap();
+    let f = fixture(0);
+    std::fs::write(&f.input, "ok\nok\nboom here\nok\n").unwrap();
     let faulty = guest("faulty");
-    let server = Server::start(
-        &db,
-        &["--token", TOKEN, "--workers", "1", "--data-root", s(&data)],
-    );
+    let server = f.serve(&["--workers", "1"]);
     let a = submit(
         &server,
         Some(TOKEN),
@@ -621,23 +613,9 @@ fn schemathesis_finds_no_server_error_in_the_api() {
         "{} is missing: run scripts/setup-serve-tests.sh (CI does)",
         venv.display()
     );
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    corpus(&data, 100);
-    let db = dir.path().join("jobs.db");
+    let f = fixture(100);
     let wordcount = guest("wordcount");
-    let server = Server::start(
-        &db,
-        &[
-            "--token",
-            TOKEN,
-            "--data-root",
-            s(&data),
-            "--max-upload",
-            "8M",
-        ],
-    );
+    let server = f.serve(&["--max-upload", "8M"]);
     // One real job, so the id-taking routes have something to find.
     let a = submit(
         &server,

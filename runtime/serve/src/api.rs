@@ -121,7 +121,7 @@ pub async fn describe(
         None => {
             let runtime = state.config.runtime.clone();
             let path = spec.component.clone();
-            let info = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+            let info = blocking(move || {
                 let job = runtime.load(&path).map_err(|e| {
                     ApiError::new(
                         StatusCode::CONFLICT,
@@ -130,8 +130,7 @@ pub async fn describe(
                 })?;
                 Ok(serde_json::to_value(job.info()).expect("job info serialises"))
             })
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+            .await?;
             state
                 .described
                 .lock()
@@ -180,9 +179,7 @@ pub async fn delete(
 ) -> Result<Json<mr_exec::Deleted>, ApiError> {
     let db = state.config.db.clone();
     let output = query.output.unwrap_or(false);
-    let deleted = tokio::task::spawn_blocking(move || mr_exec::delete(&db, id, output))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let deleted = blocking(move || Ok(mr_exec::delete(&db, id, output)?)).await?;
     Ok(Json(deleted))
 }
 
@@ -205,11 +202,14 @@ pub async fn upload_component(
 /// rename: a concurrent reader never sees half a file).
 async fn store_component(state: &Arc<AppState>, bytes: Bytes) -> Result<String, ApiError> {
     let dir = state.config.components.clone();
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         let sha256 = mr_engine::hex(&Sha256::digest(&bytes));
         let path = dir.join(format!("{sha256}.wasm"));
         if !path.is_file() {
-            let temp = dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+            // A name of its own per upload: two uploads of one component may overlap.
+            static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let temp = dir.join(format!(".{sha256}.{}-{n}.tmp", std::process::id()));
             std::fs::write(&temp, &bytes)
                 .and_then(|()| std::fs::rename(&temp, &path))
                 .map_err(|e| {
@@ -222,7 +222,6 @@ async fn store_component(state: &Arc<AppState>, bytes: Bytes) -> Result<String, 
         Ok(sha256)
     })
     .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
@@ -306,7 +305,7 @@ pub async fn submit(
     let runtime = state.config.runtime.clone();
     let db = state.config.db.clone();
     let root = state.config.data_root.clone();
-    let submitted = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    let submitted = blocking(move || {
         let job = runtime.load(&component).map_err(|e| {
             ApiError::bad_request(format!("the component is not a job mr can run: {e}"))
         })?;
@@ -314,8 +313,7 @@ pub async fn submit(
         request.root = root;
         Ok(mr_exec::submit(&db, &request)?)
     })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    .await?;
     let status = if submitted.created {
         StatusCode::CREATED
     } else {
@@ -327,6 +325,18 @@ pub async fn submit(
             json!({ "id": submitted.id, "created": submitted.created, "component_sha256": sha256 }),
         ),
     ))
+}
+
+/// Runs `f` on tokio's blocking pool (it reads files, loads components or opens the store).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("a handler failed: {e}"),
+        )
+    })?
 }
 
 /// Anything else: 404, as JSON.

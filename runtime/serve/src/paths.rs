@@ -30,6 +30,19 @@ pub fn under_root(root: &Path, path: &str, what: &str) -> Result<PathBuf, ApiErr
 /// prefixed spec (`zip:PATH`, `sqlite:PATH?table=T`, ...); generators (`random:`, `range:`)
 /// name no file.
 pub fn input_under_root(root: &Path, spec: &str) -> Result<String, ApiError> {
+    spec_under_root(root, spec, "input")
+}
+
+/// A `sink` spec with a SQLite database put under `root` (`text` and `jsonl` name no file).
+pub fn sink_under_root(root: &Path, sink: &str) -> Result<String, ApiError> {
+    if sink.starts_with("sqlite:") {
+        spec_under_root(root, sink, "sink database")
+    } else {
+        Ok(sink.to_owned())
+    }
+}
+
+fn spec_under_root(root: &Path, spec: &str, what: &str) -> Result<String, ApiError> {
     let (prefix, rest) = match mr_io::PREFIXES.iter().find(|p| spec.starts_with(*p)) {
         Some(p) => (*p, &spec[p.len()..]),
         None => ("", spec),
@@ -37,33 +50,16 @@ pub fn input_under_root(root: &Path, spec: &str) -> Result<String, ApiError> {
     if prefix == "random:" || prefix == "range:" {
         return Ok(spec.to_owned());
     }
-    let (path, query) = if prefix == "sqlite:" {
-        match rest.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (rest, None),
-        }
-    } else {
-        (rest, None)
+    // A SQLite spec's query (`?table=T...`) is not part of its path.
+    let (path, query) = match rest.split_once('?').filter(|_| prefix == "sqlite:") {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
     };
-    let joined = under_root(root, path, "input")?;
-    let mut out = format!("{prefix}{}", joined.display());
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    Ok(out)
-}
-
-/// A `sink` spec with a SQLite database put under `root`.
-pub fn sink_under_root(root: &Path, sink: &str) -> Result<String, ApiError> {
-    match sink.strip_prefix("sqlite:") {
-        Some(rest) => {
-            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-            let joined = under_root(root, path, "sink database")?;
-            Ok(format!("sqlite:{}?{query}", joined.display()))
-        }
-        None => Ok(sink.to_owned()),
-    }
+    let joined = under_root(root, path, what)?;
+    Ok(match query {
+        Some(query) => format!("{prefix}{}?{query}", joined.display()),
+        None => format!("{prefix}{}", joined.display()),
+    })
 }
 
 #[cfg(test)]
@@ -73,24 +69,19 @@ mod tests {
     #[test]
     fn relative_paths_join_the_root_and_escapes_are_refused() {
         let root = Path::new("/data");
-        assert_eq!(input_under_root(root, "in.txt").unwrap(), "/data/in.txt");
-        assert_eq!(
-            input_under_root(root, "logs/*.gz").unwrap(),
-            "/data/logs/*.gz"
-        );
-        assert_eq!(
-            input_under_root(root, "zip:a.zip").unwrap(),
-            "zip:/data/a.zip"
-        );
-        assert_eq!(
-            input_under_root(root, "sqlite:app.db?table=users").unwrap(),
-            "sqlite:/data/app.db?table=users"
-        );
-        assert_eq!(
-            input_under_root(root, "range:0..100").unwrap(),
-            "range:0..100"
-        );
-        assert_eq!(input_under_root(root, "/data/x").unwrap(), "/data/x");
+        for (given, under) in [
+            ("in.txt", "/data/in.txt"),
+            ("logs/*.gz", "/data/logs/*.gz"),
+            ("zip:a.zip", "zip:/data/a.zip"),
+            (
+                "sqlite:app.db?table=users",
+                "sqlite:/data/app.db?table=users",
+            ),
+            ("range:0..100", "range:0..100"),
+            ("/data/x", "/data/x"),
+        ] {
+            assert_eq!(input_under_root(root, given).unwrap(), under);
+        }
         for escape in [
             "../etc/passwd",
             "a/../../b",
