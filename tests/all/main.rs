@@ -9,6 +9,7 @@
 //! - `io_formats`: every input format and sink, damaged and hostile inputs;
 //! - `languages`: the Python and JavaScript SDKs against the Rust plugins;
 //! - `objects`: inputs, runs and outputs in a real S3-compatible server;
+//! - `serve`, `serve_browser`: `mr-host serve`'s API, page (in headless Chromium) and hooks;
 //! - `regression`: each test pins a bug found by an adversarial run, and names it.
 
 mod support;
@@ -21,3 +22,5 @@ mod languages;
 mod objects;
 mod regression;
 mod sandbox;
+mod serve;
+mod serve_browser;

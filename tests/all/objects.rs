@@ -218,7 +218,8 @@ fn a_missing_bucket_wrong_credentials_or_no_store_are_clear_errors() {
     server.put("in/a.txt", b"a b\n");
     let wc = guest("wordcount");
     let db = dir.path().join("jobs.db");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 "-i",
@@ -249,9 +250,16 @@ fn a_missing_bucket_wrong_credentials_or_no_store_are_clear_errors() {
             "pass --db",
         ),
         (
-            vec!["-i", "s3://bucket/in/", "-o", "s3://bucket/in"],
+            vec![
+                "-i",
+                "s3://bucket/in/",
+                "-o",
+                "s3://bucket/in",
+                "--db",
+                s(&db),
+            ],
             vec![],
-            "is also an input",
+            "is inside the output directory",
         ),
     ];
     for (args, env, expected) in cases {
@@ -322,4 +330,27 @@ fn overwrite_in_s3_removes_only_what_mr_wrote() {
         "the old job's part is gone"
     );
     assert_eq!(server.get("out/part-00000").unwrap(), b"a\t1\nb\t2\n");
+    // Deleting the job with --output removes what it published, and only that.
+    server.put("out/notes.txt", b"mine");
+    let status: serde_json::Value = serde_json::from_slice(
+        &server
+            .mr_host()
+            .args(["status", "--db", s(&db), "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let jobs = status.as_array().or_else(|| status["jobs"].as_array());
+    let id = jobs
+        .and_then(|j| j.iter().filter_map(|j| j["id"].as_i64()).max())
+        .unwrap_or_else(|| panic!("no job ids in {status}"));
+    ok(&server
+        .mr_host()
+        .args(["delete", &id.to_string(), "--db", s(&db), "--output"])
+        .output()
+        .unwrap());
+    assert!(server.get("out/part-00000").is_none(), "part left");
+    assert!(server.get("out/_MANIFEST").is_none(), "_MANIFEST left");
+    assert_eq!(server.get("out/notes.txt").unwrap(), b"mine");
 }

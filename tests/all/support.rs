@@ -2,6 +2,9 @@
 //! output readers.
 #![allow(dead_code)]
 
+#[path = "server.rs"]
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};

@@ -5,6 +5,8 @@
 //! - `mr-host submit` plans a job into a store, `mr-host worker` runs a store's pending work
 //!   (several processes may share one store), `mr-host resume` finishes one job, and
 //!   `mr-host status` shows phase, tasks, slices, counters, attempts, errors and events;
+//!   `mr-host cancel` and `mr-host delete` control a job;
+//! - `mr-host serve` serves the HTTP API and the live page (and optionally workers);
 //! - `mr-host build DIR` compiles a job project (Rust, Python or JavaScript) to a component;
 //! - `mr-host new NAME --lang rust|python|js` creates a job project;
 //! - `mr-host inspect JOB.wasm` shows what a job is before running it.
@@ -16,6 +18,7 @@ mod build;
 mod jobs;
 mod new;
 mod progress;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +49,12 @@ enum Command {
     Resume(jobs::ResumeArgs),
     /// Show the state of a store's jobs: phase, tasks, slices, counters, attempts, errors.
     Status(jobs::StatusArgs),
+    /// Cancel a running job: its workers stop, nothing more is committed, no _MANIFEST.
+    Cancel(jobs::CancelArgs),
+    /// Delete a job from its store with its work files (and, with --output, its output).
+    Delete(jobs::DeleteArgs),
+    /// Serve the HTTP API and the live page for every job of a store (and run workers).
+    Serve(serve::ServeArgs),
     /// Build a job project (Rust, Python or JavaScript) into a component.
     Build {
         /// The project directory (holding Cargo.toml, pyproject.toml or package.json).
@@ -89,6 +98,9 @@ fn main() -> ExitCode {
         Command::Worker(args) => jobs::worker(args),
         Command::Resume(args) => jobs::resume(args),
         Command::Status(args) => jobs::status(args),
+        Command::Cancel(args) => jobs::cancel(args),
+        Command::Delete(args) => jobs::delete(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Build { dir, output } => build::build(&dir, output.as_deref()).map(|path| {
             println!("{}", path.display());
         }),

@@ -80,6 +80,22 @@ pub enum ExecError {
         /// Which parameter, and what the job declares.
         message: String,
     },
+    /// A job request's setting is invalid (the message names the flag).
+    #[error("{message}")]
+    BadSpec {
+        /// Which setting, and why.
+        message: String,
+    },
+    /// A path outside the directory the job is confined to.
+    #[error("{what} ({}) is outside the data root {}; give a path inside it", path.display(), root.display())]
+    OutsideRoot {
+        /// What the path is.
+        what: String,
+        /// The path.
+        path: PathBuf,
+        /// The root.
+        root: PathBuf,
+    },
     /// Flags that cannot be used together.
     #[error("{message}")]
     ConflictingFlags {

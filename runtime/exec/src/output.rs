@@ -41,6 +41,21 @@ pub(crate) fn resolved(path: &Path) -> PathBuf {
     }
 }
 
+/// Refuses `path` (`what` names it in the message) unless it is inside `root` once its links
+/// are resolved: a job confined to a data root (`mr-host serve --data-root`) reads and writes
+/// nothing outside it, whether through `..`, an absolute path or a symbolic link.
+pub(crate) fn check_within(root: &Path, path: &Path, what: &str) -> Result<(), ExecError> {
+    if resolved(path).starts_with(resolved(root)) {
+        Ok(())
+    } else {
+        Err(ExecError::OutsideRoot {
+            what: what.to_owned(),
+            path: path.to_owned(),
+            root: root.to_owned(),
+        })
+    }
+}
+
 /// `path` without `.` components and with `..` applied lexically.
 fn lexical(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();

@@ -72,6 +72,30 @@ pub struct JobRequest {
     pub max_counter_name_bytes: Option<u32>,
     /// Discard whatever the output directory (and the store, for this output) holds.
     pub overwrite: bool,
+    /// What to run when the job ends.
+    pub hooks: Hooks,
+    /// Confine the job to this directory: every input file, the output and a SQLite sink must
+    /// be inside it once links are resolved (`mr-host serve --data-root`).
+    pub root: Option<PathBuf>,
+}
+
+/// A job's completion hooks, run by the host (guests have no network) once the job is done,
+/// failed or cancelled; each is delivered once, whoever watches the job (see `hooks.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hooks {
+    /// POST the summary JSON to this URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+    /// Run this command (`sh -c`) with the summary JSON on stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_done: Option<String>,
+}
+
+impl Hooks {
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.notify.is_none() && self.on_done.is_none()
+    }
 }
 
 impl JobRequest {
@@ -94,6 +118,8 @@ impl JobRequest {
             max_counters: None,
             max_counter_name_bytes: None,
             overwrite: false,
+            hooks: Hooks::default(),
+            root: None,
         }
     }
 }
@@ -159,6 +185,9 @@ pub struct JobSpec {
     /// The job's fingerprint (identifies its writes in a SQLite sink).
     #[serde(default)]
     pub fingerprint: String,
+    /// Completion hooks (not part of the fingerprint: a rerun may change them).
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
 }
 
 fn default_inflate_ratio() -> u64 {
@@ -233,7 +262,18 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
             message: "--compose writes one file from the part files; a SQLite sink has none".into(),
         });
     }
+    if let Some(root) = &request.root {
+        crate::output::check_within(root, &output, "the output")?;
+        if let Some(db) = request.sink.database() {
+            crate::output::check_within(root, db, "the SQLite sink")?;
+        }
+    }
     let files = mr_io::resolve_inputs(&request.inputs, Some(&output))?;
+    if let Some(root) = &request.root {
+        for file in files.iter().filter(|f| f.format.is_file()) {
+            crate::output::check_within(root, &file.path, &format!("input {}", file.display))?;
+        }
+    }
     crate::output::check_against_inputs(&output, &request.inputs, &files)?;
     let db_inside_output = match (&out_dir, db.path()) {
         (crate::outdir::OutputDir::Local(dir), Some(db)) => {
@@ -391,6 +431,7 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
             .max_counter_name_bytes
             .unwrap_or_else(default_max_counter_name_bytes),
         fingerprint: fingerprint.clone(),
+        hooks: request.hooks.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
     if db.path().is_none() {
@@ -501,6 +542,15 @@ fn apply_allowances(request: &JobRequest, spec: &mut JobSpec) -> Vec<String> {
         &mut name_bytes,
     );
     spec.max_counter_name_bytes = name_bytes as u32;
+    // Hooks given on a rerun replace the planned ones; a rerun without them keeps them.
+    if !request.hooks.is_empty() && request.hooks != spec.hooks {
+        changed.push(format!(
+            "hooks {} -> {}",
+            serde_json::to_string(&spec.hooks).expect("hooks serialise"),
+            serde_json::to_string(&request.hooks).expect("hooks serialise")
+        ));
+        spec.hooks = request.hooks.clone();
+    }
     changed
 }
 

@@ -101,6 +101,8 @@ struct Worker<'a> {
     skipped: Mutex<HashMap<i64, String>>,
     leases: Mutex<HashMap<LeaseKey, (Lease, Arc<AtomicBool>)>>,
     stop: AtomicBool,
+    /// Jobs this process saw end (done or failed), for the completion-hook thread.
+    ended: Mutex<std::sync::mpsc::Sender<i64>>,
     tasks: AtomicU64,
     failed_attempts: AtomicU64,
     refused: AtomicU64,
@@ -116,6 +118,7 @@ pub fn work(
     progress: Option<ProgressSink>,
 ) -> Result<WorkReport, ExecError> {
     let share = options.memory / u64::from(options.workers.max(1));
+    let (ended, ended_jobs) = std::sync::mpsc::channel();
     let worker = Worker {
         db,
         options,
@@ -128,6 +131,7 @@ pub fn work(
         skipped: Mutex::new(HashMap::new()),
         leases: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
+        ended: Mutex::new(ended),
         tasks: AtomicU64::new(0),
         failed_attempts: AtomicU64::new(0),
         refused: AtomicU64::new(0),
@@ -137,6 +141,7 @@ pub fn work(
     let done = AtomicBool::new(false);
     let results: Vec<Result<(), ExecError>> = std::thread::scope(|scope| {
         let heartbeat = scope.spawn(|| worker.heartbeat(&done));
+        let hooks = scope.spawn(|| deliver_ended_hooks(db, ended_jobs, &done));
         let threads: Vec<_> = (0..options.workers.max(1))
             .map(|t| {
                 let worker = &worker;
@@ -157,11 +162,13 @@ pub fn work(
             })
             .collect();
         done.store(true, Ordering::Relaxed);
-        results.push(
-            heartbeat
-                .join()
-                .unwrap_or_else(|p| Err(ExecError::WorkerPanicked(panic_message(&p)))),
-        );
+        for thread in [heartbeat, hooks] {
+            results.push(
+                thread
+                    .join()
+                    .unwrap_or_else(|p| Err(ExecError::WorkerPanicked(panic_message(&p)))),
+            );
+        }
         results
     });
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -262,6 +269,12 @@ impl Worker<'_> {
                 self.jobs.lock().expect("jobs lock").insert(id, job.clone());
                 Ok(Some(job))
             }
+            // Deleted since it was listed: nothing to run, and nothing to report.
+            Err(ExecError::Store(StoreError::NoSuchJob { .. }))
+                if self.options.only_job.is_none() =>
+            {
+                Ok(None)
+            }
             Err(e @ ExecError::Store(_)) => Err(e),
             Err(e) if self.options.only_job.is_some() => Err(e),
             Err(e) => {
@@ -283,13 +296,25 @@ impl Worker<'_> {
             .with_limits(spec.job_limits());
         spec.check_inputs_unchanged(id)?;
         let out = crate::outdir::OutputDir::of(&spec.output)?;
-        let work_dir = out.work_dir(
-            &self.options.scratch,
-            &format!(
-                "job-{}",
-                &spec.fingerprint[..spec.fingerprint.len().min(16)]
-            ),
-        );
+        // The scratch directory is shared by every job this host's workers run, so its name
+        // must tell apart two jobs with the same plan (same inputs and settings, another
+        // output, or the same output recreated after --overwrite): their attempt-numbered
+        // work files have the same names but not the same contents.
+        let job_key = {
+            use sha2::{Digest, Sha256};
+            let mut hash = Sha256::new();
+            for part in [
+                spec.output.to_string_lossy().as_bytes(),
+                spec.fingerprint.as_bytes(),
+                id.to_string().as_bytes(),
+                row.created_ms.to_string().as_bytes(),
+            ] {
+                hash.update((part.len() as u64).to_le_bytes());
+                hash.update(part);
+            }
+            format!("job-{id}-{}", &mr_engine::hex(&hash.finalize())[..16])
+        };
+        let work_dir = out.work_dir(&self.options.scratch, &job_key);
         std::fs::create_dir_all(&work_dir).map_err(|source| ExecError::Output {
             path: work_dir.clone(),
             source,
@@ -422,6 +447,9 @@ impl Worker<'_> {
             Ok(()) => {
                 self.tasks.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(slices = lease.slices, "completed");
+                if lease.kind == TaskKind::Finalize {
+                    self.job_ended(&job);
+                }
                 Ok(())
             }
             Err(TaskError::Refused(why)) => self.refused(store, &lease, &why),
@@ -491,10 +519,19 @@ impl Worker<'_> {
             }
             Ok(false) => {
                 tracing::error!("job {} failed: {first}", job.id);
+                self.job_ended(job);
                 Ok(())
             }
             Err(e) if e.is_refusal() => self.refused(store, lease, &e.to_string()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Hands a job this process saw end to the completion-hook thread, if it has hooks.
+    fn job_ended(&self, job: &JobContext) {
+        if !job.spec.hooks.is_empty() {
+            // The receiver lives as long as `work`, which outlives every worker thread.
+            let _ = self.ended.lock().expect("ended lock").send(job.id);
         }
     }
 
@@ -537,6 +574,34 @@ impl Worker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The completion-hook thread of a worker process: delivers the hooks of the jobs its worker
+/// threads saw end (waiting out retries), until the workers are done and nothing is queued.
+/// A worker that exits while a hook waits to be retried leaves it to the next watcher
+/// (`mr-host serve`), which finds it pending in the store.
+fn deliver_ended_hooks(
+    db: &StoreLocation,
+    ended: std::sync::mpsc::Receiver<i64>,
+    done: &AtomicBool,
+) -> Result<(), ExecError> {
+    let mut store = None;
+    let policy = crate::HookPolicy::default();
+    loop {
+        let id = match ended.recv_timeout(Duration::from_millis(50)) {
+            Ok(id) => id,
+            Err(_) if !done.load(Ordering::Relaxed) => continue,
+            Err(_) => match ended.try_recv() {
+                Ok(id) => id,
+                Err(_) => return Ok(()),
+            },
+        };
+        let store = match &mut store {
+            Some(store) => store,
+            None => store.insert(mr_store::open(db)?),
+        };
+        crate::deliver_hooks(store.as_mut(), id, &policy)?;
     }
 }
 

@@ -34,7 +34,7 @@ mod sqlite;
 mod zip;
 
 pub use compress::Compression;
-pub use format::Format;
+pub use format::{Format, PREFIXES};
 pub use reader::{BadRecord, ReadOptions};
 pub use resolve::{parse_settings, resolve_inputs};
 pub use shard::{ShardReader, plan};

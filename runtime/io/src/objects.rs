@@ -376,6 +376,12 @@ impl Location {
         let tmp = local.with_extension("download");
         let mut out = std::fs::File::create(&tmp).map_err(io)?;
         let copied = std::io::copy(&mut self.reader(0, size), &mut out).map_err(io)?;
+        if copied != size {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("read {copied} of the object's {size} bytes"),
+            )));
+        }
         out.sync_all().map_err(io)?;
         std::fs::rename(&tmp, local).map_err(io)?;
         Ok(copied)

@@ -149,7 +149,8 @@ mod tests {
         write("out/part-00000", b"old\n");
         let url = format!("file://{}/data/", root.display());
         let out = format!("file://{}/data/out", root.display());
-        let files = resolve_inputs(&[url.clone()], Some(std::path::Path::new(&out))).unwrap();
+        let files =
+            resolve_inputs(std::slice::from_ref(&url), Some(std::path::Path::new(&out))).unwrap();
         let names: Vec<&str> = files
             .iter()
             .map(|f| f.display.rsplit('/').next().unwrap())
