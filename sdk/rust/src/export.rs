@@ -1,5 +1,6 @@
 //! [`export_job!`](crate::export_job): turns a job type into the exports of a component. On
-//! the host target (the native test harness, doc tests) it exports nothing.
+//! the host target (the native test harness, doc tests) it exports nothing, and instead tells
+//! [`crate::testing::Harness::run_files`] which phases the component would run.
 
 /// Exports a job type as a WebAssembly component.
 ///
@@ -11,17 +12,24 @@
 ///
 /// Every component the SDK builds exports the `lifecycle` interface (of the `-with-events`
 /// worlds); without `events` it does nothing.
+///
+/// Natively (not on wasm) the macro implements [`testing::Exported`](crate::testing::Exported)
+/// instead, so that [`Harness::run_files`](crate::testing::Harness::run_files) runs the phases
+/// the component runs.
 #[macro_export]
 macro_rules! export_job {
     ($job:ty: map) => {
         $crate::__export_mapper!($job, |_job, _kind, _task| Ok(()));
+        $crate::__export_native!($job, map_records);
     };
     ($job:ty: map, events) => {
         $crate::__export_mapper!($job, |job, kind, task| {
             $crate::bindings::mapper_on_event(job, kind, task)
         });
+        $crate::__export_native!($job, map_records);
     };
     ($job:ty: map, reduce) => {
+        $crate::__export_native!($job, mapreduce_records);
         $crate::__export_mapreduce!(
             $job,
             false,
@@ -31,6 +39,7 @@ macro_rules! export_job {
         );
     };
     ($job:ty: map, reduce, events) => {
+        $crate::__export_native!($job, mapreduce_records);
         $crate::__export_mapreduce!(
             $job,
             false,
@@ -40,6 +49,7 @@ macro_rules! export_job {
         );
     };
     ($job:ty: map, combine, reduce) => {
+        $crate::__export_native!($job, mapreduce_combined_records);
         // With a combiner, each map batch is pre-combined inside the guest.
         $crate::__export_mapreduce!(
             $job,
@@ -50,6 +60,7 @@ macro_rules! export_job {
         );
     };
     ($job:ty: map, combine, reduce, events) => {
+        $crate::__export_native!($job, mapreduce_combined_records);
         $crate::__export_mapreduce!(
             $job,
             true,
@@ -57,6 +68,25 @@ macro_rules! export_job {
             |job, groups| { $crate::bindings::mapreduce_combine(job, groups) },
             |job, kind, task| { $crate::bindings::mapreduce_on_event(job, kind, task) }
         );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_native {
+    ($job:ty, $run:ident) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            impl $crate::testing::Exported for $job {
+                fn run_records(
+                    harness: &$crate::testing::Harness,
+                    records: &[(::std::vec::Vec<u8>, ::std::vec::Vec<u8>)],
+                ) -> ::core::result::Result<$crate::testing::Output, $crate::testing::Failure>
+                {
+                    harness.$run::<$job>(records)
+                }
+            }
+        };
     };
 }
 
