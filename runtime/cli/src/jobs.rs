@@ -16,7 +16,8 @@ use crate::progress;
 /// What defines a job: the component, its inputs and parameters, and how it is planned.
 #[derive(clap::Args)]
 pub struct JobArgs {
-    /// The job component (.wasm).
+    /// The job component (.wasm), or a job project directory (built first when its sources
+    /// changed since its last build).
     job: PathBuf,
     /// Inputs, repeatable: files, directories (read recursively) or glob patterns, read by
     /// extension (.gz, .zip, .jsonl, .csv, else lines), or `zip:`, `zip-members:`, `jsonl:`,
@@ -241,7 +242,8 @@ impl JobArgs {
             };
             params.insert(k.to_owned(), v.to_owned());
         }
-        let job = self.limits.runtime()?.load(&self.job)?;
+        let component = crate::build::stale::resolve_job(&self.job)?;
+        let job = self.limits.runtime()?.load(&component)?;
         let job = job.with_params(&params).map_err(anyhow::Error::msg)?;
         if self.reducers == Some(0) {
             bail!("--reducers must be at least 1");
