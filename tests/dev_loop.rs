@@ -425,3 +425,41 @@ fn inspect_shows_the_sha256_and_build_time() {
         .as_secs();
     assert_eq!(json["built_at"], secs);
 }
+
+#[test]
+fn the_component_cache_is_pruned_by_age_and_size_least_recently_used_first() {
+    let cache = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    let entry = |name: &str, bytes: usize, days_ago: u32| {
+        let path = cache.path().join(name);
+        std::fs::write(&path, vec![0u8; bytes]).unwrap();
+        let at = now - day * days_ago;
+        let times = std::fs::FileTimes::new().set_accessed(at).set_modified(at);
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_times(times).unwrap();
+    };
+    entry("old-40-days.cwasm", 10, 40);
+    entry("recent-4-days.cwasm", 1 << 20, 4);
+    entry("recent-2-days.cwasm", 1 << 20, 2);
+    // Compiling the component adds its entry (a few hundred KB), used now; then the cache is
+    // over 1.5 MiB, and the least recently used entry goes.
+    let out = mr_host()
+        .args(["inspect", s(&guest("uppercase"))])
+        .env("MR_CACHE_DIR", cache.path())
+        .env("MR_CACHE_MAX_SIZE", "1536K")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut left: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[1], "recent-2-days.cwasm", "{left:?}");
+    assert!(
+        left[0].ends_with(".cwasm") && !left[0].starts_with("old"),
+        "{left:?}"
+    );
+}

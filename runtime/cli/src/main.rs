@@ -14,6 +14,7 @@
 //! failed and where.
 
 mod build;
+mod cache;
 mod jobs;
 mod new;
 mod progress;
@@ -105,6 +106,8 @@ fn main() -> ExitCode {
         Command::Sdk(SdkCommand::Vendor { dir }) => build::sdk::vendor_command(&dir),
         Command::Inspect { job, json } => inspect(&job, json),
     };
+    // Once per process, after the command: its own component was just used, so it is kept.
+    cache::prune_once();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
