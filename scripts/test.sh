@@ -9,6 +9,8 @@ rustup target add wasm32-wasip2 >/dev/null
 rustup component add rustfmt clippy >/dev/null
 # The pinned Python and JavaScript toolchains (componentize-py, componentize-js, esbuild, pytest).
 ./scripts/setup-languages.sh
+# The Python API reference is up to date with the docstrings; the JavaScript typings type-check.
+./scripts/api-docs.sh --check
 cargo fmt --all -- --check
 (cd plugins && cargo fmt --all -- --check)
 cargo clippy --release --workspace --all-targets -- -D warnings

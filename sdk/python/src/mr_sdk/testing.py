@@ -38,7 +38,7 @@ Records = list[tuple[bytes, bytes]]
 
 
 class JobFailed(Exception):
-    """The job failed (or the harness refused a parameter or file): its message (with the
+    """The job failed (or the harness refused a parameter): its message (with the
     traceback) and, for map, the failing record's index among all records of the run
     (``record_index``, 0-based) and its key as ``mr-host`` names it (``record``: ``input:N`` for
     inline lines, ``path:line`` for files)."""
