@@ -156,14 +156,16 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, vec![0u8; bytes]).unwrap();
         let at = now - DAY * used_days_ago as u32;
-        let times = std::fs::FileTimes::new().set_accessed(at).set_modified(at);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_times(times)
-            .unwrap();
+        set_times(
+            &path,
+            std::fs::FileTimes::new().set_accessed(at).set_modified(at),
+        );
         path
+    }
+
+    fn set_times(path: &Path, times: std::fs::FileTimes) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_times(times).unwrap();
     }
 
     fn names(paths: &[PathBuf]) -> Vec<String> {
@@ -209,13 +211,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
         let path = file(dir.path(), "x.cwasm", 10, 40, now);
-        let times = std::fs::FileTimes::new().set_accessed(now - DAY);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_times(times)
-            .unwrap();
+        set_times(&path, std::fs::FileTimes::new().set_accessed(now - DAY));
         let bounds = Bounds {
             max_bytes: DEFAULT_MAX_BYTES,
             max_age: DAY * 30,

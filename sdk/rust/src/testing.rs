@@ -390,6 +390,8 @@ fn read_line_records(paths: &[impl AsRef<Path>]) -> Result<Vec<Pair>, String> {
     Ok(records)
 }
 
+/// The files under `dir`, hidden entries skipped: `mr-io`'s walk for `--input DIR` (a host crate
+/// this guest SDK cannot depend on), so a harness run reads the same files.
 fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -52,10 +52,14 @@ pub fn resolve_job(job: &Path) -> Result<PathBuf> {
         bail!("{} does not exist; {hint}", job.display());
     }
     let mut magic = [0u8; 4];
-    let is_wasm = std::fs::File::open(job)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .is_ok()
-        && magic == *b"\0asm";
+    let read =
+        std::fs::File::open(job).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+    if let Err(e) = &read
+        && e.kind() != std::io::ErrorKind::UnexpectedEof
+    {
+        bail!("cannot read {}: {e}", job.display());
+    }
+    let is_wasm = read.is_ok() && magic == *b"\0asm";
     if !is_wasm {
         let hint = match project_of(job) {
             Some(project) => format!(
