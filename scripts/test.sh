@@ -13,6 +13,8 @@ rustup component add rustfmt clippy >/dev/null
 ./scripts/setup-serve-tests.sh
 # s3s-fs (the S3-compatible server the object-storage tests start) and the compression tools.
 ./scripts/setup-services.sh
+# The Python API reference is up to date with the docstrings; the JavaScript typings type-check.
+./scripts/api-docs.sh --check
 cargo fmt --all -- --check
 (cd plugins && cargo fmt --all -- --check)
 cargo clippy --release --workspace --all-targets -- -D warnings

@@ -2,6 +2,7 @@
 //! so the guests they run are built once per test run (`support::guest`) and the binary links
 //! once. Every test runs the real `mr-host` (`CARGO_BIN_EXE_mr-host`).
 //!
+//! - `dev_loop`: projects, `mr-host new/build/run DIR`, the compiled-component cache;
 //! - `end_to_end`: jobs over real input, outputs against independent references;
 //! - `failures`: what a failing job reports, and where;
 //! - `durability`: SIGKILL at random and inside commits, SIGSTOP takeovers, retries;
@@ -14,6 +15,7 @@
 
 mod support;
 
+mod dev_loop;
 mod durability;
 mod end_to_end;
 mod failures;

@@ -16,7 +16,8 @@ use crate::progress;
 /// What defines a job: the component, its inputs and parameters, and how it is planned.
 #[derive(clap::Args)]
 pub struct JobArgs {
-    /// The job component (.wasm).
+    /// The job component (.wasm), or a job project directory (built first when its sources
+    /// changed since its last build).
     job: PathBuf,
     /// Inputs, repeatable: files, directories (read recursively) or glob patterns, read by
     /// extension (.gz, .zip, .jsonl, .csv, else lines), or `zip:`, `zip-members:`, `jsonl:`,
@@ -354,7 +355,8 @@ impl JobArgs {
     /// The request, with a runtime for `workers` threads (when this process will run it).
     fn request(&self, workers: Option<u32>) -> Result<mr_exec::JobRequest> {
         let spec = self.spec()?;
-        let job = self.limits.runtime(workers)?.load(&self.job)?;
+        let component = crate::build::stale::resolve_job(&self.job)?;
+        let job = self.limits.runtime(workers)?.load(&component)?;
         Ok(spec.request(job)?)
     }
 }
