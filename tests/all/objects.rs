@@ -218,6 +218,8 @@ fn a_missing_bucket_wrong_credentials_or_no_store_are_clear_errors() {
     server.put("in/a.txt", b"a b\n");
     let wc = guest("wordcount");
     let db = dir.path().join("jobs.db");
+    let out_local = dir.path().join("local-out");
+    let out_local = s(&out_local);
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
         (
@@ -260,6 +262,23 @@ fn a_missing_bucket_wrong_credentials_or_no_store_are_clear_errors() {
             ],
             vec![],
             "is inside the output directory",
+        ),
+        (
+            vec!["-i", "sqlite:s3://bucket/a.db?table=t", "-o", out_local],
+            vec![],
+            "a SQLite database must be a local file",
+        ),
+        (
+            vec![
+                "-i",
+                "s3://bucket/in/",
+                "-o",
+                out_local,
+                "--sink",
+                "sqlite:s3://bucket/x.db?table=t",
+            ],
+            vec![],
+            "a SQLite database must be a local file",
         ),
     ];
     for (args, env, expected) in cases {

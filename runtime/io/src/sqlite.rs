@@ -71,6 +71,13 @@ pub(crate) fn parse(spec: &str, rest: &str) -> Result<InputFile, InputError> {
             "expected sqlite:PATH?table=NAME or ?query=SQL&key=COLUMN",
         )
     })?;
+    if crate::objects::is_url(path) {
+        return Err(bad_spec(
+            spec,
+            "a SQLite database must be a local file (SQLite needs a filesystem with locks, not \
+             object storage): download it first",
+        ));
+    }
     let settings = parse_settings(spec, query, &["table", "query", "key"])?;
     let get = |k: &str| {
         settings

@@ -93,6 +93,12 @@ impl Sink {
         let (path, query) = rest
             .split_once('?')
             .ok_or_else(|| bad("expected sqlite:PATH?table=T"))?;
+        if mr_io::objects::is_url(path) {
+            return Err(bad(
+                "a SQLite database must be a local file (SQLite needs a filesystem with locks, \
+                 not object storage)",
+            ));
+        }
         let settings = mr_io::parse_settings(spec, query, &["table", "mode", "shape"])
             .map_err(|e| e.to_string())?;
         let get = |k: &str| {

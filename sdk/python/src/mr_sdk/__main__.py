@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("wit", help="print the path of the WIT contract this SDK ships")
     args = parser.parse_args(argv)
     if args.command == "wit":
-        print(_build.WIT_DIR / "job.wit")
+        print(_build._WIT_DIR / "job.wit")
         return 0
     if args.command == "run":
         return _run(args)

@@ -28,7 +28,9 @@ from ._job import load_job
 #: The componentize-py release this SDK is written and tested against (pinned in pyproject.toml).
 COMPONENTIZE_PY_VERSION = "0.25.1"
 
-WIT_DIR = Path(__file__).parent / "wit"
+# The contract shipped inside the package (private: its absolute path would end up in the API
+# reference, which must not depend on where the SDK is checked out).
+_WIT_DIR = Path(__file__).parent / "wit"
 
 
 class BuildError(Exception):
@@ -102,7 +104,7 @@ def build(project: Path, output: Path | None = None) -> Path:
             "import componentize_py; componentize_py.script()",
             "--quiet",
             "--wit-path",
-            str(WIT_DIR),
+            str(_WIT_DIR),
             "--world",
             job.world,
             "componentize",
