@@ -65,6 +65,11 @@
 //! [`Emitter::emit_u64`]; [`parse_u64`] and [`push_u64`] parse and format numbers without
 //! allocating.
 
+/// The README's Rust example, compiled and run as a doctest so that it cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
+
 // The generated bindings name this crate by its public path, also from inside it.
 extern crate self as mr_sdk;
 
