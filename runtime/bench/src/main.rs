@@ -788,6 +788,11 @@ fn build_mr_host() -> Result<PathBuf> {
     build
         .current_dir(repo_root())
         .args(["build", "-p", "mr-cli", "--bin", "mr-host"]);
+    // Cargo features for this build of mr-host (mr-bench's test sets `failpoints`: see
+    // runtime/bench/tests/harness.rs).
+    if let Some(features) = std::env::var_os("MR_BENCH_HOST_FEATURES") {
+        build.arg("--features").arg(features);
+    }
     if profile != "debug" {
         build.args(["--profile", &profile]);
     }

@@ -9,6 +9,11 @@ use std::process::{Command, Output};
 
 fn bench(data: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mr-bench"))
+        // mr-bench rebuilds target/PROFILE/mr-host, the very file the end-to-end tests run
+        // (CARGO_BIN_EXE_mr-host) when the whole workspace is tested at once. Built without
+        // the crash-injection points they need, it made their kill tests fail later in the
+        // same `cargo test --workspace`; so here it is built with them.
+        .env("MR_BENCH_HOST_FEATURES", "failpoints")
         .args(["--size", "2M", "--systems", "mr,native", "--data"])
         .arg(data)
         .args(extra)
