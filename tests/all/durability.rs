@@ -500,8 +500,27 @@ fn submit_resume_status_and_reruns() {
     // Rerunning the finished job reports it without running anything.
     let mut run = submit(&["--json"]);
     run[0] = "run".into();
-    let rerun: serde_json::Value = serde_json::from_slice(&run_ok(&run).stdout).unwrap();
+    let rerun_out = run_ok(&run);
+    let rerun: serde_json::Value = serde_json::from_slice(&rerun_out.stdout).unwrap();
     assert_eq!(rerun["attempts"], summary["attempts"]);
+    let said = String::from_utf8_lossy(&rerun_out.stderr);
+    assert!(
+        said.contains("job 1 is already done (nothing was run); its summary:"),
+        "{said}"
+    );
+    // The job's total wall time stays; this run's own is separate (and nothing).
+    assert_eq!(rerun["wall_seconds"], summary["wall_seconds"]);
+    assert_eq!(rerun["this_run_seconds"], 0.0);
+    assert_eq!(rerun["already_done"], true);
+    assert!(summary["this_run_seconds"].as_f64().unwrap() > 0.0);
+    run.retain(|a| a != "--json");
+    let human = String::from_utf8_lossy(&run_ok(&run).stderr).into_owned();
+    assert!(
+        human.starts_with("job 1 is already done (nothing was run); its summary:\n")
+            && human.contains("job total")
+            && human.contains("this run 0.00s (nothing run)"),
+        "{human}"
+    );
     // A different setting for the planned job is refused, naming it.
     let mut changed = submit(&["--reducers", "5"]);
     changed[0] = "run".into();
@@ -522,4 +541,66 @@ fn submit_resume_status_and_reruns() {
     assert!(err.contains("has no job 7"), "{err}");
     let err = run_err(&["worker", "--db", s(&dir.path().join("missing.db"))]);
     assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn ctrl_c_stops_run_with_a_message_and_a_rerun_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = million_lines(dir.path());
+    let job = guest("wordcount");
+    // Slow enough to interrupt: one worker, small slices, each committed.
+    let settings = [
+        "--reducers",
+        "2",
+        "--shards",
+        "2",
+        "--workers",
+        "1",
+        "--slice-size",
+        "256K",
+        "--batch-size",
+        "64K",
+    ];
+    let clean = dir.path().join("clean");
+    run_ok(&run_args(&job, &input, &clean, &settings));
+    let out = dir.path().join("out");
+    let logs = dir.path().join("logs");
+    let args = run_args(&job, &input, &out, &settings);
+    let (mut child, log) = spawn(&args, &logs, None);
+    // Interrupt once a slice is committed, while the map phase runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted; make it slower"
+        );
+        assert!(Instant::now() < deadline, "no slice committed within 60 s");
+        let status = mr_host()
+            .args(["status", "--output", s(&out), "--json"])
+            .output()
+            .unwrap();
+        if status.status.success() {
+            let jobs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+            if jobs[0]["tasks"][0]["slices"].as_u64().unwrap_or(0) >= 1 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(child.id(), "-INT");
+    let status = child.wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}\n{said}");
+    assert!(
+        said.contains(
+            "interrupted: job 1 stopped; rerun the same command to resume it from its last committed slice"
+        ),
+        "{said}"
+    );
+    assert!(!out.join("_MANIFEST").exists());
+    // Rerunning resumes (not already done) and gives the clean run's output.
+    let rerun = run_ok(&args);
+    let said = String::from_utf8_lossy(&rerun.stderr);
+    assert!(!said.contains("already done"), "{said}");
+    assert_eq!(output_files(&out), output_files(&clean));
 }

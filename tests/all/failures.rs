@@ -258,3 +258,56 @@ fn a_corrupt_run_file_fails_its_reduce_naming_the_file_and_offset() {
         "no output from a corrupt run"
     );
 }
+
+#[test]
+fn json_failures_are_one_json_object_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let out = dir.path().join("out");
+    let json_err = |args: &[String]| {
+        let o = mr_host().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(stderr.contains("error: "), "{stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {:?}", o.stdout));
+        (v, stderr)
+    };
+    // The job fails: its id is known.
+    let (v, stderr) = json_err(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "panic-on=POISON", "--json"],
+    ));
+    assert_eq!(v["job"], 1);
+    let error = v["error"].as_str().unwrap();
+    assert!(error.contains("the guest trapped"), "{error}");
+    assert!(stderr.contains(error), "{stderr}");
+    // Nothing was planned: no job.
+    let (v, _) = json_err(&run_args(
+        &guest("faulty"),
+        &dir.path().join("missing.txt"),
+        &dir.path().join("out2"),
+        &["--json"],
+    ));
+    assert_eq!(v["job"], serde_json::Value::Null);
+    assert!(v["error"].as_str().unwrap().contains("missing.txt"), "{v}");
+    // status --json of a job the store does not have.
+    let db = out.join("_mr/state.db");
+    let (v, _) = json_err(&[
+        "status".into(),
+        "7".into(),
+        "--db".into(),
+        s(&db).to_owned(),
+        "--json".into(),
+    ]);
+    assert_eq!(v["job"], 7);
+    assert!(v["error"].as_str().unwrap().contains("has no job 7"), "{v}");
+    // Without --json, stdout stays empty.
+    let o = mr_host()
+        .args(["status", "7", "--db", s(&db)])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && o.stdout.is_empty());
+}

@@ -214,6 +214,74 @@ fn csv_rows_export_as_jsonl_and_compose() {
 }
 
 #[test]
+fn jsonl_kv_sink_keeps_keys_and_feeds_the_next_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("words.txt");
+    std::fs::write(&input, "apple pie\napple tart\nPie\n").unwrap();
+    let counts = d.join("counts");
+    run(&args(
+        &guest("wordcount"),
+        &[input.display().to_string()],
+        &counts,
+        &[
+            "--sink",
+            "jsonl-kv",
+            "--reducers",
+            "1",
+            "--compose",
+            "all.jsonl",
+        ],
+    ));
+    // Each line is {"key": KEY, "value": VALUE}: wordcount's values are JSON numbers.
+    assert_eq!(
+        std::fs::read_to_string(counts.join("all.jsonl")).unwrap(),
+        "{\"key\":\"apple\",\"value\":2}\n{\"key\":\"pie\",\"value\":2}\n{\"key\":\"tart\",\"value\":1}\n"
+    );
+    // A value that is not JSON becomes a JSON string; an empty key an empty string.
+    let odd = d.join("odd.txt");
+    std::fs::write(&odd, "say \"hi\"\t\\ now\n[1, 2]\n").unwrap();
+    let upper = d.join("upper");
+    run(&args(
+        &guest("uppercase"),
+        &[odd.display().to_string()],
+        &upper,
+        &["--sink", "jsonl-kv", "--compose"],
+    ));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(upper.join("output"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"key": "", "value": "SAY \"HI\"\t\\ NOW"}),
+            serde_json::json!({"key": "", "value": [1, 2]}),
+        ]
+    );
+    // The next job reads those files as JSONL: each record's value is the {"key","value"}
+    // object.
+    let next = d.join("next");
+    run(&args(
+        &guest("json-export"),
+        &[format!("jsonl:{}/part-*", counts.display())],
+        &next,
+        &[
+            "--sink",
+            "jsonl",
+            "--compose",
+            "--param",
+            "columns=value,key",
+        ],
+    ));
+    assert_eq!(
+        std::fs::read_to_string(next.join("output")).unwrap(),
+        "{\"value\":2,\"key\":\"apple\"}\n{\"value\":2,\"key\":\"pie\"}\n{\"value\":1,\"key\":\"tart\"}\n"
+    );
+}
+
+#[test]
 fn generators_feed_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

@@ -64,7 +64,8 @@ pub struct JobArgs {
     /// Failed attempts of one task before the job fails [default: 4].
     #[arg(long)]
     max_attempts: Option<u32>,
-    /// Where records go: `text` (part files), `jsonl` (part files of JSON values), or
+    /// Where records go: `text` (part files), `jsonl` (part files of JSON values), `jsonl-kv`
+    /// (part files of `{"key": ..., "value": ...}` objects), or
     /// `sqlite:DB?table=T[&mode=insert|upsert][&shape=kv|object]` [default: text].
     #[arg(long, value_name = "SPEC")]
     sink: Option<String>,
@@ -185,9 +186,9 @@ pub struct RunArgs {
     job: JobArgs,
     #[command(flatten)]
     worker: WorkerArgs,
-    /// Print the summary as JSON on stdout.
+    /// Print the summary as JSON on stdout (a failure as `{"error": ..., "job": ID}`).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(clap::Args)]
@@ -216,7 +217,7 @@ pub struct WorkArgs {
 #[derive(clap::Args)]
 pub struct ResumeArgs {
     /// The job id (as `submit` printed it).
-    job: i64,
+    pub job: i64,
     /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long)]
     db: String,
@@ -224,15 +225,15 @@ pub struct ResumeArgs {
     worker: WorkerArgs,
     #[command(flatten)]
     limits: LimitArgs,
-    /// Print the summary as JSON on stdout.
+    /// Print the summary as JSON on stdout (a failure as `{"error": ..., "job": ID}`).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The job id [default: every job in the store].
-    job: Option<i64>,
+    pub job: Option<i64>,
     /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, conflicts_with = "output")]
     db: Option<String>,
@@ -245,9 +246,9 @@ pub struct StatusArgs {
     /// Also list every task: state, attempt, failures, slices, holder and its own counters.
     #[arg(long)]
     tasks: bool,
-    /// Print JSON on stdout.
+    /// Print JSON on stdout (a failure as `{"error": ..., "job": ID}`).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(clap::Args)]
@@ -384,14 +385,44 @@ impl WorkerArgs {
     }
 }
 
+/// The job `run` submitted (or found), once it is known: what a `--json` error names.
+pub static RUN_JOB: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+/// Submits the job (or finds it planned before), works on it until it ends and prints its
+/// summary. A job that was already done is not run again: a line on stderr says so before its
+/// summary. Ctrl-C stops the process with a message saying how to resume (exit status 130).
 pub fn run(args: RunArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     let options = args.worker.options(None)?;
     let db = args.job.db()?;
     let request = args.job.request(Some(options.workers))?;
-    let bar = progress::Bar::new();
-    let summary = mr_exec::run(&db, &request, &options, Some(bar.sink()));
-    bar.finish();
-    print(&summary?, args.json)
+    let submitted = mr_exec::submit(&db, &request)?;
+    let id = submitted.id;
+    let _ = RUN_JOB.set(id);
+    let already_done =
+        !submitted.created && mr_store::open(&db)?.job(id)?.phase == mr_store::Phase::Done;
+    let mut summary = if already_done {
+        eprintln!("job {id} is already done (nothing was run); its summary:");
+        mr_exec::summary(&db, id)?
+    } else {
+        crate::interrupt::on_interrupt(id);
+        let options = mr_exec::WorkerOptions {
+            only_job: Some(id),
+            ..options
+        };
+        let bar = progress::Bar::new();
+        let worked = mr_exec::work(&db, &options, &request.job.runtime(), Some(bar.sink()));
+        bar.finish();
+        worked?;
+        mr_exec::summary(&db, id)?
+    };
+    summary.this_run_seconds = Some(if already_done {
+        0.0
+    } else {
+        started.elapsed().as_secs_f64()
+    });
+    summary.already_done = Some(already_done);
+    print(&summary, args.json)
 }
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
@@ -435,6 +466,7 @@ pub fn worker(args: WorkArgs) -> Result<()> {
 }
 
 pub fn resume(args: ResumeArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     let db = store_location(&args.db)?;
     let options = args.worker.options(Some(args.job))?;
     let bar = progress::Bar::new();
@@ -446,7 +478,9 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
     );
     bar.finish();
     worked?;
-    print(&mr_exec::summary(&db, args.job)?, args.json)
+    let mut summary = mr_exec::summary(&db, args.job)?;
+    summary.this_run_seconds = Some(started.elapsed().as_secs_f64());
+    print(&summary, args.json)
 }
 
 /// Cancels a job: its workers stop at their next batch boundary, nothing more is committed,

@@ -17,6 +17,7 @@
 
 mod build;
 mod cache;
+mod interrupt;
 mod jobs;
 mod new;
 mod progress;
@@ -102,6 +103,14 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    // With --json, a failure is also one JSON object on stdout: `{"error": ..., "job": ID}`, the
+    // job's id when the command knows it, else null.
+    let json_error: Option<Option<i64>> = match &cli.command {
+        Command::Run(args) if args.json => Some(None),
+        Command::Resume(args) if args.json => Some(Some(args.job)),
+        Command::Status(args) if args.json => Some(args.job),
+        _ => None,
+    };
     let result = match cli.command {
         Command::Run(args) => jobs::run(args),
         Command::Submit(args) => jobs::submit(args),
@@ -123,7 +132,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", mr_exec::error_chain(e.as_ref()));
+            let message = mr_exec::error_chain(e.as_ref());
+            if let Some(job) = json_error {
+                let job = job.or_else(|| jobs::RUN_JOB.get().copied());
+                println!("{}", serde_json::json!({"error": message, "job": job}));
+            }
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }

@@ -90,8 +90,14 @@ pub fn print_summary(s: &Summary) {
         s.partitions,
         s.attempts
     );
+    // The job's own total (across reruns), then, when known, what this command spent on it.
+    let this_run = match s.this_run_seconds {
+        Some(t) if s.already_done == Some(true) => format!(" · this run {t:.2}s (nothing run)"),
+        Some(t) => format!(" · this run {t:.2}s"),
+        None => String::new(),
+    };
     eprintln!(
-        "wall {:.2}s (map {:.2}s, reduce {:.2}s) · {:.0} records/s · {:.1} MB/s",
+        "wall {:.2}s job total (map {:.2}s, reduce {:.2}s){this_run} · {:.0} records/s · {:.1} MB/s",
         s.wall_seconds,
         s.map_seconds,
         s.reduce_seconds,

@@ -134,8 +134,16 @@ pub struct Summary {
     pub map_seconds: f64,
     /// Reduce phase, in seconds.
     pub reduce_seconds: f64,
-    /// Submission to completion, in seconds.
+    /// Submission to completion, in seconds (the job's total, across reruns).
     pub wall_seconds: f64,
+    /// The part of it that the command printing this summary spent (`mr-host run` and
+    /// `resume`): 0 when the job was already done and nothing was run. Absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub this_run_seconds: Option<f64>,
+    /// The job was already done when this command started, so nothing was run (set by
+    /// `mr-host run` and `resume`; absent elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_done: Option<bool>,
 }
 
 /// Submits `request` to the store at `db` (see [`submit`]) and works on it with this process's
@@ -237,5 +245,7 @@ pub(crate) fn summary_of(
             finalize_start.filter(|_| reduce_start.is_some()),
         ),
         wall_seconds: seconds(Some(row.created_ms), row.finished_ms),
+        this_run_seconds: None,
+        already_done: None,
     })
 }

@@ -52,7 +52,7 @@ pub struct SubmitSpec {
     /// Failed attempts of one task before the job fails.
     #[serde(default)]
     pub max_attempts: Option<u32>,
-    /// Where records go: `text`, `jsonl` or `sqlite:DB?table=T...`.
+    /// Where records go: `text`, `jsonl`, `jsonl-kv` or `sqlite:DB?table=T...`.
     #[serde(default)]
     pub sink: Option<String>,
     /// Also concatenate the part files into `OUTPUT/NAME`.

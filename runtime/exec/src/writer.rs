@@ -1,5 +1,5 @@
 //! The output file writer: text (one line per record, `key<TAB>value`, or `value` alone when the
-//! key is empty), JSON Lines (each value checked to be JSON) or framed records for the SQLite
+//! key is empty), JSON Lines (each value checked to be JSON; or `{"key","value"}` objects) or framed records for the SQLite
 //! sink (see `sink.rs`). Written under a temporary name, fsynced and renamed into place when complete, so a
 //! file that exists under its real name is whole; its SHA-256 is computed while writing.
 
@@ -63,6 +63,29 @@ fn json(value: &[u8]) -> Result<serde_json::Value, String> {
     serde_json::from_slice(value).map_err(|e| {
         format!("is not valid JSON ({e}); the jsonl and SQLite sinks need JSON values")
     })
+}
+
+/// The `jsonl-kv` line of a record (without its newline): `{"key":KEY,"value":VALUE}`, the key
+/// a JSON string (lossy UTF-8), the value embedded when it is valid JSON (compacted when it spans
+/// lines), else a JSON string (lossy UTF-8).
+fn kv_line(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let key = serde_json::Value::String(String::from_utf8_lossy(key).into_owned());
+    let mut line = Vec::with_capacity(key.as_str().map_or(0, str::len) + value.len() + 24);
+    line.extend_from_slice(b"{\"key\":");
+    serde_json::to_writer(&mut line, &key).expect("JSON into a Vec");
+    line.extend_from_slice(b",\"value\":");
+    match serde_json::from_slice::<serde_json::Value>(value) {
+        Ok(_) if !value.contains(&b'\n') && !value.contains(&b'\r') => {
+            line.extend_from_slice(value.trim_ascii())
+        }
+        Ok(parsed) => serde_json::to_writer(&mut line, &parsed).expect("JSON into a Vec"),
+        Err(_) => {
+            let text = serde_json::Value::String(String::from_utf8_lossy(value).into_owned());
+            serde_json::to_writer(&mut line, &text).expect("JSON into a Vec")
+        }
+    }
+    line.push(b'}');
+    line
 }
 
 /// A key for messages: lossy UTF-8, quoted, at most 200 bytes of it.
@@ -161,6 +184,10 @@ impl TextWriter {
                     }
                     self.write(b"\n")?;
                 }
+                FileFormat::JsonlKv => {
+                    self.write(&kv_line(key, value))?;
+                    self.write(b"\n")?;
+                }
                 FileFormat::Records { objects } => {
                     if objects && !json(value).map_err(refused)?.is_object() {
                         return Err(refused("is not a JSON object (the SQLite sink's shape=object takes its columns from one)".into()));
@@ -222,4 +249,26 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), ExecError> {
 /// `part-00042`.
 pub(crate) fn part_name(index: u32) -> String {
     format!("part-{index:05}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kv_line;
+
+    #[test]
+    fn kv_lines_embed_json_values_and_quote_the_rest() {
+        let line =
+            |k: &str, v: &str| String::from_utf8(kv_line(k.as_bytes(), v.as_bytes())).unwrap();
+        assert_eq!(line("a", "3"), r#"{"key":"a","value":3}"#);
+        assert_eq!(
+            line("a\"b", " {\"x\": [1]} "),
+            r#"{"key":"a\"b","value":{"x": [1]}}"#
+        );
+        assert_eq!(line("k", "{\n\"x\":1\n}"), r#"{"key":"k","value":{"x":1}}"#);
+        assert_eq!(
+            line("", "plain\ttext"),
+            r#"{"key":"","value":"plain\ttext"}"#
+        );
+        assert_eq!(line("", ""), r#"{"key":"","value":""}"#);
+    }
 }

@@ -3,6 +3,9 @@
 //! - `text` (default): `part-NNNNN` files, one line per record, `key<TAB>value` (or `value`).
 //! - `jsonl`: `part-NNNNN` files, one JSON value per line: each record's value must be valid
 //!   JSON (checked as it is written; the key is not written).
+//! - `jsonl-kv`: `part-NNNNN` files, one `{"key": KEY, "value": VALUE}` object per line: the key
+//!   as a JSON string, the value embedded as JSON when it is valid JSON, else as a JSON string.
+//!   Such a file read as a `jsonl` input gives each record's value as that object.
 //! - `sqlite:PATH?table=T[&mode=insert|upsert][&shape=kv|object]`: rows in a SQLite table.
 //!   `shape=kv` (default) writes `(key TEXT PRIMARY KEY, value TEXT)` rows, creating the table if
 //!   needed; `shape=object` takes the columns from each value, a JSON object, into an existing
@@ -48,6 +51,8 @@ pub enum Sink {
     Text,
     /// JSON Lines part files.
     Jsonl,
+    /// JSON Lines part files of `{"key": ..., "value": ...}` objects.
+    JsonlKv,
     /// A SQLite table, written at finalize.
     Sqlite {
         /// The database file (absolute).
@@ -68,6 +73,8 @@ pub(crate) enum FileFormat {
     Text,
     /// Validated JSON values, one per line.
     Jsonl,
+    /// `{"key": KEY, "value": VALUE}` objects, one per line.
+    JsonlKv,
     /// kv framing (the host's record encoding), read back at finalize; with `objects`, each
     /// value must be a JSON object.
     Records {
@@ -82,12 +89,13 @@ impl Sink {
         match spec {
             "text" => return Ok(Sink::Text),
             "jsonl" => return Ok(Sink::Jsonl),
+            "jsonl-kv" => return Ok(Sink::JsonlKv),
             _ => {}
         }
         let bad = |m: &str| format!("--sink `{spec}`: {m}");
         let Some(rest) = spec.strip_prefix("sqlite:") else {
             return Err(bad(
-                "expected text, jsonl or sqlite:PATH?table=T[&mode=insert|upsert][&shape=kv|object]",
+                "expected text, jsonl, jsonl-kv or sqlite:PATH?table=T[&mode=insert|upsert][&shape=kv|object]",
             ));
         };
         let (path, query) = rest
@@ -131,6 +139,7 @@ impl Sink {
         match self {
             Sink::Text => FileFormat::Text,
             Sink::Jsonl => FileFormat::Jsonl,
+            Sink::JsonlKv => FileFormat::JsonlKv,
             Sink::Sqlite { shape, .. } => FileFormat::Records {
                 objects: *shape == SqliteShape::Object,
             },

@@ -198,6 +198,7 @@ mod tests {
     #[test]
     fn specs_parse() {
         assert_eq!(Sink::parse("text").unwrap(), Sink::Text);
+        assert_eq!(Sink::parse("jsonl-kv").unwrap(), Sink::JsonlKv);
         let Sink::Sqlite {
             table, mode, shape, ..
         } = Sink::parse("sqlite:o.db?table=t&mode=upsert&shape=object").unwrap()
