@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-128M}
+if [ ! -x target/release/mr-host ]; then
+    # Measured: README.md, "Two commands".
+    echo "demo: first run: compiling mr-host (wasmtime, Cranelift, SQLite) takes about 15 CPU-minutes," >&2
+    echo "demo: about 8-10 minutes on an idle 2-core machine; later runs take seconds." >&2
+fi
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --release -p mr-cli -p mr-corpus
 WASM=$(target/release/mr-host build plugins/wordcount)

@@ -17,7 +17,7 @@ want=$(cat sdk/python/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup-languages: Python SDK + componentize-py into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e 'sdk/python[test]'
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e 'sdk/python[test,docs]'
     echo "$want" > "$stamp"
 fi
 

@@ -9,6 +9,12 @@ rustup target add wasm32-wasip2 >/dev/null
 rustup component add rustfmt clippy >/dev/null
 # The pinned Python and JavaScript toolchains (componentize-py, componentize-js, esbuild, pytest).
 ./scripts/setup-languages.sh
+# Chromium, playwright-core and schemathesis for the tests of `mr-host serve`.
+./scripts/setup-serve-tests.sh
+# s3s-fs (the S3-compatible server the object-storage tests start) and the compression tools.
+./scripts/setup-services.sh
+# The Python API reference is up to date with the docstrings; the JavaScript typings type-check.
+./scripts/api-docs.sh --check
 cargo fmt --all -- --check
 (cd plugins && cargo fmt --all -- --check)
 cargo clippy --release --workspace --all-targets -- -D warnings

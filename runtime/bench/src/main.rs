@@ -16,7 +16,8 @@
 //!
 //! With mr among the systems and no `--only`, it first measures the wasm boundary itself
 //! (`plugins/identity` over 100-byte records, in process, against the same loop in native
-//! Rust; see `boundary.rs`); `mr-bench boundary` runs only that.
+//! Rust; see `boundary.rs`); `mr-bench boundary` runs only that. `mr-bench serve-load`
+//! measures `mr-host serve` under status pollers and SSE subscribers (see `serve_load.rs`).
 
 mod boundary;
 mod data;
@@ -24,6 +25,7 @@ mod measure;
 mod native;
 mod normalize;
 mod report;
+mod serve_load;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -57,6 +59,8 @@ enum Sub {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// `mr-host serve` under load: status pollers and SSE subscribers while a word count runs.
+    ServeLoad(serve_load::ServeLoadArgs),
     /// Only the boundary benchmark: an identity guest over 100-byte records, one core.
     Boundary {
         /// Seconds per measurement.
@@ -186,6 +190,14 @@ fn main() {
                 println!("{}", boundary_text(&r));
                 true
             }),
+        Some(Sub::ServeLoad(args)) => (|| {
+            let host = match &args.mr_host {
+                Some(p) => p.clone(),
+                None => build_mr_host()?,
+            };
+            let (wordcount, _) = build_plugins()?;
+            serve_load::run(args, host, wordcount)
+        })(),
         None => bench(cli.bench),
     };
     match result {

@@ -7,8 +7,10 @@
 //! - `pyproject.toml`: Python ([`python`]), built by the Python SDK with componentize-py.
 //! - `package.json`: JavaScript ([`js`]), built by the JavaScript SDK with componentize-js.
 
-mod js;
-mod python;
+pub mod js;
+pub mod python;
+pub mod sdk;
+pub mod stale;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,12 +48,15 @@ pub fn detect(dir: &Path) -> Result<Lang> {
 }
 
 /// Builds the project in `dir` and returns the component's path (copied to `output` if given).
+/// A Python or JavaScript build is recorded for `mr-host run DIR` (see [`stale`]).
 pub fn build(dir: &Path, output: Option<&Path>) -> Result<PathBuf> {
-    match detect(dir)? {
-        Lang::Rust => build_rust(dir, output),
-        Lang::Python => python::build(dir, output),
-        Lang::Js => js::build(dir, output),
-    }
+    let component = match detect(dir)? {
+        Lang::Rust => return build_rust(dir, output),
+        Lang::Python => python::build(dir, output)?,
+        Lang::Js => js::build(dir, output)?,
+    };
+    stale::record_build(dir, &component)?;
+    Ok(component)
 }
 
 /// This repository's checkout, as of when `mr-host` was compiled, if it is still there: where
@@ -63,6 +68,23 @@ pub fn source_tree() -> Option<PathBuf> {
         .is_file()
         .then(|| root.canonicalize().ok())
         .flatten()
+}
+
+/// Runs a toolchain setup command (`python3 -m venv`, `pip install`, `npm install`) with its
+/// output shown on stderr (stdout is for the component's path); an error names it.
+fn run_setup(cmd: &mut Command, what: &str, dir: &Path) -> Result<()> {
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(std::io::stderr())
+        .status()
+        .with_context(|| format!("cannot run {what} in {}", dir.display()))?;
+    if !status.success() {
+        bail!(
+            "{what} failed in {} ({status}); its own message is above",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Runs an SDK's build command (stdin closed, its stderr shown to the user) and returns the

@@ -16,7 +16,8 @@ use crate::progress;
 /// What defines a job: the component, its inputs and parameters, and how it is planned.
 #[derive(clap::Args)]
 pub struct JobArgs {
-    /// The job component (.wasm).
+    /// The job component (.wasm), or a job project directory (built first when its sources
+    /// changed since its last build).
     job: PathBuf,
     /// Inputs, repeatable: files, directories (read recursively) or glob patterns, read by
     /// extension (.gz, .zip, .jsonl, .csv, else lines), or `zip:`, `zip-members:`, `jsonl:`,
@@ -82,6 +83,18 @@ pub struct JobArgs {
     /// counters after its data floods status and _MANIFEST) [default: 1000].
     #[arg(long, value_name = "N")]
     max_counters: Option<u32>,
+    /// Longest counter name the job may use, in bytes; a longer one fails the job
+    /// [default: 256].
+    #[arg(long, value_name = "BYTES")]
+    max_counter_name_bytes: Option<u32>,
+    /// When the job is done, failed or cancelled, POST its summary JSON to this URL (retried
+    /// with backoff; delivered once, by whichever mr-host process sees the job end).
+    #[arg(long, value_name = "URL")]
+    notify: Option<String>,
+    /// When the job is done, failed or cancelled, run this shell command with its summary JSON
+    /// on stdin (MR_JOB_ID, MR_JOB_NAME, MR_JOB_PHASE set; delivered once, like --notify).
+    #[arg(long, value_name = "CMD")]
+    on_done: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -159,6 +172,11 @@ pub struct WorkerArgs {
     /// over it spills, it never fails the job. Guest memory is separate (--memory-limit).
     #[arg(long, default_value = "256M", value_parser = parse_size)]
     memory: u64,
+    /// Scratch directory for jobs whose output is in object storage (their work files are
+    /// written here, then uploaded; other workers' committed files are downloaded here)
+    /// [default: $MR_WORK_DIR, else TMPDIR/mr-work].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -232,6 +250,28 @@ pub struct StatusArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+pub struct CancelArgs {
+    /// The job id.
+    job: i64,
+    /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long)]
+    db: String,
+}
+
+#[derive(clap::Args)]
+pub struct DeleteArgs {
+    /// The job id.
+    job: i64,
+    /// The job store: a SQLite file, or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long)]
+    db: String,
+    /// Also remove what the job wrote to its output directory (part files, _MANIFEST,
+    /// _bad_records, the composed file; the directory when nothing else is left in it).
+    #[arg(long)]
+    output: bool,
+}
+
 fn cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
@@ -252,7 +292,7 @@ fn physical_memory() -> Option<u64> {
     Some(kib << 10)
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, String> {
     mr_corpus::parse_size(s)
 }
 
@@ -264,15 +304,23 @@ pub fn default_runtime() -> Result<Arc<mr_engine::Runtime>> {
 }
 
 impl JobArgs {
-    fn db(&self) -> mr_store::StoreLocation {
+    fn db(&self) -> Result<mr_store::StoreLocation> {
         match &self.db {
-            Some(db) => mr_store::StoreLocation::parse(db),
-            None => mr_store::StoreLocation::file(&mr_exec::default_store_path(&self.output)),
+            Some(db) => Ok(mr_store::StoreLocation::parse(db)),
+            None if self.output.to_str().is_some_and(mr_io::objects::is_url) => {
+                bail!(
+                    "--output {} is in object storage, where the job store cannot live: pass --db (a SQLite file, or postgres://USER@HOST/DB for workers on several hosts)",
+                    self.output.display()
+                )
+            }
+            None => Ok(mr_store::StoreLocation::file(&mr_exec::default_store_path(
+                &self.output,
+            ))),
         }
     }
 
-    /// The request, with a runtime for `workers` threads (when this process will run it).
-    fn request(&self, workers: Option<u32>) -> Result<mr_exec::JobRequest> {
+    /// The job's settings as the API takes them too ([`mr_exec::SubmitSpec`]).
+    fn spec(&self) -> Result<mr_exec::SubmitSpec> {
         let mut params = BTreeMap::new();
         for p in &self.params {
             let Some((k, v)) = p.split_once('=') else {
@@ -280,63 +328,36 @@ impl JobArgs {
             };
             params.insert(k.to_owned(), v.to_owned());
         }
-        let job = self.limits.runtime(workers)?.load(&self.job)?;
-        let job = job.with_params(&params).map_err(anyhow::Error::msg)?;
-        if self.reducers == Some(0) {
-            bail!("--reducers must be at least 1");
-        }
-        if let Some(b) = self.batch_size
-            && !(1024..=(256 << 20)).contains(&b)
-        {
-            bail!("--batch-size must be between 1K and 256M (got {b} bytes)");
-        }
-        if let Some(b) = self.max_record_bytes
-            && !(1024..=(1 << 30)).contains(&b)
-        {
-            bail!("--max-record-bytes must be between 1K and 1G (got {b} bytes)");
-        }
-        if self.slice_size == Some(0) || self.slice_records == Some(0) {
-            bail!("--slice-size and --slice-records must be at least 1");
-        }
-        let slice = (self.slice_size.is_some()
-            || self.slice_records.is_some()
-            || self.slice_seconds.is_some())
-        .then(|| {
-            let d = mr_exec::SliceLimits::default();
-            mr_exec::SliceLimits {
-                bytes: self.slice_size.unwrap_or(d.bytes),
-                records: self.slice_records.unwrap_or(d.records),
-                seconds: self.slice_seconds.unwrap_or(d.seconds),
-            }
-        });
-        let sink = match &self.sink {
-            Some(spec) => mr_exec::Sink::parse(spec).map_err(anyhow::Error::msg)?,
-            None => mr_exec::Sink::Text,
-        };
-        if let Some(name) = &self.compose
-            && (name.is_empty()
-                || name.contains('/')
-                || name.starts_with("part-")
-                || name.starts_with('_')
-                || name.starts_with('.'))
-        {
-            bail!("--compose {name:?}: give a plain file name, not starting with part-, _ or .");
-        }
-        Ok(mr_exec::JobRequest {
-            sink,
+        Ok(mr_exec::SubmitSpec {
+            inputs: self.inputs.clone(),
+            output: self.output.clone(),
+            shards: self.shards,
+            reducers: self.reducers,
+            params,
+            overwrite: self.overwrite,
+            batch_size: self.batch_size,
+            slice_size: self.slice_size,
+            slice_records: self.slice_records,
+            slice_seconds: self.slice_seconds,
+            max_record_bytes: self.max_record_bytes,
+            max_attempts: self.max_attempts,
+            sink: self.sink.clone(),
             compose: self.compose.clone(),
             max_bad_records: self.max_bad_records,
             max_inflate_ratio: self.max_inflate_ratio,
             max_counters: self.max_counters,
-            shards: self.shards.map(|s| s.max(1)),
-            reducers: self.reducers,
-            batch_bytes: self.batch_size,
-            slice,
-            max_record_bytes: self.max_record_bytes,
-            max_attempts: self.max_attempts,
-            overwrite: self.overwrite,
-            ..mr_exec::JobRequest::new(job, self.inputs.clone(), self.output.clone())
+            max_counter_name_bytes: self.max_counter_name_bytes,
+            notify: self.notify.clone(),
+            on_done: self.on_done.clone(),
         })
+    }
+
+    /// The request, with a runtime for `workers` threads (when this process will run it).
+    fn request(&self, workers: Option<u32>) -> Result<mr_exec::JobRequest> {
+        let spec = self.spec()?;
+        let component = crate::build::stale::resolve_job(&self.job)?;
+        let job = self.limits.runtime(workers)?.load(&component)?;
+        Ok(spec.request(job)?)
     }
 }
 
@@ -355,14 +376,18 @@ impl WorkerArgs {
             only_job,
             memory: self.memory,
             follow: None,
+            scratch: self
+                .work_dir
+                .clone()
+                .unwrap_or_else(mr_exec::default_scratch),
         })
     }
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
     let options = args.worker.options(None)?;
+    let db = args.job.db()?;
     let request = args.job.request(Some(options.workers))?;
-    let db = args.job.db();
     let bar = progress::Bar::new();
     let summary = mr_exec::run(&db, &request, &options, Some(bar.sink()));
     bar.finish();
@@ -370,8 +395,8 @@ pub fn run(args: RunArgs) -> Result<()> {
 }
 
 pub fn submit(args: SubmitArgs) -> Result<()> {
+    let db = args.job.db()?;
     let request = args.job.request(None)?;
-    let db = args.job.db();
     let submitted = mr_exec::submit(&db, &request)?;
     println!("{}", submitted.id);
     eprintln!(
@@ -424,9 +449,42 @@ pub fn resume(args: ResumeArgs) -> Result<()> {
     print(&mr_exec::summary(&db, args.job)?, args.json)
 }
 
+/// Cancels a job: its workers stop at their next batch boundary, nothing more is committed,
+/// no `_MANIFEST` is written. Then delivers its completion hooks (this process saw it end).
+pub fn cancel(args: CancelArgs) -> Result<()> {
+    let db = store_location(&args.db)?;
+    match mr_exec::cancel(&db, args.job)? {
+        mr_store::Cancelled::Now => eprintln!("job {} cancelled", args.job),
+        mr_store::Cancelled::AlreadyOver(phase) => {
+            bail!(
+                "job {} had already ended ({phase}); nothing to cancel",
+                args.job
+            )
+        }
+    }
+    let mut store = mr_store::open(&db)?;
+    mr_exec::deliver_hooks(store.as_mut(), args.job, &mr_exec::HookPolicy::default())?;
+    Ok(())
+}
+
+/// Deletes a job's rows and work files (and with `--output` its output), cancelling it first
+/// if it is running.
+pub fn delete(args: DeleteArgs) -> Result<()> {
+    let db = store_location(&args.db)?;
+    let deleted = mr_exec::delete(&db, args.job, args.output)?;
+    if deleted.cancelled {
+        eprintln!("job {} was running: cancelled it first", args.job);
+    }
+    for path in &deleted.removed {
+        eprintln!("removed {}", path.display());
+    }
+    eprintln!("job {} deleted from {db}", args.job);
+    Ok(())
+}
+
 /// The store `--db` names; a SQLite file must exist already (only `run` and `submit` create
 /// one).
-fn store_location(db: &str) -> Result<mr_store::StoreLocation> {
+pub fn store_location(db: &str) -> Result<mr_store::StoreLocation> {
     let location = mr_store::StoreLocation::parse(db);
     if let Some(path) = location.path()
         && !path.is_file()
@@ -466,21 +524,8 @@ pub fn status(args: StatusArgs) -> Result<()> {
     };
     let statuses = ids
         .into_iter()
-        .map(|id| -> Result<StatusView> {
-            let status = store.status(id, args.events)?;
-            let spec: mr_exec::JobSpec = serde_json::from_str(&store.job(id)?.spec)
-                .with_context(|| format!("job {id}'s plan cannot be read"))?;
-            Ok(StatusView {
-                input_bytes: spec.files.iter().map(|f| f.len).sum(),
-                status,
-                tasks: if args.tasks {
-                    store.tasks(id)?
-                } else {
-                    Vec::new()
-                },
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .map(|id| mr_exec::status_document(store.as_ref(), id, args.events, args.tasks))
+        .collect::<Result<Vec<_>, _>>()?;
     if args.json {
         let value = if args.job.is_some() {
             serde_json::to_value(&statuses[0])?
@@ -495,21 +540,11 @@ pub fn status(args: StatusArgs) -> Result<()> {
     }
     for s in &statuses {
         text += &progress::format_status(&s.status, s.input_bytes)?;
-        text += &progress::format_tasks(&s.tasks)?;
+        text += &progress::format_hooks(&s.hooks);
+        let tasks: Vec<_> = s.tasks.iter().map(|t| t.row.clone()).collect();
+        text += &progress::format_tasks(&tasks)?;
     }
     write_stdout(&text)
-}
-
-/// A job's status with what only the plan knows.
-#[derive(serde::Serialize)]
-struct StatusView {
-    #[serde(flatten)]
-    status: mr_store::JobStatus,
-    /// Input bytes of the whole job (compare with the `bytes-in` counter).
-    input_bytes: u64,
-    /// Every task, with `--tasks`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tasks: Vec<mr_store::TaskRow>,
 }
 
 /// Writes to stdout; a closed pipe (`mr-host status | head`) is not an error.

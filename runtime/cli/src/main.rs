@@ -5,19 +5,24 @@
 //! - `mr-host submit` plans a job into a store, `mr-host worker` runs a store's pending work
 //!   (several processes may share one store), `mr-host resume` finishes one job, and
 //!   `mr-host status` shows phase, tasks, slices, counters, attempts, errors and events;
+//!   `mr-host cancel` and `mr-host delete` control a job;
+//! - `mr-host serve` serves the HTTP API and the live page (and optionally workers);
 //! - `mr-host build DIR` compiles a job project (Rust, Python or JavaScript) to a component;
-//! - `mr-host new NAME --lang rust|python|js` creates a job project;
+//! - `mr-host new NAME --lang rust|python|js` creates a job project, `mr-host sdk vendor`
+//!   refreshes its copy of the SDK;
 //! - `mr-host inspect JOB.wasm` shows what a job is before running it.
 //!
 //! Errors end the process with a non-zero status and one paragraph on stderr that says what
 //! failed and where.
 
 mod build;
+mod cache;
 mod jobs;
 mod new;
 mod progress;
+mod serve;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -46,6 +51,12 @@ enum Command {
     Resume(jobs::ResumeArgs),
     /// Show the state of a store's jobs: phase, tasks, slices, counters, attempts, errors.
     Status(jobs::StatusArgs),
+    /// Cancel a running job: its workers stop, nothing more is committed, no _MANIFEST.
+    Cancel(jobs::CancelArgs),
+    /// Delete a job from its store with its work files (and, with --output, its output).
+    Delete(jobs::DeleteArgs),
+    /// Serve the HTTP API and the live page for every job of a store (and run workers).
+    Serve(serve::ServeArgs),
     /// Build a job project (Rust, Python or JavaScript) into a component.
     Build {
         /// The project directory (holding Cargo.toml, pyproject.toml or package.json).
@@ -54,21 +65,29 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
-    /// Create a job project (a word count to edit) in a new directory NAME.
-    New {
-        /// The project's name and directory.
-        name: String,
-        /// The project's language.
-        #[arg(long, value_enum, default_value = "rust")]
-        lang: build::Lang,
-    },
-    /// Show a job's name, version, world, phases and parameters.
+    /// Create a job project (a word count to edit, with its own copy of the SDK) in a new
+    /// directory NAME.
+    New(new::NewArgs),
+    /// Manage a project's vendored SDK.
+    #[command(subcommand)]
+    Sdk(SdkCommand),
+    /// Show a job's name, version, SHA-256, build time, world, phases and parameters.
     Inspect {
-        /// The job component.
+        /// The job component, or a job project directory (built first when it changed).
         job: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SdkCommand {
+    /// Replace the project's copy of its SDK (vendor/mr-sdk) with the one in this mr-host.
+    Vendor {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -89,14 +108,18 @@ fn main() -> ExitCode {
         Command::Worker(args) => jobs::worker(args),
         Command::Resume(args) => jobs::resume(args),
         Command::Status(args) => jobs::status(args),
+        Command::Cancel(args) => jobs::cancel(args),
+        Command::Delete(args) => jobs::delete(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Build { dir, output } => build::build(&dir, output.as_deref()).map(|path| {
             println!("{}", path.display());
         }),
-        Command::New { name, lang } => new::scaffold(Path::new("."), &name, lang).map(|dir| {
-            eprint!("{}", new::next_steps(&dir, lang));
-        }),
+        Command::New(args) => new::run(args),
+        Command::Sdk(SdkCommand::Vendor { dir }) => build::sdk::vendor_command(&dir),
         Command::Inspect { job, json } => inspect(&job, json),
     };
+    // Once per process, after the command: its own component was just used, so it is kept.
+    cache::prune_once();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -107,14 +130,26 @@ fn main() -> ExitCode {
 }
 
 fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
-    let job = jobs::default_runtime()?.load(path)?;
+    let path = build::stale::resolve_job(path)?;
+    let job = jobs::default_runtime()?.load(&path)?;
     let info = job.info();
+    let built = build::stale::built_at(&path);
     if json {
-        println!("{}", serde_json::to_string_pretty(info)?);
+        let mut value = serde_json::to_value(info)?;
+        value["sha256"] = job.sha256().into();
+        value["built_at"] = built.map(|(t, _)| build::stale::unix_seconds(t)).into();
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     println!("name:        {}", info.name);
     println!("version:     {}", info.version);
+    println!("sha256:      {}", job.sha256());
+    if let Some((at, how)) = built {
+        println!(
+            "built:       {} ({how})",
+            humantime::format_rfc3339_seconds(at)
+        );
+    }
     println!("world:       {}", info.world.name());
     let mut phases = vec!["map"];
     if info.combine {

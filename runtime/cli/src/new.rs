@@ -1,16 +1,32 @@
 //! `mr-host new NAME --lang rust|python|js`: scaffolds a job project that builds and runs as
 //! generated (a word count with a combiner and a native test), to be edited into the user's job.
 //!
-//! The templates live in `runtime/cli/templates/` and are compiled into the binary. None of the
-//! SDKs is published, so a project refers to the SDK of the mr checkout this `mr-host` was built
-//! from, by absolute path (`mr-sdk = { path = ... }`, `mr-sdk @ file://...`, `"mr-sdk":
-//! "file:..."`): a binary copied away from its checkout cannot scaffold and says so.
+//! The templates live in `runtime/cli/templates/` and are compiled into the binary, as are the
+//! SDKs: the project gets its own copy of its language's SDK in `vendor/mr-sdk/` (see
+//! [`crate::build::sdk`]), referenced by a relative path, so it builds wherever it is moved and
+//! needs no mr checkout. Unless `--no-install`, `new` also installs what the project's README
+//! commands need: a `.venv` with the SDK, componentize-py and pytest for Python, `npm install`
+//! for JavaScript (Rust needs nothing: cargo fetches at the first build).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::build::{Lang, source_tree};
+use crate::build::{self, Lang, sdk};
+
+/// `mr-host new`'s arguments.
+#[derive(clap::Args)]
+pub struct NewArgs {
+    /// The project's name and directory.
+    name: String,
+    /// The project's language.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
+    /// Do not set up the Python virtualenv or run `npm install` now (the first `mr-host build`
+    /// does it).
+    #[arg(long)]
+    no_install: bool,
+}
 
 /// One file of a template: where it goes (with placeholders) and its text.
 type TemplateFile = (&'static str, &'static str);
@@ -47,7 +63,33 @@ const JS: &[TemplateFile] = &[
     (".gitignore", include_str!("../templates/js/gitignore")),
 ];
 
-/// Creates the project `name` in a new directory of that name under `parent`; returns it.
+/// `mr-host new`: scaffolds the project under the current directory, installs its toolchain
+/// unless told not to, and says what to run next.
+pub fn run(args: NewArgs) -> Result<()> {
+    let dir = scaffold(Path::new("."), &args.name, args.lang)?;
+    eprintln!(
+        "created {} (a {} word count; the SDK is vendored in {})",
+        dir.display(),
+        match args.lang {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        },
+        dir.join(sdk::VENDOR_DIR).display()
+    );
+    if !args.no_install {
+        match args.lang {
+            Lang::Rust => {}
+            Lang::Python => build::python::ensure_venv(&dir)?,
+            Lang::Js => build::js::npm_install(&dir)?,
+        }
+    }
+    eprint!("{}", next_steps(&dir, args.lang));
+    Ok(())
+}
+
+/// Creates the project `name` in a new directory of that name under `parent`, with its
+/// vendored SDK; returns it.
 pub fn scaffold(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf> {
     check_name(name)?;
     let dir = parent.join(name);
@@ -57,19 +99,12 @@ pub fn scaffold(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf> {
             dir.display()
         );
     }
-    let Some(root) = source_tree() else {
-        bail!(
-            "mr-host new needs the mr checkout this mr-host was built from ({}), for the path of the SDK the project depends on; it is gone: run mr-host from a checkout",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../..")
-        );
-    };
     let vars = [
         ("{{name}}", name.to_owned()),
         ("{{module}}", name.replace('-', "_")),
         ("{{type}}", type_name(name)),
-        ("{{sdk_rust}}", path_text(&root.join("sdk/rust"))?),
-        ("{{sdk_python}}", path_text(&root.join("sdk/python"))?),
-        ("{{sdk_js}}", path_text(&root.join("sdk/js"))?),
+        ("{{sdk_dir}}", sdk::VENDOR_DIR.to_owned()),
+        ("{{sdk_rust}}", sdk::RUST_SDK_CRATE.to_owned()),
     ];
     let fill = |text: &str| {
         vars.iter()
@@ -81,33 +116,43 @@ pub fn scaffold(parent: &Path, name: &str, lang: Lang) -> Result<PathBuf> {
         Lang::Js => JS,
     };
     for (path, text) in files {
-        let path = dir.join(fill(path));
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, fill(text))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write(&dir.join(fill(path)), &fill(text))?;
+    }
+    sdk::vendor(&dir, lang)?;
+    if lang == Lang::Js {
+        // Pins the SDK's dependency tree for `npm install` (see `sdk::js_project_lock`).
+        write(
+            &dir.join("package-lock.json"),
+            &sdk::js_project_lock(name, "0.1.0")?,
+        )?;
     }
     Ok(dir)
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// What to run next, for the message after scaffolding.
 pub fn next_steps(dir: &Path, lang: Lang) -> String {
     let d = dir.display();
+    let test = match lang {
+        Lang::Rust => "cargo test",
+        Lang::Python => ".venv/bin/python -m pytest",
+        Lang::Js => "npm test",
+    };
     let setup = match lang {
-        Lang::Rust => "rustup target add wasm32-wasip2   # once".to_owned(),
-        Lang::Python => match source_tree() {
-            Some(root) => format!(
-                "pip install {}   # once: the Python SDK and its pinned componentize-py",
-                root.join("sdk/python").display()
-            ),
-            None => "pip install <mr checkout>/sdk/python   # once".to_owned(),
-        },
-        Lang::Js => format!("(cd {d} && npm install)   # links the JavaScript SDK"),
+        Lang::Rust => {
+            "\n  rustup target add wasm32-wasip2   # once, if `mr-host build` asks for it"
+        }
+        _ => "",
     };
     format!(
-        "created {d}\nnext:\n  {setup}\n  mr-host build {d}\n  mr-host run <the printed .wasm> --input INPUT --output OUT\n"
+        "next (its README.md has more):{setup}\n  cd {d} && {test}\n  mr-host run {d} --input INPUT --output OUT   # builds it first when its sources changed\n"
     )
 }
 
@@ -136,19 +181,6 @@ fn type_name(name: &str) -> String {
         .collect()
 }
 
-/// Paths go into TOML and JSON strings: refuse the characters that would need escaping there.
-fn path_text(path: &Path) -> Result<String> {
-    let text = path
-        .to_str()
-        .with_context(|| format!("{} is not valid UTF-8", path.display()))?;
-    if text.contains(['"', '\\']) {
-        bail!(
-            "the mr checkout path {text} contains a quote or backslash, which mr-host new cannot put into a manifest"
-        );
-    }
-    Ok(text.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn templates_fill_every_placeholder() {
+    fn templates_fill_every_placeholder_and_vendor_the_sdk() {
         let dir = tempfile::tempdir().unwrap();
         for (lang, name) in [
             (Lang::Rust, "r-job"),
@@ -172,14 +204,28 @@ mod tests {
         ] {
             let project = scaffold(dir.path(), name, lang).unwrap();
             for entry in walk(&project) {
-                let text = std::fs::read_to_string(&entry).unwrap();
+                let text = std::fs::read(&entry).unwrap();
+                // (The vendored SDK's sources are copied verbatim: `{{` is Rust syntax there.)
                 assert!(
-                    !text.contains("{{"),
+                    entry.starts_with(project.join("vendor"))
+                        || !String::from_utf8_lossy(&text).contains("{{"),
                     "{} has a placeholder",
                     entry.display()
                 );
                 assert!(!entry.to_string_lossy().contains("{{"));
+                // Nothing points back into this checkout: the project stands alone.
+                let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+                let checkout = checkout.canonicalize().unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&text).contains(checkout.to_str().unwrap()),
+                    "{} names the checkout",
+                    entry.display()
+                );
             }
+            assert_eq!(
+                sdk::vendored_fingerprint(&project),
+                Some(sdk::fingerprint(lang))
+            );
             assert!(scaffold(dir.path(), name, lang).is_err(), "exists already");
         }
     }

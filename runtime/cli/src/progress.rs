@@ -218,6 +218,26 @@ pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt
 }
 
 /// `mr-host status --tasks`: one line per task.
+/// The job's completion hooks, one line each (nothing when it has none).
+pub fn format_hooks(hooks: &[mr_store::HookRow]) -> String {
+    hooks
+        .iter()
+        .map(|h| {
+            format!(
+                "  hook {}: {} after {} attempt{}{}\n",
+                h.name,
+                h.state,
+                h.attempts,
+                if h.attempts == 1 { "" } else { "s" },
+                h.detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 pub fn format_tasks(tasks: &[mr_store::TaskRow]) -> Result<String, std::fmt::Error> {
     use std::fmt::Write;
     let mut out = String::new();

@@ -1,5 +1,6 @@
 //! Host bindings for both worlds, generated from `wit/job.wit`, and the linkers that satisfy a
-//! job's imports: `mr:job/context`, `mr:job/values` and WASI (whose context is empty).
+//! job's imports: `mr:job/context`, `mr:job/values` and WASI (whose context is empty, and whose
+//! waits end at the call's deadline).
 
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
@@ -12,6 +13,8 @@ pub(crate) mod mapreduce {
         path: "../../wit",
         world: "mapreduce-job",
         ownership: Borrowing { duplicate_if_necessary: true },
+        // A counter past the job's caps fails the call (`CounterLimitExceeded`).
+        imports: { "mr:job/context.counter-add": trappable },
         with: {
             "mr:job/values.value-stream": crate::instance::ValueStreamHandle,
         },
@@ -69,15 +72,21 @@ pub(crate) enum JobBindings {
 }
 
 pub(crate) fn mapreduce_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let mut linker = wasi_linker(engine)?;
     mapreduce::MapreduceJob::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
 pub(crate) fn mapper_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = wasi_linker(engine)?;
+    mapper::MapperJob::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// WASI 0.2, synchronous, with its waits bound by the call's deadline.
+fn wasi_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    mapper::MapperJob::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    crate::wait::add_deadline_bound_waits(&mut linker)?;
     Ok(linker)
 }

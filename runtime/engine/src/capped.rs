@@ -1,7 +1,22 @@
 //! Guest results under a size cap: the three hot calls (`map`, `combine`, `reduce`) return a
-//! `list<u8>`, and a guest could return a gigabyte of it. `CappedBytes` lifts such a list only
-//! when its length is within the cap of the current call, so an oversized result is refused
-//! before the host allocates a byte for it (wasmtime's `Vec<u8>` would copy it first).
+//! `list<u8>`, and a guest could return a gigabyte of it. `CappedBytes` reads the list's length
+//! from the pointer pair the guest returned and refuses a list longer than the cap of the
+//! current call, before wasmtime validates, counts or copies a byte of it (wasmtime's `Vec<u8>`
+//! would copy it first). The error is typed ([`OutputTooLarge`]), so the trap classifier
+//! downcasts it.
+//!
+//! This is the one mechanism for `--max-output-bytes`. Wasmtime's own per-crossing limit, its
+//! "hostcall fuel", also refuses data before copying it, but with an error of a private type
+//! that can only be recognised by its message text; so it is set to the same number (see
+//! `Instance::instantiate`) and serves only as the bound on everything else a guest hands the
+//! host in one crossing (import arguments such as log lines, counter names, WASI buffers; a
+//! job-error message). For results the length check here always runs first.
+//!
+//! The price is wasmtime's `component::__internal` traits (`Lift`'s context and type
+//! information), which its own `bindgen!` output uses but which carry no stability promise.
+//! Everything forwards to `Vec<u8>`'s own implementation, wasmtime is pinned to an exact
+//! version, and an upgrade that changes these traits fails to compile rather than changing
+//! behaviour; `tests/all/sandbox.rs` checks the refusal end to end.
 
 use std::cell::Cell;
 
@@ -56,7 +71,8 @@ unsafe impl ComponentType for CappedBytes {
 
 // SAFETY: lifting goes through `WasmList<u8>` (which validates the pointer and length against
 // guest memory) and then `u8`'s own list lift, exactly as `Lift for Vec<u8>` does; the only
-// addition is the length check in between.
+// addition is the length check before it, which reads the length as wasmtime's own
+// `lift_pointer_pair_from_*` do (the second `ValRaw` flat, bytes 4..8 little-endian in memory).
 #[allow(unsafe_code)]
 unsafe impl Lift for CappedBytes {
     fn linear_lift_from_flat(
@@ -64,8 +80,8 @@ unsafe impl Lift for CappedBytes {
         ty: InterfaceType,
         src: &Self::Lower,
     ) -> wasmtime::Result<Self> {
+        check(src[1].get_u32() as usize)?;
         let list = <WasmList<u8> as Lift>::linear_lift_from_flat(cx, ty, src)?;
-        check(list.len())?;
         Ok(CappedBytes(u8::linear_lift_list_from_memory(cx, &list)?))
     }
 
@@ -74,8 +90,12 @@ unsafe impl Lift for CappedBytes {
         ty: InterfaceType,
         bytes: &[u8],
     ) -> wasmtime::Result<Self> {
+        let len: [u8; 4] = bytes
+            .get(4..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| wasmtime::Error::msg("a list's pointer pair is not 8 bytes"))?;
+        check(u32::from_le_bytes(len) as usize)?;
         let list = <WasmList<u8> as Lift>::linear_lift_from_memory(cx, ty, bytes)?;
-        check(list.len())?;
         Ok(CappedBytes(u8::linear_lift_list_from_memory(cx, &list)?))
     }
 }
@@ -90,20 +110,24 @@ pub(crate) struct HotFuncs {
 }
 
 impl HotFuncs {
+    /// Finds them in an instance of a component built against contract `version`.
     pub(crate) fn find(
         store: &mut wasmtime::Store<crate::instance::HostState>,
         instance: &Instance,
+        version: &str,
     ) -> wasmtime::Result<Self> {
+        use crate::contract::{exports, interface_name};
         let mut func = |interface: &str, name: &str| -> Option<Func> {
-            let iface = instance.get_export_index(&mut *store, None, interface)?;
+            let interface = interface_name(interface, version);
+            let iface = instance.get_export_index(&mut *store, None, &interface)?;
             let f = instance.get_export_index(&mut *store, Some(&iface), name)?;
             instance.get_func(&mut *store, f)
         };
         Ok(HotFuncs {
-            map: func("mr:job/mapper@0.1.0", "map")
+            map: func(exports::MAPPER, "map")
                 .ok_or_else(|| wasmtime::Error::msg("the component exports no mapper.map"))?,
-            combine: func("mr:job/combiner@0.1.0", "combine"),
-            reduce: func("mr:job/reducer@0.1.0", "reduce"),
+            combine: func(exports::COMBINER, "combine"),
+            reduce: func(exports::REDUCER, "reduce"),
         })
     }
 }

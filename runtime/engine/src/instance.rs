@@ -2,15 +2,21 @@
 //! job's imports (counters, logs, parameters, task identity, the reducer's value stream).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
+use wasmtime::Store;
 use wasmtime::component::{Func, Resource, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{self, EventKind, JobBindings, JobPre, Lifecycle, mapreduce, types};
 use crate::capped::{self, CappedBytes, HotFuncs};
+use crate::error::{GuestError, GuestErrorKind};
+use crate::limiter::MemoryLimiter;
+use crate::limits::{
+    CounterLimitExceeded, JobLimits, MAX_ERROR_MESSAGE_BYTES, MAX_LOG_LINE_BYTES,
+    truncate_with_marker,
+};
 use crate::pipe::TailPipe;
 use crate::{JobComponent, JobInfo, ParamInfo, RuntimeOptions, World};
 
@@ -39,53 +45,6 @@ pub trait ValueSource: Send {
 /// The host object behind the guest's `value-stream` handle.
 pub struct ValueStreamHandle;
 
-/// How a guest call failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GuestErrorKind {
-    /// The guest trapped (panic, stack overflow, memory limit, timeout...). The instance was
-    /// discarded.
-    Trap(TrapKind),
-    /// The guest returned a `job-error` on purpose; the instance stays usable.
-    JobError,
-    /// The guest returned malformed data or the host failed serving it.
-    Protocol,
-}
-
-/// Why a guest trapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrapKind {
-    /// `unreachable` executed: a Rust panic, an abort, an uncaught exception in a runtime that
-    /// aborts.
-    Panic,
-    /// Memory growth past `--memory-limit`.
-    OutOfMemory,
-    /// The call ran longer than `--call-timeout`.
-    Timeout,
-    /// The call burned its `--fuel`.
-    OutOfFuel,
-    /// The wasm stack overflowed (deep or unbounded recursion).
-    StackOverflow,
-    /// The call's result was larger than `--max-output-bytes`.
-    OutputTooLarge,
-    /// Anything else: out-of-bounds access, division by zero, a failed host call...
-    Other,
-}
-
-impl TrapKind {
-    /// A few words for messages and counters.
-    pub fn name(self) -> &'static str {
-        match self {
-            TrapKind::Panic => "panic",
-            TrapKind::OutOfMemory => "out of memory",
-            TrapKind::Timeout => "timeout",
-            TrapKind::OutOfFuel => "out of fuel",
-            TrapKind::StackOverflow => "stack overflow",
-            TrapKind::OutputTooLarge => "output too large",
-            TrapKind::Other => "trap",
-        }
-    }
-}
-
 /// A lifecycle event delivered to jobs that export `lifecycle` (see `wit/job.wit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LifecycleEvent {
@@ -101,82 +60,20 @@ pub enum LifecycleEvent {
     JobCompleted,
 }
 
-/// A failed guest call: what happened, in the guest's own words where it had any.
-#[derive(Debug, Clone)]
-pub struct GuestError {
-    /// Trap, job error or protocol error.
-    pub kind: GuestErrorKind,
-    /// The trap description or the job's message.
-    pub message: String,
-    /// For job errors: the index in the batch of the record the job blamed.
-    pub record_index: Option<u32>,
-    /// The tail of what the guest wrote to stdout/stderr during the failing call.
-    pub guest_output: String,
-    /// For traps: the wasm backtrace, with function names when the component kept them.
-    pub backtrace: Option<String>,
-}
-
-impl GuestError {
-    /// A protocol error (malformed guest output).
-    pub fn protocol(message: impl Into<String>) -> Self {
-        GuestError {
-            kind: GuestErrorKind::Protocol,
-            message: message.into(),
-            record_index: None,
-            guest_output: String::new(),
-            backtrace: None,
-        }
-    }
-}
-
-impl fmt::Display for GuestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind {
-            GuestErrorKind::Trap(TrapKind::Other) => {
-                write!(f, "the guest trapped: {}", self.message)?
-            }
-            GuestErrorKind::Trap(kind) => {
-                write!(f, "the guest trapped ({}): {}", kind.name(), self.message)?
-            }
-            GuestErrorKind::JobError => write!(f, "the job reported an error: {}", self.message)?,
-            GuestErrorKind::Protocol => write!(f, "{}", self.message)?,
-        }
-        let output = self.guest_output.trim();
-        if !output.is_empty() {
-            write!(
-                f,
-                "\nguest output (last lines):\n{}",
-                indent_tail(output, 12)
-            )?;
-        }
-        if let Some(bt) = &self.backtrace {
-            write!(f, "\n{}", bt.trim_end())?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for GuestError {}
-
-fn indent_tail(text: &str, max_lines: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(max_lines)..]
-        .iter()
-        .map(|l| format!("  | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Per-store host state.
 pub struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
+    pub(crate) table: ResourceTable,
+    limiter: MemoryLimiter,
     params: Arc<BTreeMap<String, String>>,
+    limits: JobLimits,
     task: TaskIdentity,
     counters: HashMap<String, i64>,
     value_source: Option<Box<dyn ValueSource>>,
     value_error: Option<String>,
+    /// When the current call must end: `--call-timeout` after [`arm`] armed it, the moment its
+    /// epoch deadline stands for. Waits in the host give up then (see `wait.rs`).
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl WasiView for HostState {
@@ -191,11 +88,14 @@ impl WasiView for HostState {
 impl types::Host for HostState {}
 
 impl mapreduce::mr::job::context::Host for HostState {
-    fn counter_add(&mut self, name: String, delta: i64) {
+    fn counter_add(&mut self, name: String, delta: i64) -> wasmtime::Result<()> {
+        CounterLimitExceeded::check(&name, &self.limits, &self.counters)?;
         *self.counters.entry(name).or_default() += delta;
+        Ok(())
     }
 
     fn log(&mut self, level: types::LogLevel, message: String) {
+        let message = truncate_with_marker(message, MAX_LOG_LINE_BYTES);
         let t = &self.task;
         let (job, phase, shard) = (&t.job, t.phase, t.shard);
         match level {
@@ -288,27 +188,29 @@ impl Instance {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(job.runtime.options.memory_limit)
-            .trap_on_grow_failure(true)
-            .build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limiter: MemoryLimiter {
+                memory_limit: job.runtime.options.memory_limit,
+            },
             params: job.params.clone(),
+            limits: job.limits,
             task: task.clone(),
             counters: HashMap::new(),
             value_source: None,
             value_error: None,
+            deadline: None,
         };
         let mut store = Store::new(&job.runtime.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         // Instantiation runs guest code too: it gets the same budget as a call.
         arm(&mut store, &job.runtime.options);
-        // Wasmtime's own cap on the bytes one call may move between guest and host (128 MiB by
-        // default) would otherwise undercut --max-output-bytes; keep it just above.
-        store.set_hostcall_fuel(job.runtime.options.max_output_bytes.saturating_add(1 << 20));
+        // Wasmtime's own cap on the bytes one guest-to-host crossing copies ("hostcall fuel",
+        // 128 MiB by default) must not refuse results the output cap allows: set it to the cap.
+        // `CappedBytes` checks a result's length before wasmtime counts it, so results always
+        // meet the typed cap first; the fuel bounds everything else (see capped.rs).
+        store.set_hostcall_fuel(job.runtime.options.max_output_bytes);
         let instantiated = (|| {
             let instance = match &job.pre {
                 JobPre::Mapper(pre) => pre.instance_pre().instantiate(&mut store)?,
@@ -327,11 +229,11 @@ impl Instance {
                 .as_ref()
                 .map(|indices| indices.load(&mut store, &instance))
                 .transpose()?;
-            let hot = HotFuncs::find(&mut store, &instance)?;
+            let hot = HotFuncs::find(&mut store, &instance, job.contract_version)?;
             wasmtime::Result::Ok((bindings, lifecycle, hot))
         })();
         let (bindings, lifecycle, hot) =
-            instantiated.map_err(|e| trap_error(e, output, &job.runtime.options))?;
+            instantiated.map_err(|e| GuestError::trap(&e, output.take(), &job.runtime.options))?;
         Ok((store, bindings, lifecycle, hot))
     }
 
@@ -341,7 +243,8 @@ impl Instance {
         self.task = task;
     }
 
-    /// Takes the counters the guest incremented since the last call to this.
+    /// Takes the counters the guest incremented since the last call to this. A trap discards
+    /// the instance and, with it, the increments not yet taken.
     pub fn take_counters(&mut self) -> HashMap<String, i64> {
         std::mem::take(&mut self.store.data_mut().counters)
     }
@@ -375,14 +278,21 @@ impl Instance {
             }
             Ok(Err(job_error)) => Err(GuestError {
                 kind: GuestErrorKind::JobError,
-                message: job_error.message,
+                message: truncate_with_marker(job_error.message, MAX_ERROR_MESSAGE_BYTES),
                 record_index: job_error.record_index,
                 guest_output: self.output.take(),
                 backtrace: None,
             }),
             Err(e) => {
+                // The trapped instance is dropped with everything it counted (its replacement
+                // starts from zero); say so at once rather than at the next call.
                 self.bindings = None;
-                Err(trap_error(e, &self.output, &self.job.runtime.options))
+                self.store.data_mut().counters.clear();
+                Err(GuestError::trap(
+                    &e,
+                    self.output.take(),
+                    &self.job.runtime.options,
+                ))
             }
         }
     }
@@ -415,8 +325,9 @@ impl Instance {
     }
 
     /// Delivers a lifecycle event to a job that exports `lifecycle` (a no-op for the others).
-    /// The guest's counter increments while handling it are discarded: an event belongs to no
-    /// committed slice.
+    /// The guest's counter increments while handling it are discarded, because an event belongs
+    /// to no committed slice; the first time a job does that, a warning names the counters and
+    /// the event.
     pub fn notify(&mut self, event: LifecycleEvent) -> Result<(), GuestError> {
         if self.job.lifecycle.is_none() {
             return Ok(());
@@ -452,7 +363,7 @@ impl Instance {
         if self.bindings.is_some() {
             let ignored = std::mem::take(&mut self.store.data_mut().counters);
             if !ignored.is_empty() {
-                tracing::debug!("ignoring counters incremented while handling {event:?}");
+                self.job.warn_once_of_event_counters(event, &ignored);
             }
         }
         result
@@ -537,106 +448,20 @@ impl Instance {
     }
 }
 
-/// Turns a wasmtime error (trap or limiter failure) into a [`GuestError`] with the guest's
-/// captured output.
-/// Gives the store a fresh time and fuel budget for the next call.
+/// Gives the store a fresh time and fuel budget for the next call: one deadline, `timeout` from
+/// now, enforced by the epoch while the guest runs wasm and by the host's waits while it waits.
 fn arm(store: &mut Store<HostState>, options: &RuntimeOptions) {
     if let Some(timeout) = options.call_timeout {
         // One tick more than the timeout: the next tick may come at any moment, so this is what
         // guarantees the call its whole timeout (and at most one tick more).
         let ticks = timeout.as_nanos().div_ceil(crate::EPOCH_TICK.as_nanos()) + 1;
         store.set_epoch_deadline(ticks as u64);
+        // A timeout too long to represent is no deadline for the waits either.
+        store.data_mut().deadline = Instant::now().checked_add(timeout);
     }
     if let Some(fuel) = options.fuel {
         store
             .set_fuel(fuel)
             .expect("fuel is enabled whenever a budget is set");
     }
-}
-
-fn trap_error(e: wasmtime::Error, output: &TailPipe, options: &RuntimeOptions) -> GuestError {
-    let (kind, message) = match e.downcast_ref::<Trap>() {
-        Some(Trap::UnreachableCodeReached) => (
-            TrapKind::Panic,
-            "wasm `unreachable` executed (a Rust guest panicked or aborted)".to_owned(),
-        ),
-        Some(Trap::StackOverflow) => (
-            TrapKind::StackOverflow,
-            format!(
-                "the guest overflowed its {} KiB wasm stack (unbounded recursion?)",
-                options.max_wasm_stack >> 10
-            ),
-        ),
-        Some(Trap::Interrupt) => (
-            TrapKind::Timeout,
-            format!(
-                "the call timed out after {:.1} s (--call-timeout)",
-                options.call_timeout.unwrap_or_default().as_secs_f64()
-            ),
-        ),
-        Some(Trap::OutOfFuel) => (
-            TrapKind::OutOfFuel,
-            format!(
-                "the call ran out of fuel ({} units, --fuel)",
-                options.fuel.unwrap_or_default()
-            ),
-        ),
-        Some(trap) => (TrapKind::Other, format!("wasm trap: {trap}")),
-        None if e.downcast_ref::<capped::OutputTooLarge>().is_some() => {
-            (TrapKind::OutputTooLarge, format!("{e}"))
-        }
-        None if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") => (
-            TrapKind::OutputTooLarge,
-            format!(
-                "the guest tried to pass more than the {} bytes one call may return \
-                 (--max-output-bytes); refused before it was copied",
-                options.max_output_bytes
-            ),
-        ),
-        // The store limiter refuses growth past the limit with this error (not a `Trap`).
-        None if format!("{e:#}").contains("forcing trap when growing memory") => {
-            let text = format!("{e:#}");
-            let asked = text
-                .split("growing memory to ")
-                .nth(1)
-                .and_then(|rest| rest.split(' ').next())
-                .unwrap_or("more");
-            (
-                TrapKind::OutOfMemory,
-                format!(
-                    "the guest tried to grow its memory to {asked} bytes, past the {} MiB limit (--memory-limit)",
-                    options.memory_limit >> 20
-                ),
-            )
-        }
-        None => (TrapKind::Other, format!("{e:#}")),
-    };
-    GuestError {
-        kind: GuestErrorKind::Trap(kind),
-        message,
-        record_index: None,
-        guest_output: output.take(),
-        backtrace: e
-            .downcast_ref::<wasmtime::WasmBacktrace>()
-            .filter(|bt| !bt.frames().is_empty())
-            .map(|bt| elide_frames(&bt.to_string())),
-    }
-}
-
-/// A backtrace of unbounded recursion has tens of thousands of identical frames: keep the
-/// innermost ones and the outermost few, and say how many were left out.
-fn elide_frames(backtrace: &str) -> String {
-    const HEAD: usize = 24;
-    const TAIL: usize = 6;
-    let lines: Vec<&str> = backtrace
-        .lines()
-        .filter(|l| !l.contains("WASMTIME_BACKTRACE_DETAILS"))
-        .collect();
-    if lines.len() <= HEAD + TAIL + 1 {
-        return lines.join("\n");
-    }
-    let mut out = lines[..HEAD].join("\n");
-    out += &format!("\n   ... {} frames elided ...\n", lines.len() - HEAD - TAIL);
-    out += &lines[lines.len() - TAIL..].join("\n");
-    out
 }

@@ -3,31 +3,46 @@
 //! - One [`Runtime`] per process: one wasmtime `Engine`, one `Linker` per world, and an on-disk
 //!   cache of compiled components keyed by the component's SHA-256 and the engine's precompile
 //!   compatibility hash (a `.cwasm` only loads into an engine with the same configuration).
-//! - One [`JobComponent`] per job: the component, its world, its `InstancePre` and what its
-//!   `describe` export says.
+//! - One [`JobComponent`] per job: the component, its world and contract version, its
+//!   `InstancePre`, what its `describe` export says, its parameters and its counter caps
+//!   ([`JobLimits`]).
 //! - One [`Instance`] per worker thread: a `Store` and an instance reused across batches,
 //!   re-created after a trap (a trapped instance is poisoned). Each store has an empty WASI
 //!   context (no preopened directories, no network, no environment variables, no arguments) and
 //!   captures the guest's stdout/stderr so the tail can be attached to the error it explains.
+//!
+//! Every call is bounded (`docs/sandbox.md`): memory by the store's limiter (`limiter.rs`),
+//! time by one deadline that the epoch enforces while the guest computes and the WASI waits
+//! enforce while it waits (`wait.rs`), its result by `capped.rs`, and what the host keeps of
+//! the guest's text and counters by `limits.rs`. A failed call becomes a [`GuestError`],
+//! classified from wasmtime's trap codes and these limits' typed errors (`error.rs`). The
+//! contract's names and versions are in [`contract`].
 
 mod bindings;
 mod capped;
+pub mod contract;
+mod error;
 mod instance;
+mod limiter;
+pub mod limits;
 mod pipe;
+mod wait;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-pub use instance::{
-    GuestError, GuestErrorKind, Instance, LifecycleEvent, TaskIdentity, TrapKind, ValueSource,
-};
+pub use error::{GuestError, GuestErrorKind, TrapKind};
+pub use instance::{Instance, LifecycleEvent, TaskIdentity, ValueSource};
+pub use limiter::MemoryLimitExceeded;
+pub use limits::{CounterLimitExceeded, JobLimits};
 
 /// Errors loading or inspecting a component (running one reports [`GuestError`]).
 #[derive(Debug, thiserror::Error)]
@@ -48,11 +63,10 @@ pub enum EngineError {
         /// What wasmtime said, with its causes.
         message: String,
     },
-    /// The component exports neither world of `mr:job@0.1.0`.
+    /// The component exports neither world of any supported version of the `mr:job` contract.
     #[error(
-        "{path} is not an mr job: it exports [{exports}], but a job exports `mr:job/mapper@0.1.0` \
-         and `mr:job/metadata@0.1.0` (world `mapper-job`), plus `mr:job/reducer@0.1.0` and \
-         `mr:job/combiner@0.1.0` for world `mapreduce-job`"
+        "{path} is not an mr job: it exports [{exports}], but a job exports {}",
+        contract::expected_exports()
     )]
     NotAJob {
         /// The component's path.
@@ -192,13 +206,12 @@ pub struct Runtime {
     mapper_linker: Linker<instance::HostState>,
     options: RuntimeOptions,
     compat_hash: String,
-    ticker_stop: Arc<std::sync::atomic::AtomicBool>,
+    ticker_stop: Arc<AtomicBool>,
 }
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.ticker_stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -214,14 +227,14 @@ impl Runtime {
         config.consume_fuel(options.fuel.is_some());
         config.max_wasm_stack(options.max_wasm_stack);
         let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
-        let ticker_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker_stop = Arc::new(AtomicBool::new(false));
         if options.call_timeout.is_some() {
             let engine = engine.clone();
             let stop = ticker_stop.clone();
             std::thread::Builder::new()
                 .name("mr-epoch-ticker".into())
                 .spawn(move || {
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
                         engine.increment_epoch();
                     }
@@ -275,25 +288,24 @@ impl Runtime {
                 missing,
             });
         }
-        let has = |name: &str| exports.iter().any(|e| e == name);
-        let world = if has("mr:job/reducer@0.1.0") {
-            World::MapreduceJob
-        } else if has("mr:job/mapper@0.1.0") && has("mr:job/metadata@0.1.0") {
-            World::MapperJob
-        } else {
+        let Some((world, version)) = contract::detect_world(&exports) else {
             return Err(EngineError::NotAJob {
                 path: path.to_owned(),
                 exports: exports.join(", "),
             });
         };
+        let has_lifecycle = exports.contains(&contract::interface_name(
+            contract::exports::LIFECYCLE,
+            version,
+        ));
         let (pre, lifecycle) = match world {
             World::MapreduceJob => {
                 let instance_pre = self
                     .mapreduce_linker
                     .instantiate_pre(&component)
                     .map_err(load_err)?;
-                let lifecycle = lifecycle_indices(&instance_pre, has("mr:job/lifecycle@0.1.0"))
-                    .map_err(load_err)?;
+                let lifecycle =
+                    lifecycle_indices(&instance_pre, has_lifecycle).map_err(load_err)?;
                 let pre = bindings::MapreduceJobPre::new(instance_pre).map_err(load_err)?;
                 (bindings::JobPre::MapReduce(pre), lifecycle)
             }
@@ -302,8 +314,8 @@ impl Runtime {
                     .mapper_linker
                     .instantiate_pre(&component)
                     .map_err(load_err)?;
-                let lifecycle = lifecycle_indices(&instance_pre, has("mr:job/lifecycle@0.1.0"))
-                    .map_err(load_err)?;
+                let lifecycle =
+                    lifecycle_indices(&instance_pre, has_lifecycle).map_err(load_err)?;
                 let pre = bindings::MapperJobPre::new(instance_pre).map_err(load_err)?;
                 (bindings::JobPre::Mapper(pre), lifecycle)
             }
@@ -311,11 +323,14 @@ impl Runtime {
         let mut job = JobComponent {
             path: path.to_owned(),
             sha256,
+            contract_version: version,
             lifecycle,
             runtime: self.clone(),
             pre,
             info: None,
             params: Arc::new(BTreeMap::new()),
+            limits: JobLimits::default(),
+            warned_of_event_counters: Arc::new(AtomicBool::new(false)),
         };
         let mut instance =
             Instance::new(&Arc::new(job.clone_without_info()), TaskIdentity::default()).map_err(
@@ -397,11 +412,17 @@ impl Runtime {
 pub struct JobComponent {
     path: PathBuf,
     sha256: String,
+    /// The version of the `mr:job` contract the component was built against.
+    contract_version: &'static str,
     pub(crate) lifecycle: Option<bindings::LifecycleIndices>,
     runtime: Arc<Runtime>,
     pre: bindings::JobPre,
     info: Option<JobInfo>,
     params: Arc<BTreeMap<String, String>>,
+    limits: JobLimits,
+    /// Whether the user was told that counters incremented in lifecycle events are not
+    /// counted; shared by the copies `with_params` and `with_limits` make of a loaded job.
+    warned_of_event_counters: Arc<AtomicBool>,
 }
 
 impl JobComponent {
@@ -409,12 +430,22 @@ impl JobComponent {
         JobComponent {
             path: self.path.clone(),
             sha256: self.sha256.clone(),
+            contract_version: self.contract_version,
             lifecycle: self.lifecycle.clone(),
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
             info: None,
             params: self.params.clone(),
+            limits: self.limits,
+            warned_of_event_counters: self.warned_of_event_counters.clone(),
         }
+    }
+
+    /// A copy to change a setting of (`with_params`, `with_limits`).
+    fn derived(&self) -> JobComponent {
+        let mut job = self.clone_without_info();
+        job.info = self.info.clone();
+        job
     }
 
     /// Where the component was loaded from.
@@ -427,6 +458,12 @@ impl JobComponent {
         self.runtime.clone()
     }
 
+    /// The version of the `mr:job` contract the component was built against (one of
+    /// [`contract::SUPPORTED_VERSIONS`]).
+    pub fn contract_version(&self) -> &'static str {
+        self.contract_version
+    }
+
     /// SHA-256 of the component file, in hex: identifies exactly which job a store planned.
     pub fn sha256(&self) -> &str {
         &self.sha256
@@ -435,6 +472,54 @@ impl JobComponent {
     /// The parameters instances see (declared ones, with defaults filled in).
     pub fn params(&self) -> &BTreeMap<String, String> {
         &self.params
+    }
+
+    /// The caps on the job's counters (see [`JobComponent::with_limits`]).
+    pub fn limits(&self) -> JobLimits {
+        self.limits
+    }
+
+    /// The same job with other counter caps, for every instance made from it. The caps are
+    /// planned with the job, so two jobs in one process may have different ones; they apply
+    /// per instance and call (to the counters one call increments).
+    pub fn with_limits(self: &Arc<Self>, limits: JobLimits) -> Arc<JobComponent> {
+        let mut job = self.derived();
+        job.limits = limits;
+        Arc::new(job)
+    }
+
+    /// Tells the user, once per loaded job, that counters a guest incremented while handling a
+    /// lifecycle event were dropped (they would otherwise vanish without a word).
+    pub(crate) fn warn_once_of_event_counters(
+        &self,
+        event: LifecycleEvent,
+        ignored: &HashMap<String, i64>,
+    ) {
+        if self.warned_of_event_counters.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        const LISTED: usize = 5;
+        let mut names: Vec<&String> = ignored.keys().collect();
+        names.sort_unstable();
+        let mut list: Vec<String> = names
+            .iter()
+            .take(LISTED)
+            .map(|name| format!("`{}`", limits::quote_counter(name)))
+            .collect();
+        if names.len() > LISTED {
+            list.push(format!("{} more", names.len() - LISTED));
+        }
+        let (counters, were) = match names.len() {
+            1 => ("counter", "was"),
+            _ => ("counters", "were"),
+        };
+        tracing::warn!(
+            "job `{}`: {counters} {} {were} incremented while handling the lifecycle event \
+             {event:?}; increments made while handling a lifecycle event are not counted (an \
+             event belongs to no committed slice). This is reported once per job.",
+            self.info().name,
+            list.join(", ")
+        );
     }
 
     /// What the job's `describe` said.
@@ -481,8 +566,7 @@ impl JobComponent {
                 None => {}
             }
         }
-        let mut job = self.clone_without_info();
-        job.info = self.info.clone();
+        let mut job = self.derived();
         job.params = Arc::new(params);
         Ok(Arc::new(job))
     }
@@ -492,11 +576,9 @@ impl JobComponent {
 /// 0.2 interfaces `wasmtime-wasi` links (by semver, so any 0.2.x).
 fn provided(import: &str) -> bool {
     const WASI_PACKAGES: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
-    if matches!(
-        import,
-        "mr:job/context@0.1.0" | "mr:job/values@0.1.0" | "mr:job/types@0.1.0"
-    ) {
-        return true;
+    if let Some((interface, version)) = contract::parse_interface_name(import) {
+        return contract::imports::ALL.contains(&interface)
+            && contract::SUPPORTED_VERSIONS.contains(&version);
     }
     let Some(rest) = import.strip_prefix("wasi:") else {
         return false;

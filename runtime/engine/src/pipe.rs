@@ -1,5 +1,7 @@
-//! Captures a guest's stdout and stderr: keeps the last [`TAIL_BYTES`] so the message of a
+//! Captures a guest's stdout and stderr: keeps the last [`TAIL_BYTES`] (16 KiB) so the message of a
 //! panic can be attached to the error it caused, without letting a chatty guest grow host memory.
+//! (What one write hands the host is bounded by wasmtime's hostcall fuel, like any other
+//! guest-to-host data; only its tail is kept.)
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -9,8 +11,7 @@ use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// How much of the guest's output is kept.
-pub const TAIL_BYTES: usize = 16 * 1024;
+use crate::limits::GUEST_OUTPUT_TAIL_BYTES as TAIL_BYTES;
 
 /// A bounded, shared tail of everything the guest wrote.
 #[derive(Clone, Default)]

@@ -66,8 +66,7 @@ impl BadRecords {
                     (task.lease.idx, task.lease.slices, task.lease.attempt);
                 let path = task
                     .job
-                    .spec
-                    .work_dir()
+                    .work_dir
                     .join(format!("b{shard:05}-{slice:05}-a{attempt}.bad"));
                 files.created.push(temp_name(&path));
                 self.writer = Some(TextWriter::create(&path)?);

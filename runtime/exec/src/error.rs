@@ -80,6 +80,22 @@ pub enum ExecError {
         /// Which parameter, and what the job declares.
         message: String,
     },
+    /// A job request's setting is invalid (the message names the flag).
+    #[error("{message}")]
+    BadSpec {
+        /// Which setting, and why.
+        message: String,
+    },
+    /// A path outside the directory the job is confined to.
+    #[error("{what} ({}) is outside the data root {}; give a path inside it", path.display(), root.display())]
+    OutsideRoot {
+        /// What the path is.
+        what: String,
+        /// The path.
+        path: PathBuf,
+        /// The root.
+        root: PathBuf,
+    },
     /// Flags that cannot be used together.
     #[error("{message}")]
     ConflictingFlags {
@@ -320,6 +336,13 @@ impl ExecError {
     pub fn is_deterministic(&self) -> bool {
         use mr_io::InputError;
         match self {
+            // The same calls name the same counters: a cap they break, they break every time.
+            ExecError::Guest { error, .. }
+                if error.kind
+                    == mr_engine::GuestErrorKind::Trap(mr_engine::TrapKind::CounterLimit) =>
+            {
+                true
+            }
             ExecError::Guest { deterministic, .. } => *deterministic,
             ExecError::OutputRecord { .. }
             | ExecError::TooManyBadRecords { .. }

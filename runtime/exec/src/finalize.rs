@@ -11,7 +11,6 @@ use std::path::Path;
 
 use mr_engine::LifecycleEvent;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::ExecError;
 use crate::bad::{BAD_PART, BAD_RECORDS};
@@ -20,7 +19,7 @@ use crate::error::Step;
 use crate::sink::{Sink, SinkReport};
 use crate::spec::JobSpec;
 use crate::task::{Task, TaskError};
-use crate::writer::{TextWriter, part_name, sync_dir};
+use crate::writer::{TextWriter, part_name};
 use mr_store::TaskKind;
 
 /// The manifest's name in the output directory.
@@ -77,6 +76,7 @@ pub(crate) fn output_names(spec: &JobSpec) -> Vec<String> {
 
 pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let spec = &task.job.spec;
+    let out = &task.job.out;
     task.set_identity(Step::Finalize, 0);
     // The exact check of --max-bad-records, against what was committed.
     let bad_total = crate::bad::committed(task)?;
@@ -84,10 +84,14 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         return Err(TaskError::Failed(ExecError::TooManyBadRecords {
             count: bad_total,
             max: spec.max_bad_records,
-            location: format!("{}", spec.output.join(BAD_RECORDS).display()),
+            location: out.show(BAD_RECORDS).display().to_string(),
             reason: "see the bad-record files of the committed slices".into(),
         }));
     }
+    // Files finalize composes are written here (in place for a local output), then published.
+    let staging = task.job.work_dir.with_file_name("final");
+    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let fetch = |o: &mr_store::CommittedOutput| out.fetch(&o.file.path, &task.job.work_dir);
     let mut sink = None;
     let files = if matches!(spec.sink, Sink::Sqlite { .. }) {
         let kind = if spec.reducers > 0 {
@@ -95,13 +99,13 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         } else {
             TaskKind::Map
         };
-        let sources: Vec<_> = task
+        let sources = task
             .store
             .outputs(task.job.id, kind)?
-            .into_iter()
+            .iter()
             .filter(|o| o.file.part != BAD_PART)
-            .map(|o| spec.output.join(&o.file.path))
-            .collect();
+            .map(fetch)
+            .collect::<Result<Vec<_>, _>>()?;
         sink = Some(crate::sink::apply_sqlite(
             &spec.sink,
             &spec.fingerprint,
@@ -111,28 +115,37 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     } else if spec.reducers > 0 {
         place_reduce_outputs(task)?
     } else {
-        compose_map_outputs(task)?
+        compose_map_outputs(task, &staging)?
     };
-    let bad_sources: Vec<_> = task
+    let bad_sources = task
         .store
         .outputs(task.job.id, TaskKind::Map)?
-        .into_iter()
+        .iter()
         .filter(|o| o.file.part == BAD_PART)
-        .map(|o| spec.output.join(&o.file.path))
-        .collect();
+        .map(fetch)
+        .collect::<Result<Vec<_>, _>>()?;
     let bad_records = if bad_sources.is_empty() {
         None
     } else {
-        Some(concatenate(&bad_sources, &spec.output.join(BAD_RECORDS))?)
+        let local = out.staging(BAD_RECORDS, &staging);
+        let file = concatenate(&bad_sources, &local)?;
+        out.publish(BAD_RECORDS, &local)?;
+        Some(file)
     };
     let composed = match &spec.compose {
         Some(name) => {
-            let parts: Vec<_> = files.iter().map(|f| spec.output.join(&f.name)).collect();
-            Some(concatenate(&parts, &spec.output.join(name))?)
+            let parts = files
+                .iter()
+                .map(|f| out.fetch(&f.name, &staging))
+                .collect::<Result<Vec<_>, _>>()?;
+            let local = out.staging(name, &staging);
+            let file = concatenate(&parts, &local)?;
+            out.publish(name, &local)?;
+            Some(file)
         }
         None => None,
     };
-    sync_dir(&spec.output)?;
+    out.sync()?;
     let (builtin, job_counters) = counters::split(task.store.job_counters(task.job.id)?);
     let manifest = Manifest {
         job: &spec.name,
@@ -155,10 +168,13 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     };
     let mut text = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
     text.push(b'\n');
-    let mut writer = TextWriter::create(&spec.output.join(MANIFEST))?;
+    // `_MANIFEST` last: a reader that trusts it never sees a half-written output.
+    let local = out.staging(MANIFEST, &staging);
+    let mut writer = TextWriter::create(&local)?;
     writer.write_raw(&text, 0)?;
     writer.commit()?;
-    sync_dir(&spec.output)?;
+    out.publish(MANIFEST, &local)?;
+    out.sync()?;
     mr_store::failpoint("before-commit-finalize");
     task.store.commit_slice(
         task.lease,
@@ -171,20 +187,23 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         },
     )?;
     tracing::info!("job completed");
-    cleanup(spec);
+    cleanup(&task.job.work_dir);
+    out.remove_work();
     task.notify_done(LifecycleEvent::TaskCompleted);
     task.notify_done(LifecycleEvent::JobCompleted);
     Ok(())
 }
 
-/// Removes a finished job's work directory. Its files are no longer referenced; failing to
-/// remove them wastes space but loses nothing, so it is a warning.
-pub(crate) fn cleanup(spec: &JobSpec) {
-    let dir = spec.work_dir();
-    if dir.exists()
-        && let Err(e) = std::fs::remove_dir_all(&dir)
-    {
-        tracing::warn!("cannot remove the work directory {}: {e}", dir.display());
+/// Removes a finished job's local work directory (and its finalize staging). Its files are no
+/// longer referenced; failing to remove them wastes space but loses nothing, so it is a
+/// warning.
+pub(crate) fn cleanup(work_dir: &Path) {
+    for dir in [work_dir.to_owned(), work_dir.with_file_name("final")] {
+        if dir.exists()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!("cannot remove the work directory {}: {e}", dir.display());
+        }
     }
 }
 
@@ -195,26 +214,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> ExecError + '_ {
     }
 }
 
-/// Renames each committed reduce output to `part-NNNNN`.
+/// Puts each committed reduce output in place as `part-NNNNN`.
 fn place_reduce_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskError> {
-    let spec = &task.job.spec;
     let mut files = Vec::new();
     for o in task.store.outputs(task.job.id, TaskKind::Reduce)? {
-        let source = spec.output.join(&o.file.path);
         let name = part_name(o.idx);
-        let dest = spec.output.join(&name);
-        if source.exists() {
-            std::fs::rename(&source, &dest).map_err(io(&dest))?;
-        } else if file_sha256(&dest).map_err(io(&dest))?.as_deref() != Some(&o.file.checksum) {
-            return Err(TaskError::Failed(ExecError::Output {
-                path: source,
-                source: std::io::Error::other(format!(
-                    "the committed output of reduce task {} is missing, and {} does not hold it",
-                    o.idx,
-                    dest.display()
-                )),
-            }));
-        }
+        task.job.out.place(&o.file.path, &name, &o.file.checksum)?;
         files.push(ManifestFile {
             name,
             bytes: o.file.bytes,
@@ -226,8 +231,12 @@ fn place_reduce_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskEr
 }
 
 /// Concatenates each shard's committed slice outputs, in slice order, into `part-NNNNN`.
-fn compose_map_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskError> {
+fn compose_map_outputs(
+    task: &mut Task<'_>,
+    staging: &Path,
+) -> Result<Vec<ManifestFile>, TaskError> {
     let spec = &task.job.spec;
+    let out = &task.job.out;
     let mut by_shard: Vec<Vec<mr_store::CommittedOutput>> = vec![Vec::new(); spec.shards.len()];
     for o in task.store.outputs(task.job.id, TaskKind::Map)? {
         if o.file.part != BAD_PART {
@@ -238,9 +247,10 @@ fn compose_map_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskErr
     let mut buf = vec![0u8; 1 << 20];
     for (shard, outputs) in by_shard.iter().enumerate() {
         let name = part_name(shard as u32);
-        let mut writer = TextWriter::create(&spec.output.join(&name))?;
+        let local = out.staging(&name, staging);
+        let mut writer = TextWriter::create(&local)?;
         for o in outputs {
-            let path = spec.output.join(&o.file.path);
+            let path = out.fetch(&o.file.path, &task.job.work_dir)?;
             let mut file = std::fs::File::open(&path).map_err(io(&path))?;
             loop {
                 let n = file.read(&mut buf).map_err(io(&path))?;
@@ -252,6 +262,7 @@ fn compose_map_outputs(task: &mut Task<'_>) -> Result<Vec<ManifestFile>, TaskErr
             writer.write_raw(&[], o.file.records)?;
         }
         let written = writer.commit()?;
+        out.publish(&name, &local)?;
         files.push(ManifestFile {
             name,
             bytes: written.bytes,
@@ -290,23 +301,4 @@ fn concatenate(sources: &[std::path::PathBuf], dest: &Path) -> Result<ManifestFi
         records: written.records,
         sha256: written.sha256,
     })
-}
-
-/// SHA-256 of a file, `None` when it does not exist.
-fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
-    Ok(Some(mr_engine::hex(&hash.finalize())))
 }

@@ -28,15 +28,20 @@
 //! the protocol and why a crash at any point is safe.
 
 mod bad;
+mod control;
 mod counters;
 mod error;
 mod finalize;
+mod hooks;
 mod map;
+mod outdir;
 mod output;
 mod owner;
 mod reduce;
+mod request;
 mod sink;
 mod spec;
+mod status;
 mod task;
 mod worker;
 mod writer;
@@ -45,14 +50,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mr_store::{EventKind, Phase, StoreLocation, TaskKind};
+use mr_store::{EventKind, JobRow, JobStore, Phase, StoreLocation, TaskKind};
 
 pub use bad::BAD_RECORDS;
+pub use control::{Deleted, cancel, delete};
 pub use counters::BUILTIN_COUNTERS;
 pub use error::{ExecError, Step, error_chain};
+pub use hooks::{HookPolicy, NOTIFY, ON_DONE, deliver_hooks};
+pub use request::SubmitSpec;
 pub use sink::{Sink, SqliteMode, SqliteShape};
-pub use spec::{DEFAULT_BATCH_BYTES, JobRequest, JobSpec, SliceLimits, Submitted, submit};
-pub use worker::{DEFAULT_MEMORY, Follow, WorkReport, WorkerOptions, work};
+pub use spec::{DEFAULT_BATCH_BYTES, Hooks, JobRequest, JobSpec, SliceLimits, Submitted, submit};
+pub use status::{StatusDocument, TaskView, status_document, task_views};
+pub use worker::{DEFAULT_MEMORY, Follow, WorkReport, WorkerOptions, default_scratch, work};
 
 /// Where `run` and `submit` keep the job store when `--db` is not given: inside the output
 /// directory, so rerunning the same command finds it.
@@ -96,6 +105,11 @@ pub struct Summary {
     pub id: i64,
     /// The job's name.
     pub job: String,
+    /// How it ended: `done`, `failed` or `cancelled` (completion hooks see all three).
+    pub phase: Phase,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// `mapper-job` or `mapreduce-job`.
     pub world: String,
     /// Input files read.
@@ -114,7 +128,7 @@ pub struct Summary {
     pub counters: BTreeMap<String, u64>,
     /// Counters incremented by the job itself.
     pub job_counters: BTreeMap<String, i64>,
-    /// Output files, in order.
+    /// Output files, in order (none unless the job is done).
     pub outputs: Vec<PathBuf>,
     /// Map phase, first task start to the phase's end (across resumes), in seconds.
     pub map_seconds: f64,
@@ -156,7 +170,20 @@ pub fn summary(db: &StoreLocation, id: i64) -> Result<Summary, ExecError> {
     let row = store.job(id)?;
     worker::finished(&row)?;
     let spec: JobSpec = JobSpec::parse(&row.spec, id)?;
-    finalize::cleanup(&spec);
+    if let outdir::OutputDir::Local(_) = outdir::OutputDir::of(&spec.output)? {
+        finalize::cleanup(&spec.work_dir());
+    }
+    summary_of(store.as_ref(), &row, &spec)
+}
+
+/// The summary of the job in `row` (planned as `spec`), whatever its phase.
+pub(crate) fn summary_of(
+    store: &dyn JobStore,
+    row: &JobRow,
+    spec: &JobSpec,
+) -> Result<Summary, ExecError> {
+    let id = row.id;
+    let out = outdir::OutputDir::of(&spec.output)?;
     let status = store.status(id, 0)?;
     let (counters, job_counters) = counters::split(store.job_counters(id)?);
     let events = store.events(id, 0, u32::MAX)?;
@@ -174,7 +201,9 @@ pub fn summary(db: &StoreLocation, id: i64) -> Result<Summary, ExecError> {
     };
     Ok(Summary {
         id,
-        job: row.name,
+        job: row.name.clone(),
+        phase: row.phase,
+        error: row.error.clone(),
         world: if spec.reducers > 0 {
             "mapreduce-job"
         } else {
@@ -194,10 +223,14 @@ pub fn summary(db: &StoreLocation, id: i64) -> Result<Summary, ExecError> {
         attempts: status.attempts,
         counters,
         job_counters,
-        outputs: finalize::output_names(&spec)
-            .into_iter()
-            .map(|n| spec.output.join(n))
-            .collect(),
+        outputs: if row.phase == Phase::Done {
+            finalize::output_names(spec)
+                .into_iter()
+                .map(|n| out.show(&n))
+                .collect()
+        } else {
+            Vec::new()
+        },
         map_seconds: seconds(map_start, reduce_start.or(finalize_start)),
         reduce_seconds: seconds(
             reduce_start,

@@ -56,7 +56,10 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             buffer.clear();
             return Err(e);
         }
-        let renamed = files.rename_all().and_then(|()| sync_dir(&spec.work_dir()));
+        let renamed = files
+            .rename_all()
+            .and_then(|()| sync_dir(&task.job.work_dir))
+            .and_then(|()| task.publish(&files));
         if let Err(e) = renamed {
             files.remove_all();
             return Err(e.into());
@@ -108,8 +111,9 @@ fn map_slice(
     let time_bound = (limits.seconds > 0).then(|| Duration::from_secs(limits.seconds));
     let (shard, slice, attempt) = (task.lease.idx, task.lease.slices, task.lease.attempt);
     let mut direct = if spec.reducers == 0 {
-        let path = spec
-            .work_dir()
+        let path = task
+            .job
+            .work_dir
             .join(format!("m{shard:05}-{slice:05}-a{attempt}.out"));
         files.created.push(temp_name(&path));
         Some(TextWriter::create_as(&path, spec.sink.file_format())?)
@@ -401,7 +405,9 @@ fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
                 deterministic,
             }
         }
-        GuestErrorKind::Trap(TrapKind::Timeout) => whole(error),
+        // A timeout is not bisected (each probe could take the whole timeout), nor a counter
+        // cap (the batch's records together name the counters).
+        GuestErrorKind::Trap(TrapKind::Timeout | TrapKind::CounterLimit) => whole(error),
         GuestErrorKind::Trap(_) | GuestErrorKind::Protocol => {
             let fails = |e: &GuestError| {
                 matches!(e.kind, GuestErrorKind::Protocol)
@@ -475,7 +481,7 @@ fn spill(
     let mut order: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
     let mut spilled = 0u64;
     for (p, pairs) in buffer.sorted() {
-        let name = spec.work_dir().join(format!(
+        let name = task.job.work_dir.join(format!(
             "m{shard:05}-{slice:05}-a{attempt}-s{spill:04}-p{p:05}.run"
         ));
         let tmp = temp_name(&name);

@@ -24,23 +24,22 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     task.set_identity(Step::Reduce, 0);
     task.store.slice_started(task.lease)?;
     // The map runs of this partition, in input order: (shard, slice, spill).
-    let runs: Vec<_> = task
+    let work_dir = &task.job.work_dir;
+    let runs = task
         .store
         .outputs(task.job.id, TaskKind::Map)?
         .into_iter()
         .filter(|o| o.file.part == partition)
-        .map(|o| spec.output.join(&o.file.path))
-        .collect();
-    let path = spec
-        .work_dir()
-        .join(format!("r{partition:05}-a{}.out", task.lease.attempt));
+        .map(|o| task.job.out.fetch(&o.file.path, work_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let path = work_dir.join(format!("r{partition:05}-a{}.out", task.lease.attempt));
     let mut counters = SliceCounters::new(spec.max_counters);
     // More runs than this thread's memory share can hold open are merged in passes first.
     let mut intermediate = Vec::new();
     let merged = mr_shuffle::reduce_fan_in(
         runs,
         mr_shuffle::fan_in_for(task.env.memory_share),
-        &spec.work_dir(),
+        work_dir,
         &format!("r{partition:05}-a{}", task.lease.attempt),
         &mut intermediate,
     )
@@ -61,10 +60,12 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             return Err(e);
         }
     };
-    sync_dir(&spec.work_dir())?;
+    sync_dir(work_dir)?;
+    let rel = task.relative(&path);
+    task.job.out.publish_work(&path, &rel)?;
     mr_store::failpoint("before-commit-reduce");
     let output = OutputFile {
-        path: task.relative(&path),
+        path: rel,
         part: partition,
         bytes: written.bytes,
         records: written.records,

@@ -68,8 +68,34 @@ pub struct JobRequest {
     pub max_inflate_ratio: Option<u64>,
     /// Most distinct counter names the job may use [default: 1000].
     pub max_counters: Option<u32>,
+    /// Longest counter name, in bytes [default: 256].
+    pub max_counter_name_bytes: Option<u32>,
     /// Discard whatever the output directory (and the store, for this output) holds.
     pub overwrite: bool,
+    /// What to run when the job ends.
+    pub hooks: Hooks,
+    /// Confine the job to this directory: every input file, the output and a SQLite sink must
+    /// be inside it once links are resolved (`mr-host serve --data-root`).
+    pub root: Option<PathBuf>,
+}
+
+/// A job's completion hooks, run by the host (guests have no network) once the job is done,
+/// failed or cancelled; each is delivered once, whoever watches the job (see `hooks.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hooks {
+    /// POST the summary JSON to this URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+    /// Run this command (`sh -c`) with the summary JSON on stdin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_done: Option<String>,
+}
+
+impl Hooks {
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.notify.is_none() && self.on_done.is_none()
+    }
 }
 
 impl JobRequest {
@@ -90,7 +116,10 @@ impl JobRequest {
             max_bad_records: None,
             max_inflate_ratio: None,
             max_counters: None,
+            max_counter_name_bytes: None,
             overwrite: false,
+            hooks: Hooks::default(),
+            root: None,
         }
     }
 }
@@ -150,9 +179,15 @@ pub struct JobSpec {
     /// Most distinct counter names the job may use.
     #[serde(default = "default_max_counters")]
     pub max_counters: u32,
+    /// Longest counter name, in bytes.
+    #[serde(default = "default_max_counter_name_bytes")]
+    pub max_counter_name_bytes: u32,
     /// The job's fingerprint (identifies its writes in a SQLite sink).
     #[serde(default)]
     pub fingerprint: String,
+    /// Completion hooks (not part of the fingerprint: a rerun may change them).
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
 }
 
 fn default_inflate_ratio() -> u64 {
@@ -163,7 +198,19 @@ fn default_max_counters() -> u32 {
     crate::counters::DEFAULT_MAX_COUNTERS
 }
 
+fn default_max_counter_name_bytes() -> u32 {
+    mr_engine::JobLimits::DEFAULT_MAX_COUNTER_NAME_BYTES as u32
+}
+
 impl JobSpec {
+    /// The guest-side caps the engine enforces on every call of this job.
+    pub(crate) fn job_limits(&self) -> mr_engine::JobLimits {
+        mr_engine::JobLimits {
+            max_counters: self.max_counters as usize,
+            max_counter_name_bytes: self.max_counter_name_bytes as usize,
+        }
+    }
+
     pub(crate) fn parse(text: &str, id: i64) -> Result<JobSpec, ExecError> {
         serde_json::from_str(text).map_err(|source| ExecError::PlanUnreadable { id, source })
     }
@@ -208,27 +255,44 @@ pub struct Submitted {
 pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, ExecError> {
     // Everything is checked before anything is written: a refused job leaves no output
     // directory and no store behind, and never touches an input.
-    let output = crate::output::resolved(&request.output);
+    let out_dir = crate::output::target(&request.output)?;
+    let output = out_dir.path();
     if request.compose.is_some() && matches!(request.sink, Sink::Sqlite { .. }) {
         return Err(ExecError::ConflictingFlags {
             message: "--compose writes one file from the part files; a SQLite sink has none".into(),
         });
     }
+    if let Some(root) = &request.root {
+        crate::output::check_within(root, &output, "the output")?;
+        if let Some(db) = request.sink.database() {
+            crate::output::check_within(root, db, "the SQLite sink")?;
+        }
+    }
     let files = mr_io::resolve_inputs(&request.inputs, Some(&output))?;
+    if let Some(root) = &request.root {
+        for file in files.iter().filter(|f| f.format.is_file()) {
+            crate::output::check_within(root, &file.path, &format!("input {}", file.display))?;
+        }
+    }
     crate::output::check_against_inputs(&output, &request.inputs, &files)?;
-    let db_inside_output = db
-        .path()
-        .is_some_and(|db| crate::output::resolved(db).starts_with(&output));
+    let db_inside_output = match (&out_dir, db.path()) {
+        (crate::outdir::OutputDir::Local(dir), Some(db)) => {
+            crate::output::resolved(db).starts_with(dir)
+        }
+        _ => false,
+    };
     // A store outside the output is opened first, so a bad --db creates no output directory.
     let mut store = if db_inside_output {
         None
     } else {
         Some(open_store(db)?)
     };
-    std::fs::create_dir_all(&output).map_err(|source| ExecError::Output {
-        path: output.clone(),
-        source,
-    })?;
+    if let crate::outdir::OutputDir::Local(dir) = &out_dir {
+        std::fs::create_dir_all(dir).map_err(|source| ExecError::Output {
+            path: dir.clone(),
+            source,
+        })?;
+    }
     let mut store = match store.take() {
         Some(store) => store,
         None => open_store(db)?,
@@ -291,7 +355,7 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
                 planned.extend(spec.compose.clone());
             }
         }
-        crate::output::clear_previous(&output, db.path(), &planned)?;
+        crate::output::clear_previous(&out_dir, db.path(), &planned)?;
         for job in previous {
             store.delete_job(job.id)?;
         }
@@ -330,7 +394,7 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
             name: other.name,
         });
     }
-    crate::output::ensure_only_state(&output)?;
+    crate::output::ensure_only_state(&out_dir)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let info = job.info();
     let requested_shards = request.shards.unwrap_or(cores * 4).max(1);
@@ -363,9 +427,23 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         max_counters: request
             .max_counters
             .unwrap_or(crate::counters::DEFAULT_MAX_COUNTERS),
+        max_counter_name_bytes: request
+            .max_counter_name_bytes
+            .unwrap_or_else(default_max_counter_name_bytes),
         fingerprint: fingerprint.clone(),
+        hooks: request.hooks.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
+    if db.path().is_none() {
+        // A shared store serves workers on other hosts: they load the component from it.
+        let bytes = std::fs::read(job.path()).map_err(|source| {
+            ExecError::Engine(mr_engine::EngineError::Read {
+                path: job.path().to_owned(),
+                source,
+            })
+        })?;
+        store.put_component(job.sha256(), &bytes)?;
+    }
     let (id, created) = store.create_job(&NewJob {
         name: &spec.name,
         fingerprint: &fingerprint,
@@ -457,6 +535,22 @@ fn apply_allowances(request: &JobRequest, spec: &mut JobSpec) -> Vec<String> {
         &mut counters,
     );
     spec.max_counters = counters as u32;
+    let mut name_bytes = u64::from(spec.max_counter_name_bytes);
+    set(
+        "--max-counter-name-bytes",
+        request.max_counter_name_bytes.map(u64::from),
+        &mut name_bytes,
+    );
+    spec.max_counter_name_bytes = name_bytes as u32;
+    // Hooks given on a rerun replace the planned ones; a rerun without them keeps them.
+    if !request.hooks.is_empty() && request.hooks != spec.hooks {
+        changed.push(format!(
+            "hooks {} -> {}",
+            serde_json::to_string(&spec.hooks).expect("hooks serialise"),
+            serde_json::to_string(&request.hooks).expect("hooks serialise")
+        ));
+        spec.hooks = request.hooks.clone();
+    }
     changed
 }
 
@@ -482,6 +576,18 @@ fn open_store(db: &StoreLocation) -> Result<Box<dyn JobStore>, ExecError> {
 /// A file's size and modification time (ns since the epoch): what the plan records, and what a
 /// worker compares before reading.
 fn file_state(path: &Path, display: &str) -> Result<(u64, u128), ExecError> {
+    if let Some(url) = path.to_str().filter(|p| mr_io::objects::is_url(p)) {
+        let gone = |message: String| mr_io::InputError::Io {
+            path: display.to_owned(),
+            offset: None,
+            source: std::io::Error::other(message),
+        };
+        let info = mr_io::objects::Location::parse(url)
+            .and_then(|l| l.head())
+            .map_err(|e| gone(e.to_string()))?
+            .ok_or_else(|| gone("the object is gone".into()))?;
+        return Ok((info.size, info.modified_ns));
+    }
     let meta = std::fs::metadata(path).map_err(|source| mr_io::InputError::Io {
         path: display.to_owned(),
         offset: None,

@@ -11,16 +11,22 @@ use mr_engine::{GuestError, Instance, JobComponent, LifecycleEvent, TaskIdentity
 use mr_store::{JobStore, Lease, OutputFile, StoreError};
 
 use crate::error::Step;
+use crate::outdir::OutputDir;
 use crate::spec::JobSpec;
 use crate::writer::{WriteError, WrittenFile};
 use crate::{ExecError, Progress, ProgressSink};
 
-/// A job as a worker process holds it: its plan and its loaded component.
+/// A job as a worker process holds it: its plan, its loaded component, where its output goes
+/// and where this worker writes its files.
 pub(crate) struct JobContext {
     pub id: i64,
     pub spec: JobSpec,
     pub component: Arc<JobComponent>,
     pub reduce_announced: AtomicBool,
+    /// The output (local, or object storage).
+    pub out: OutputDir,
+    /// Where this worker writes the job's work files (see [`OutputDir::work_dir`]).
+    pub work_dir: PathBuf,
 }
 
 /// What a worker process gives every task it runs.
@@ -139,13 +145,23 @@ impl Task<'_> {
         }
     }
 
-    /// The path the store records for a file: relative to the output directory, so the output
-    /// directory can be moved as a whole between runs.
+    /// The name the store records for a work file: relative to the output (`_mr/work/NAME`),
+    /// so the output can be moved as a whole between runs, and every worker finds it
+    /// whatever its own work directory.
     pub(crate) fn relative(&self, path: &Path) -> String {
-        path.strip_prefix(&self.job.spec.output)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned()
+        let name = path.file_name().map_or_else(
+            || path.to_string_lossy().into_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        format!("{}/work/{name}", crate::STATE_DIR)
+    }
+
+    /// Publishes the work files of a slice about to commit (see [`OutputDir::publish_work`]).
+    pub(crate) fn publish(&self, files: &SliceFiles) -> Result<(), ExecError> {
+        for (_, name, output) in &files.pending {
+            self.job.out.publish_work(name, &output.path)?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@
 //! its inputs changed) is skipped with an error, and the others are served.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +36,18 @@ pub struct WorkerOptions {
     /// Keep serving: when no job has runnable work, wait for new jobs (polling the store every
     /// `idle_poll`) instead of returning, until `stop` is set.
     pub follow: Option<Follow>,
+    /// Scratch space for jobs whose output is in object storage: their work files are written
+    /// here before they are uploaded, and committed files other workers wrote are downloaded
+    /// here to be read. (A local output's work files live in its own `_mr/work`.)
+    pub scratch: PathBuf,
+}
+
+/// The default of [`WorkerOptions::scratch`]: `$MR_WORK_DIR`, else a directory under the
+/// system's temporary directory.
+pub fn default_scratch() -> PathBuf {
+    std::env::var_os("MR_WORK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("mr-work"))
 }
 
 /// How a following worker waits for work, and how it is told to stop.
@@ -57,6 +70,7 @@ impl Default for WorkerOptions {
             only_job: None,
             memory: DEFAULT_MEMORY,
             follow: None,
+            scratch: default_scratch(),
         }
     }
 }
@@ -87,6 +101,8 @@ struct Worker<'a> {
     skipped: Mutex<HashMap<i64, String>>,
     leases: Mutex<HashMap<LeaseKey, (Lease, Arc<AtomicBool>)>>,
     stop: AtomicBool,
+    /// Jobs this process saw end (done or failed), for the completion-hook thread.
+    ended: Mutex<std::sync::mpsc::Sender<i64>>,
     tasks: AtomicU64,
     failed_attempts: AtomicU64,
     refused: AtomicU64,
@@ -102,6 +118,7 @@ pub fn work(
     progress: Option<ProgressSink>,
 ) -> Result<WorkReport, ExecError> {
     let share = options.memory / u64::from(options.workers.max(1));
+    let (ended, ended_jobs) = std::sync::mpsc::channel();
     let worker = Worker {
         db,
         options,
@@ -114,6 +131,7 @@ pub fn work(
         skipped: Mutex::new(HashMap::new()),
         leases: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
+        ended: Mutex::new(ended),
         tasks: AtomicU64::new(0),
         failed_attempts: AtomicU64::new(0),
         refused: AtomicU64::new(0),
@@ -123,6 +141,7 @@ pub fn work(
     let done = AtomicBool::new(false);
     let results: Vec<Result<(), ExecError>> = std::thread::scope(|scope| {
         let heartbeat = scope.spawn(|| worker.heartbeat(&done));
+        let hooks = scope.spawn(|| deliver_ended_hooks(db, ended_jobs, &done));
         let threads: Vec<_> = (0..options.workers.max(1))
             .map(|t| {
                 let worker = &worker;
@@ -143,11 +162,13 @@ pub fn work(
             })
             .collect();
         done.store(true, Ordering::Relaxed);
-        results.push(
-            heartbeat
-                .join()
-                .unwrap_or_else(|p| Err(ExecError::WorkerPanicked(panic_message(&p)))),
-        );
+        for thread in [heartbeat, hooks] {
+            results.push(
+                thread
+                    .join()
+                    .unwrap_or_else(|p| Err(ExecError::WorkerPanicked(panic_message(&p)))),
+            );
+        }
         results
     });
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -248,6 +269,12 @@ impl Worker<'_> {
                 self.jobs.lock().expect("jobs lock").insert(id, job.clone());
                 Ok(Some(job))
             }
+            // Deleted since it was listed: nothing to run, and nothing to report.
+            Err(ExecError::Store(StoreError::NoSuchJob { .. }))
+                if self.options.only_job.is_none() =>
+            {
+                Ok(None)
+            }
             Err(e @ ExecError::Store(_)) => Err(e),
             Err(e) if self.options.only_job.is_some() => Err(e),
             Err(e) => {
@@ -262,21 +289,34 @@ impl Worker<'_> {
     fn load(&self, id: i64, store: &dyn JobStore) -> Result<JobContext, ExecError> {
         let row = store.job(id)?;
         let spec = JobSpec::parse(&row.spec, id)?;
-        let component = self.runtime.load(&spec.component)?;
-        if component.sha256() != spec.component_sha256 {
-            return Err(ExecError::ComponentChanged {
-                id,
-                path: spec.component.clone(),
-                planned: spec.component_sha256.clone(),
-                found: component.sha256().to_owned(),
-            });
-        }
+        let component = self.component(id, &spec, store)?;
         let component = component
             .with_params(&spec.params)
-            .map_err(|message| ExecError::BadParams { message })?;
+            .map_err(|message| ExecError::BadParams { message })?
+            .with_limits(spec.job_limits());
         spec.check_inputs_unchanged(id)?;
-        std::fs::create_dir_all(spec.work_dir()).map_err(|source| ExecError::Output {
-            path: spec.work_dir(),
+        let out = crate::outdir::OutputDir::of(&spec.output)?;
+        // The scratch directory is shared by every job this host's workers run, so its name
+        // must tell apart two jobs with the same plan (same inputs and settings, another
+        // output, or the same output recreated after --overwrite): their attempt-numbered
+        // work files have the same names but not the same contents.
+        let job_key = {
+            use sha2::{Digest, Sha256};
+            let mut hash = Sha256::new();
+            for part in [
+                spec.output.to_string_lossy().as_bytes(),
+                spec.fingerprint.as_bytes(),
+                id.to_string().as_bytes(),
+                row.created_ms.to_string().as_bytes(),
+            ] {
+                hash.update((part.len() as u64).to_le_bytes());
+                hash.update(part);
+            }
+            format!("job-{id}-{}", &mr_engine::hex(&hash.finalize())[..16])
+        };
+        let work_dir = out.work_dir(&self.options.scratch, &job_key);
+        std::fs::create_dir_all(&work_dir).map_err(|source| ExecError::Output {
+            path: work_dir.clone(),
             source,
         })?;
         if let Some(sink) = &self.env.progress {
@@ -296,7 +336,50 @@ impl Worker<'_> {
             spec,
             component,
             reduce_announced: AtomicBool::new(false),
+            out,
+            work_dir,
         })
+    }
+
+    /// The job's component: the file the plan names, if it still holds what was planned;
+    /// otherwise the copy the store keeps (workers on other hosts, or a file changed since),
+    /// written to the scratch directory by its SHA-256.
+    fn component(
+        &self,
+        id: i64,
+        spec: &JobSpec,
+        store: &dyn JobStore,
+    ) -> Result<Arc<mr_engine::JobComponent>, ExecError> {
+        let local = self.runtime.load(&spec.component);
+        if let Ok(component) = &local
+            && component.sha256() == spec.component_sha256
+        {
+            return Ok(local?);
+        }
+        if let Some(bytes) = store.component(&spec.component_sha256)? {
+            let dir = self.options.scratch.join("components");
+            let path = dir.join(format!("{}.wasm", spec.component_sha256));
+            if !path.is_file() {
+                let io = |source| ExecError::Output {
+                    path: path.clone(),
+                    source,
+                };
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+                std::fs::write(&tmp, &bytes).map_err(io)?;
+                std::fs::rename(&tmp, &path).map_err(io)?;
+            }
+            return Ok(self.runtime.load(&path)?);
+        }
+        match local {
+            Ok(component) => Err(ExecError::ComponentChanged {
+                id,
+                path: spec.component.clone(),
+                planned: spec.component_sha256.clone(),
+                found: component.sha256().to_owned(),
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn run_task(
@@ -364,6 +447,9 @@ impl Worker<'_> {
             Ok(()) => {
                 self.tasks.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(slices = lease.slices, "completed");
+                if lease.kind == TaskKind::Finalize {
+                    self.job_ended(&job);
+                }
                 Ok(())
             }
             Err(TaskError::Refused(why)) => self.refused(store, &lease, &why),
@@ -433,10 +519,19 @@ impl Worker<'_> {
             }
             Ok(false) => {
                 tracing::error!("job {} failed: {first}", job.id);
+                self.job_ended(job);
                 Ok(())
             }
             Err(e) if e.is_refusal() => self.refused(store, lease, &e.to_string()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Hands a job this process saw end to the completion-hook thread, if it has hooks.
+    fn job_ended(&self, job: &JobContext) {
+        if !job.spec.hooks.is_empty() {
+            // The receiver lives as long as `work`, which outlives every worker thread.
+            let _ = self.ended.lock().expect("ended lock").send(job.id);
         }
     }
 
@@ -479,6 +574,34 @@ impl Worker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The completion-hook thread of a worker process: delivers the hooks of the jobs its worker
+/// threads saw end (waiting out retries), until the workers are done and nothing is queued.
+/// A worker that exits while a hook waits to be retried leaves it to the next watcher
+/// (`mr-host serve`), which finds it pending in the store.
+fn deliver_ended_hooks(
+    db: &StoreLocation,
+    ended: std::sync::mpsc::Receiver<i64>,
+    done: &AtomicBool,
+) -> Result<(), ExecError> {
+    let mut store = None;
+    let policy = crate::HookPolicy::default();
+    loop {
+        let id = match ended.recv_timeout(Duration::from_millis(50)) {
+            Ok(id) => id,
+            Err(_) if !done.load(Ordering::Relaxed) => continue,
+            Err(_) => match ended.try_recv() {
+                Ok(id) => id,
+                Err(_) => return Ok(()),
+            },
+        };
+        let store = match &mut store {
+            Some(store) => store,
+            None => store.insert(mr_store::open(db)?),
+        };
+        crate::deliver_hooks(store.as_mut(), id, &policy)?;
     }
 }
 

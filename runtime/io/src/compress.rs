@@ -9,8 +9,7 @@
 //! A compressed stream cannot seek, so a resumed slice decompresses from the start and
 //! discards the bytes before its cursor.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 
 use serde::{Deserialize, Serialize};
 
@@ -79,24 +78,20 @@ pub(crate) fn text_stream(
     offset: u64,
     options: ReadOptions,
 ) -> Result<Box<dyn BufRead>, InputError> {
-    let mut f = File::open(&file.path).map_err(io_error(file, offset))?;
     let compression = file.codec();
     if compression == Compression::None {
-        f.seek(SeekFrom::Start(offset))
-            .map_err(io_error(file, offset))?;
+        let f = crate::source::open_range(file, offset, end)?;
         return Ok(Box::new(BufReader::with_capacity(
             1 << 20,
             WholeRange {
-                inner: f.take(end.saturating_sub(offset)),
+                inner: f,
                 pos: offset,
                 end,
-                planned: Planned {
-                    path: file.path.clone(),
-                    len: file.len,
-                },
+                planned: Planned { file: file.clone() },
             },
         )));
     }
+    let f = crate::source::open_range(file, 0, file.len)?;
     let mut stream = decompressed(f, file, compression, options);
     let skipped = std::io::copy(&mut (&mut stream).take(offset), &mut std::io::sink())
         .map_err(io_error(file, 0))?;
@@ -113,16 +108,13 @@ pub(crate) fn text_stream(
 
 /// The whole decompressed content of a compressed file, read from exactly its planned length.
 fn decompressed(
-    f: File,
+    f: Box<dyn Read + Send>,
     file: &InputFile,
     compression: Compression,
     options: ReadOptions,
 ) -> Box<dyn BufRead> {
-    let (counted, compressed) = Counted::new(BufReader::with_capacity(256 << 10, f.take(file.len)));
-    let planned = Some(Planned {
-        path: file.path.clone(),
-        len: file.len,
-    });
+    let (counted, compressed) = Counted::new(BufReader::with_capacity(256 << 10, f));
+    let planned = Some(Planned { file: file.clone() });
     let inflate = |inner: Box<dyn Read>| Inflate {
         inner,
         compressed,

@@ -115,7 +115,7 @@ pub(crate) fn one_range(file: usize, start: u64, end: u64) -> Shard {
 }
 
 /// The prefixes a spec may start with, each forcing a format.
-pub(crate) const PREFIXES: &[&str] = &[
+pub const PREFIXES: &[&str] = &[
     "lines:",
     "jsonl:",
     "csv:",

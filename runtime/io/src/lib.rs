@@ -24,15 +24,17 @@ mod csv;
 mod format;
 mod generate;
 mod lines;
+pub mod objects;
 mod reader;
 mod resolve;
 mod shard;
 mod sniff;
+mod source;
 mod sqlite;
 mod zip;
 
 pub use compress::Compression;
-pub use format::Format;
+pub use format::{Format, PREFIXES};
 pub use reader::{BadRecord, ReadOptions};
 pub use resolve::{parse_settings, resolve_inputs};
 pub use shard::{ShardReader, plan};

@@ -16,8 +16,7 @@ use crate::reader::{
 };
 use crate::{FileRange, InputError, InputFile, Shard};
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 
 /// The lines and JSONL formats.
 pub(crate) struct Lines;
@@ -154,10 +153,8 @@ fn io_err(f: &InputFile, offset: u64) -> impl FnOnce(std::io::Error) -> InputErr
 /// The first line start at or after `offset` (i.e. just after the first `\n` at or after
 /// `offset - 1`), or the file's length.
 fn next_line_start(f: &InputFile, offset: u64) -> Result<u64, InputError> {
-    let mut file = File::open(&f.path).map_err(io_err(f, offset))?;
-    file.seek(SeekFrom::Start(offset - 1))
-        .map_err(io_err(f, offset))?;
-    let mut reader = BufReader::with_capacity(64 * 1024, file.take(f.len - (offset - 1)));
+    let file = crate::source::open_range(f, offset - 1, f.len)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
     let mut pos = offset - 1;
     loop {
         let buf = reader.fill_buf().map_err(io_err(f, pos))?;
@@ -175,10 +172,7 @@ fn next_line_start(f: &InputFile, offset: u64) -> Result<u64, InputError> {
 
 /// Newlines in `start..end` of the file.
 fn count_newlines(f: &InputFile, start: u64, end: u64) -> Result<u64, InputError> {
-    let mut file = File::open(&f.path).map_err(io_err(f, start))?;
-    file.seek(SeekFrom::Start(start))
-        .map_err(io_err(f, start))?;
-    let mut take = file.take(end - start);
+    let mut take = crate::source::open_range(f, start, end)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut count = 0u64;
     let mut pos = start;

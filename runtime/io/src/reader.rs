@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::io::{BufRead, Read};
-use std::path::PathBuf;
+
 use std::rc::Rc;
 
 use crate::{InputError, InputFile};
@@ -140,26 +140,23 @@ impl<R: BufRead> BufRead for Counted<R> {
 /// stream is read to exactly there (never past, so data appended later is not read) and must
 /// end there.
 pub(crate) struct Planned {
-    /// The file, to look at its size again when the stream does not end as planned.
-    pub(crate) path: PathBuf,
-    /// Its size at planning.
-    pub(crate) len: u64,
+    /// The file (or object), to look at its size again when the stream does not end as
+    /// planned; its `len` is the size at planning.
+    pub(crate) file: crate::InputFile,
 }
 
 impl Planned {
     /// Why a stream that stopped at byte `at` of the file is wrong, when the file no longer has
     /// its planned size (so the data read was not the data planned); `None` when it still has.
     pub(crate) fn changed(&self, at: u64) -> Option<String> {
-        let now = std::fs::metadata(&self.path).map(|m| m.len());
-        match now {
-            Ok(now) if now == self.len => None,
+        let len = self.file.len;
+        match crate::source::current_len(&self.file) {
+            Ok(now) if now == len => None,
             Ok(now) => Some(format!(
-                "the file changed since the job was planned: it had {} bytes then and has {now} now (stopped at byte {at} of the file)",
-                self.len
+                "the file changed since the job was planned: it had {len} bytes then and has {now} now (stopped at byte {at} of the file)"
             )),
             Err(e) => Some(format!(
-                "the file changed since the job was planned: it had {} bytes then and cannot be read now ({e})",
-                self.len
+                "the file changed since the job was planned: it had {len} bytes then and cannot be read now ({e})"
             )),
         }
     }
@@ -210,10 +207,10 @@ impl<R: Read> Read for Inflate<R> {
             if let Some(changed) = planned.changed(at) {
                 return Err(std::io::Error::other(changed));
             }
-            if at != planned.len {
+            if at != planned.file.len {
                 return Err(std::io::Error::other(format!(
                     "the {} stream ended at compressed byte {at}, but the file has {} bytes",
-                    self.what, planned.len
+                    self.what, planned.file.len
                 )));
             }
         }

@@ -38,7 +38,10 @@ pub fn resolve_inputs(
     specs: &[String],
     output: Option<&Path>,
 ) -> Result<Vec<InputFile>, InputError> {
-    let output = output.map(OutputDir::new);
+    let output_url = output
+        .and_then(Path::to_str)
+        .filter(|o| crate::objects::is_url(o));
+    let output = output.filter(|_| output_url.is_none()).map(OutputDir::new);
     let mut files: Vec<InputFile> = Vec::new();
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
     for spec in specs {
@@ -63,6 +66,38 @@ pub fn resolve_inputs(
             Some((p, rest)) => (Some(p), rest),
             None => (None, spec.as_str()),
         };
+        if crate::objects::is_url(pattern) {
+            for object in match_objects(pattern, output_url)? {
+                if files.iter().any(|f| f.display == object.url) {
+                    continue;
+                }
+                let path = PathBuf::from(&object.url);
+                let (format, compression) = match prefix {
+                    Some(prefix) => format_by_prefix(prefix, &path),
+                    None => format_by_name(&path),
+                };
+                let file = InputFile {
+                    display: object.url.clone(),
+                    path,
+                    len: object.size,
+                    format,
+                    gzip: compression == Compression::Gzip,
+                    compression,
+                };
+                if matches!(file.format, crate::Format::Sqlite { .. }) {
+                    return Err(InputError::BadSpec {
+                        spec: spec.clone(),
+                        message: "a SQLite database is read from a local file, not object storage"
+                            .into(),
+                    });
+                }
+                if file.format.is_text() {
+                    check_content(&file, prefix.is_some())?;
+                }
+                files.push(file);
+            }
+            continue;
+        }
         let matched = match_spec(pattern, output.as_ref())?;
         for path in matched {
             let meta = regular_file(&path, &path.display().to_string())?;
@@ -73,18 +108,18 @@ pub fn resolve_inputs(
                 Some(prefix) => format_by_prefix(prefix, &path),
                 None => format_by_name(&path),
             };
-            let display = path.display().to_string();
-            if format.is_text() {
-                check_content(&path, &display, meta.len(), compression, prefix.is_some())?;
-            }
-            files.push(InputFile {
-                display,
+            let file = InputFile {
+                display: path.display().to_string(),
                 path,
                 len: meta.len(),
                 format,
                 gzip: compression == Compression::Gzip,
                 compression,
-            });
+            };
+            if file.format.is_text() {
+                check_content(&file, prefix.is_some())?;
+            }
+            files.push(file);
         }
     }
     Ok(files)
@@ -170,6 +205,104 @@ fn match_spec(pattern: &str, output: Option<&OutputDir>) -> Result<Vec<PathBuf>,
         });
     }
     found.sort();
+    Ok(found)
+}
+
+/// The objects an object storage spec names, sorted by URL: one object, every object under a
+/// prefix (a spec ending in `/`, or naming no object but a prefix), or a glob's matches. The
+/// same rules as for directories: below the prefix named, `_`- and `.`-prefixed path
+/// components and everything under the output are skipped; an object named explicitly inside
+/// the output is refused.
+fn match_objects(
+    pattern: &str,
+    output: Option<&str>,
+) -> Result<Vec<crate::objects::ObjectInfo>, InputError> {
+    use crate::objects::Location;
+    let object_error = |e: crate::objects::ObjectError| InputError::Io {
+        path: pattern.to_owned(),
+        offset: None,
+        source: std::io::Error::other(e.what()),
+    };
+    let inside_output = |url: &str| {
+        output.is_some_and(|out| {
+            let out = out.trim_end_matches('/');
+            url == out || url.starts_with(&format!("{out}/"))
+        })
+    };
+    let glob = pattern.contains(['*', '?', '[']);
+    if !glob && !pattern.ends_with('/') {
+        let location = Location::parse(pattern).map_err(object_error)?;
+        if let Some(object) = location.head().map_err(object_error)? {
+            if inside_output(&object.url) {
+                return Err(InputError::InsideOutput {
+                    input: pattern.to_owned(),
+                    output: output.unwrap_or_default().to_owned(),
+                });
+            }
+            return Ok(vec![object]);
+        }
+    }
+    // A prefix: the spec up to its first wildcard (and its last `/` before it).
+    let fixed = match pattern.find(['*', '?', '[']) {
+        Some(i) => &pattern[..pattern[..i].rfind('/').map_or(i, |j| j + 1)],
+        None => pattern,
+    };
+    let root = Location::parse(fixed).map_err(object_error)?;
+    if inside_output(fixed) {
+        return Err(InputError::InsideOutput {
+            input: pattern.to_owned(),
+            output: output.unwrap_or_default().to_owned(),
+        });
+    }
+    let matcher = if glob {
+        Some(
+            globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| InputError::BadGlob {
+                    spec: pattern.to_owned(),
+                    message: e.kind().to_string(),
+                })?
+                .compile_matcher(),
+        )
+    } else {
+        None
+    };
+    let (mut skipped, mut excluded) = (0, 0);
+    let mut found = Vec::new();
+    for object in root.list().map_err(object_error)? {
+        let below = root.relative(&object.url);
+        if below.split('/').any(|c| c.starts_with(['_', '.'])) {
+            skipped += 1;
+        } else if inside_output(&object.url) {
+            excluded += 1;
+        } else if matcher
+            .as_ref()
+            .is_none_or(|m| m.is_match(Path::new(&object.url)))
+        {
+            found.push(object);
+        }
+    }
+    if found.is_empty() {
+        let mut notes = Vec::new();
+        if skipped > 0 {
+            notes.push(format!(
+                "{skipped} objects below a `_`- or `.`-prefixed name were skipped; name such an object explicitly to read it"
+            ));
+        }
+        if excluded > 0 {
+            notes.push(format!("{excluded} objects inside the output were skipped"));
+        }
+        return Err(InputError::NoMatch {
+            spec: pattern.to_owned(),
+            note: if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
+            },
+        });
+    }
     Ok(found)
 }
 
@@ -344,19 +477,14 @@ pub(crate) fn regular_file(path: &Path, display: &str) -> Result<std::fs::Metada
 }
 
 /// Refuses a text input whose first bytes contradict its name (see the module documentation).
-fn check_content(
-    path: &Path,
-    display: &str,
-    len: u64,
-    compression: Compression,
-    forced: bool,
-) -> Result<(), InputError> {
-    if len == 0 {
+fn check_content(file: &InputFile, forced: bool) -> Result<(), InputError> {
+    if file.len == 0 {
         return Ok(());
     }
+    let (compression, display) = (file.codec(), &file.display);
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(SNIFF_BYTES as u64).read_to_end(&mut head))
+    crate::source::open_range(file, 0, (SNIFF_BYTES as u64).min(file.len))?
+        .read_to_end(&mut head)
         .map_err(|source| InputError::Io {
             path: display.to_owned(),
             offset: Some(0),

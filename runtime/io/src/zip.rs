@@ -7,8 +7,7 @@
 //! archive) and can check the CRC-32 and the decompression ratio itself. Stored and deflated
 //! members are read; other methods and encrypted members are refused by name.
 
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 
 use crate::format::{Format, InputFormat};
 use crate::lines::LinesReader;
@@ -62,11 +61,7 @@ fn broken(file: &InputFile, e: impl std::fmt::Display) -> InputError {
 }
 
 fn members(file: &InputFile) -> Result<Vec<Member>, InputError> {
-    let f = File::open(&file.path).map_err(|source| InputError::Io {
-        path: file.display.clone(),
-        offset: None,
-        source,
-    })?;
+    let f = crate::source::open_seekable(file)?;
     let mut archive = zip::ZipArchive::new(f).map_err(|e| broken(file, e))?;
     (0..archive.len())
         .map(|i| {
@@ -165,19 +160,8 @@ impl ZipReader {
                 message: "the member is encrypted; mr does not read encrypted zip members".into(),
             });
         }
-        let mut f = File::open(&self.file.path).map_err(|source| InputError::Io {
-            path: self.file.display.clone(),
-            offset: Some(m.data_start),
-            source,
-        })?;
-        f.seek(SeekFrom::Start(m.data_start))
-            .map_err(|source| InputError::Io {
-                path: self.file.display.clone(),
-                offset: Some(m.data_start),
-                source,
-            })?;
-        let (counted, compressed) =
-            Counted::new(BufReader::with_capacity(256 << 10, f.take(m.compressed)));
+        let f = crate::source::open_range(&self.file, m.data_start, m.data_start + m.compressed)?;
+        let (counted, compressed) = Counted::new(BufReader::with_capacity(256 << 10, f));
         let decoded: Box<dyn Read> = match m.method {
             zip::CompressionMethod::Stored => Box::new(counted),
             zip::CompressionMethod::Deflated => Box::new(flate2::bufread::DeflateDecoder::new(
@@ -333,7 +317,7 @@ impl RangeReader for ZipReader {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::testing::{input, read, read_error, read_resumed};
     use std::io::Write;

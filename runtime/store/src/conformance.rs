@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             status_shows_leases_attempts_refusals_and_errors,
             an_unknown_job_is_named,
             a_changed_plan_is_kept_with_an_event,
+            components_are_kept_by_content,
         );
     };
     ($fresh:expr; $($name:ident),* $(,)?) => {$(
@@ -835,4 +836,18 @@ pub(crate) fn a_changed_plan_is_kept_with_an_event(b: &dyn Backend) {
             Some("--max-bad-records 0 -> 1")
         )
     );
+}
+
+pub(crate) fn components_are_kept_by_content(b: &dyn Backend) {
+    let mut s = b.open();
+    assert_eq!(s.component("abc").unwrap(), None);
+    s.put_component("abc", b"\0asm bytes").unwrap();
+    s.put_component("abc", b"\0asm bytes").unwrap();
+    assert_eq!(
+        s.component("abc").unwrap().as_deref(),
+        Some(&b"\0asm bytes"[..])
+    );
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    s.put_component("big", &big).unwrap();
+    assert_eq!(b.open().component("big").unwrap(), Some(big));
 }

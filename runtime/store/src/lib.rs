@@ -163,6 +163,13 @@ pub trait JobStore: Send {
 
     /// The job's completion hooks.
     fn hooks(&self, job: i64) -> Result<Vec<HookRow>, StoreError>;
+
+    /// Keeps a job component's bytes under their SHA-256 (a no-op when it is there already),
+    /// so workers on any host can load the job from the store alone.
+    fn put_component(&mut self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// A component's bytes by SHA-256, if the store keeps it.
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Where a job store is: what `--db` names.

@@ -137,6 +137,11 @@ CREATE TABLE hooks (
     updated_ms  INTEGER NOT NULL,
     PRIMARY KEY (job, name)
 );
+-- Job components by content, for workers on hosts that do not have the file.
+CREATE TABLE components (
+    sha256      TEXT PRIMARY KEY,
+    bytes       BLOB NOT NULL
+);
 ",
 ];
 
@@ -1220,5 +1225,27 @@ impl JobStore for SqliteStore {
                 })
             },
         )
+    }
+
+    fn put_component(&mut self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.immediate(|tx, err, _| {
+            tx.execute(
+                "INSERT INTO components (sha256, bytes) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                params![sha256, bytes],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT bytes FROM components WHERE sha256 = ?",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
     }
 }

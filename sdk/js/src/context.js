@@ -12,18 +12,23 @@ const unbound = () => {
   );
 };
 
-let backend = { counterAdd: unbound, log: unbound, param: unbound, task: unbound };
+// One state per process, shared by every copy of this module: a job run natively (`mr-sdk run`,
+// a test) may import another copy of the SDK than the harness that runs it (a bundle, a second
+// install), and its counter() calls must still reach that harness.
+const state = (globalThis[Symbol.for('mr-sdk.context')] ??= {
+  backend: { counterAdd: unbound, log: unbound, param: unbound, task: unbound },
+  // Counter increments buffered during one host call and flushed once per counter per batch, so
+  // a counter bumped per record costs no boundary crossing per record.
+  pending: new Map(),
+});
+const pending = state.pending;
 
 /** Installs where context calls go; returns the previous backend. */
 export function setBackend(next) {
-  const previous = backend;
-  backend = next;
+  const previous = state.backend;
+  state.backend = next;
   return previous;
 }
-
-// Counter increments buffered during one host call and flushed once per counter per batch, so
-// a counter bumped per record costs no boundary crossing per record.
-const pending = new Map();
 
 /** Adds `delta` (default 1) to the job counter `name`, reported as `job.NAME` by mr-host. */
 export function counter(name, delta = 1) {
@@ -37,7 +42,7 @@ export function flushCounters() {
   const entries = [...pending];
   pending.clear();
   for (const [name, delta] of entries) {
-    if (delta !== 0) backend.counterAdd(name, delta);
+    if (delta !== 0) state.backend.counterAdd(name, delta);
   }
 }
 
@@ -48,12 +53,12 @@ export function discardCounters() {
 
 /** The value of job parameter `name` (--param name=value or its declared default), or undefined. */
 export function param(name) {
-  return backend.param(name) ?? undefined;
+  return state.backend.param(name) ?? undefined;
 }
 
 /** The task the current call belongs to: {job, phase, shard, slice, attempt}. */
 export function task() {
-  return backend.task();
+  return state.backend.task();
 }
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
@@ -62,7 +67,7 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
 export const log = {
   write(level, message) {
     if (!LEVELS.includes(level)) throw new RangeError(`unknown log level ${level}`);
-    backend.log(level, String(message));
+    state.backend.log(level, String(message));
   },
   trace: (m) => log.write('trace', m),
   debug: (m) => log.write('debug', m),

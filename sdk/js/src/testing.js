@@ -1,14 +1,23 @@
-// Run a job's functions natively in Node, without wasm, for fast unit tests with inline data.
+// Run a job's functions natively in Node, without wasm, for fast unit tests with inline data or
+// real files.
 //
 // Harness runs the same map / combine / reduce loops as the component, over the same flat
-// encoding, with the host's grouping rules: groups in key-byte order, values in input order. It
-// streams every group's values beyond the first through a stand-in for the host's value stream,
-// so the large-group path is exercised too. Counters, parameters and logs work as under mr-host.
+// encoding, with the host's rules: parameters checked against the job's declarations and
+// defaults filled in, groups in key-byte order, values in input order, lines of files keyed
+// `path:line`. It streams every group's values beyond the first through a stand-in for the
+// host's value stream, so the large-group path is exercised too. Counters, parameters and logs
+// work as under mr-host.
 //
 //   import { Harness } from 'mr-sdk/testing';
 //   import * as wordcount from './wordcount.js';
 //   const out = new Harness().runMapReduceCombined(wordcount, ['a b', 'b']);
 //   assert.deepEqual(out.lines(), ['a\t1', 'b\t2']);
+//   new Harness().runFiles(wordcount, ['data.txt']);   // as `mr-host run --reducers 1` would
+//
+// `mr-sdk run job.js -i data.txt` does the same from the command line.
+
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { Writer, countedValues, kvs, putGroup } from './codec.js';
 import { discardCounters, flushCounters, setBackend } from './context.js';
@@ -21,12 +30,20 @@ hideFramesUnder(new URL('.', import.meta.url).pathname);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The job failed: its message (with the stack) and, for map, the record's index. */
+/** Input bytes per map call in runFiles, as `mr-host run`'s default --batch-size. */
+export const FILE_BATCH_BYTES = 1 << 20;
+
+/**
+ * The job failed (or the harness refused a parameter): its message (with the stack) and, for
+ * map, the failing record's index among all records of the run (`recordIndex`, 0-based) and its
+ * key as mr-host names it (`record`: `input:N` for inline lines, `path:line` for files).
+ */
 export class JobFailed extends Error {
-  constructor(message, recordIndex) {
+  constructor(message, recordIndex, record) {
     super(message);
     this.name = 'JobFailed';
     this.recordIndex = recordIndex;
+    this.record = record;
   }
 }
 
@@ -74,13 +91,97 @@ function copy(pairs) {
   return [...pairs].map(([k, v]) => [k.slice(), v.slice()]);
 }
 
-function inputBatch(lines, first = 1) {
+/** Text lines as [key, value] records keyed input:1, input:2, ... */
+function inlineRecords(lines) {
+  return [...lines].map((line, i) => [encoder.encode(`input:${i + 1}`), encoder.encode(line)]);
+}
+
+function kvBatch(records) {
   const w = new Writer();
-  lines.forEach((line, i) => {
-    w.lenPrefixed(`input:${first + i}`);
-    w.lenPrefixed(line);
-  });
+  for (const [k, v] of records) {
+    w.lenPrefixed(k);
+    w.lenPrefixed(v);
+  }
   return w.bytes().slice();
+}
+
+/**
+ * Consecutive runs of records of about `maxBytes` of values each (at least one record per batch;
+ * 0 puts every record in its own), as [index of the first record, records].
+ */
+function batches(records, maxBytes) {
+  const out = [];
+  let start = 0;
+  let size = 0;
+  records.forEach(([, value], i) => {
+    if (i > start && size + value.length > maxBytes) {
+      out.push([start, records.slice(start, i)]);
+      start = i;
+      size = 0;
+    }
+    size += value.length + 1;
+  });
+  if (start < records.length) out.push([start, records.slice(start)]);
+  return out;
+}
+
+/**
+ * The lines of text files as [key, value] records keyed `path:line` (1-based) as mr-host run keys
+ * them: the path as given (joined with the file's path inside a given directory), lines without
+ * \n or \r\n, a last line without a newline included.
+ */
+export function readLineRecords(paths) {
+  const files = [];
+  for (const path of paths) {
+    const matched = statSync(path).isDirectory() ? walk(path).sort() : [path];
+    for (const f of matched) if (!files.includes(f)) files.push(f);
+  }
+  const records = [];
+  for (const file of files) {
+    const data = readFileSync(file);
+    let start = 0;
+    let line = 1;
+    while (start < data.length) {
+      let end = data.indexOf(10, start);
+      const next = end === -1 ? data.length : end + 1;
+      if (end === -1) end = data.length;
+      if (end > start && data[end - 1] === 13) end--;
+      records.push([encoder.encode(`${file}:${line++}`), new Uint8Array(data.subarray(start, end))]);
+      start = next;
+    }
+  }
+  return records;
+}
+
+function walk(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...walk(path));
+    else if (entry.isFile()) out.push(path);
+  }
+  return out;
+}
+
+/** The parameters the job sees, with the host's checks and messages. */
+function resolveParams(info, given) {
+  const names = info.params.map((p) => p.name);
+  for (const name of Object.keys(given)) {
+    if (!names.includes(name)) {
+      const declared = names.length ? `it declares: ${names.join(', ')}` : 'it declares no parameters';
+      throw new JobFailed(`job \`${info.name}\` has no parameter \`${name}\`; ${declared}`);
+    }
+  }
+  const params = {};
+  for (const p of info.params) {
+    const value = given[p.name] ?? p.default;
+    if (value !== undefined) params[p.name] = String(value);
+    else if (p.required) {
+      throw new JobFailed(`job \`${info.name}\` requires parameter \`${p.name}\` (${p.description}); pass --param ${p.name}=VALUE`);
+    }
+  }
+  return params;
 }
 
 function compareBytes(a, b) {
@@ -100,50 +201,57 @@ function group(pairs) {
   return [...byKey.values()].sort((a, b) => compareBytes(a[0], b[0]));
 }
 
-/** Runs jobs natively. `params` are the job's --param values (declared defaults filled in). */
+/** Runs jobs natively. `params` are the job's --param values, checked and defaulted as mr-host does. */
 export class Harness {
   constructor({ params = {} } = {}) {
     this.params = { ...params };
   }
 
-  /** Runs only the map phase over text lines (keys input:1, input:2, ...). */
+  /** Runs only the map phase over text lines (keys input:1, input:2, ...), as one batch. */
   runMap(job, lines) {
-    return this.#run(job, (j, out) => this.#map(j, lines, out));
+    const records = inlineRecords(lines);
+    return this.#run(job, records, (j, out) => this.#map(j, records, out));
   }
 
   /** Runs map, then reduce over the groups (no combiner). */
   runMapReduce(job, lines) {
-    return this.#run(job, (j, out) => this.#reduce(j, group(this.#map(j, lines, out)), out));
+    const records = inlineRecords(lines);
+    return this.#run(job, records, (j, out) => this.#reduce(j, group(this.#map(j, records, out)), out));
   }
 
   /** Runs map with the in-batch combine the component uses, the combiner again over each line's
    * output as the host would on a spill (every record its own batch), then reduce. */
   runMapReduceCombined(job, lines) {
-    return this.#run(job, (j, out) => {
-      if (!j.hasCombine) throw new TypeError('runMapReduceCombined needs a job with combine()');
-      const pairs = [];
-      lines.forEach((line, i) => {
-        const groups = group(copy(kvs(mapAndCombine(j, inputBatch([line], i + 1)))));
-        const w = new Writer();
-        for (const [k, vs] of groups) putGroup(w, k, vs);
-        const combined = [...countedValues(combineBatch(j, w.bytes().slice()))];
-        groups.forEach(([k], g) => combined[g].forEach((v) => pairs.push([k, v.slice()])));
-      });
-      this.#reduce(j, group(pairs), out);
-    });
+    const records = inlineRecords(lines);
+    return this.#run(job, records, (j, out) => this.#combined(j, records, 0, out));
   }
 
   /** Runs only reduce over the given groups ({key: [values]}), sorted by key as the host does. */
   runReduce(job, groups) {
     const pairs = Object.entries(groups).flatMap(([k, vs]) => vs.map((v) => [encoder.encode(k), encoder.encode(String(v))]));
-    return this.#run(job, (j, out) => this.#reduce(j, group(pairs), out));
+    return this.#run(job, [], (j, out) => this.#reduce(j, group(pairs), out));
   }
 
-  #run(job, run) {
+  /**
+   * Reads text files (or directories, recursively, hidden files skipped) as `mr-host run --input`
+   * does, one record per line keyed `path:line`, and runs the job's phases over them as its
+   * component would: map in 1 MiB batches (with the in-batch combine and the combiner again over
+   * each batch's output when the job has combine), then reduce. The records are what
+   * `mr-host run --reducers 1` writes: sorted by key (in input order for a map-only job). Gzip,
+   * zip, JSONL and CSV inputs are read as plain lines. An unreadable file throws its fs error.
+   */
+  runFiles(job, paths) {
+    const records = readLineRecords(paths);
+    return this.#run(job, records, (j, out) => {
+      if (!j.hasReduce) this.#map(j, records, out);
+      else if (j.hasCombine) this.#combined(j, records, FILE_BATCH_BYTES, out);
+      else this.#reduce(j, group(this.#map(j, records, out)), out);
+    });
+  }
+
+  #run(job, records, run) {
     const loaded = loadJob(job);
-    const params = {};
-    for (const p of loaded.info.params) if (p.default !== undefined) params[p.name] = p.default;
-    Object.assign(params, this.params);
+    const params = resolveParams(loaded.info, this.params);
     const output = new Output();
     discardCounters();
     const previous = setBackend({
@@ -157,7 +265,11 @@ export class Harness {
     try {
       run(loaded, output);
     } catch (e) {
-      if (e instanceof Failure) throw new JobFailed(e.message, e.recordIndex);
+      if (e instanceof Failure) {
+        const index = e.recordIndex;
+        const record = index !== undefined && index !== null && records[index] ? decoder.decode(records[index][0]) : undefined;
+        throw new JobFailed(e.message, index, record);
+      }
       throw e;
     } finally {
       flushCounters();
@@ -166,10 +278,34 @@ export class Harness {
     return output;
   }
 
-  #map(job, lines, out) {
-    const pairs = copy(kvs(mapBatch(job, inputBatch(lines))));
+  #map(job, records, out) {
+    const pairs = copy(kvs(mapBatch(job, kvBatch(records))));
     if (!job.hasReduce) out.records.push(...pairs);
     return pairs;
+  }
+
+  /** Map with the in-batch combine per batch of about `batchBytes` (0: one record per batch),
+   * the combiner again over each batch's output (as on a spill), then reduce. */
+  #combined(job, records, batchBytes, out) {
+    if (!job.hasCombine) throw new TypeError('runMapReduceCombined needs a job with combine()');
+    const pairs = [];
+    for (const [first, batch] of batches(records, batchBytes)) {
+      let mapped;
+      try {
+        mapped = mapAndCombine(job, kvBatch(batch));
+      } catch (e) {
+        // The component reports the index within its batch; the host (and this harness) turn it
+        // into the record's place in the whole input.
+        if (e instanceof Failure && e.recordIndex !== undefined && e.recordIndex !== null) e.recordIndex += first;
+        throw e;
+      }
+      const groups = group(copy(kvs(mapped)));
+      const w = new Writer();
+      for (const [k, vs] of groups) putGroup(w, k, vs);
+      const combined = [...countedValues(combineBatch(job, w.bytes().slice()))];
+      groups.forEach(([k], g) => combined[g].forEach((v) => pairs.push([k, v.slice()])));
+    }
+    this.#reduce(job, group(pairs), out);
   }
 
   #reduce(job, groups, out) {

@@ -139,3 +139,32 @@ test('bad jobs are refused with reasons', () => {
   assert.throws(() => loadJob({ info: { name: 'x' }, map() {}, combine() {} }), /a combiner needs a reducer/);
   assert.throws(() => loadJob({ map() {} }), /exports `info`/);
 });
+
+test('a combined run names the line that failed', () => {
+  // Every line is its own batch there; the index is still the line's among all lines given.
+  assert.throws(
+    () => new Harness({ params: { 'fail-on': 'BAD' } }).runMapReduceCombined(jobs, ['fine', 'also fine', 'a BAD line']),
+    (e) => e instanceof JobFailed && e.recordIndex === 2 && e.record === 'input:3',
+  );
+});
+
+test('parameters are checked and defaulted as the host does', () => {
+  assert.throws(
+    () => new Harness({ params: { nope: '1' } }).runMap(jobs, ['x']),
+    (e) => e instanceof JobFailed && e.message === 'job `sample` has no parameter `nope`; it declares: suffix, fail-on',
+  );
+  const needy = {
+    info: { name: 'needy', params: [{ name: 'must', description: 'a value', required: true }] },
+    map: (record, emit) => emit(param('must'), 1),
+  };
+  assert.throws(() => new Harness().runMap(needy, ['x']), /requires parameter `must` \(a value\); pass --param must=VALUE/);
+  assert.deepEqual(new Harness({ params: { must: 'm' } }).runMap(needy, ['x']).lines(), ['m\t1']);
+});
+
+test('many distinct counters in one call', () => {
+  const names = Array.from({ length: 200000 }, (_, i) => `c${i}`);
+  const job = { info: { name: 'counting' }, map: (record) => record.value.split(' ').forEach((n) => counter(n)) };
+  const out = new Harness().runMap(job, [names.join(' '), 'c7']);
+  assert.equal(Object.keys(out.counters).length, 200000);
+  assert.equal(out.counters.c7, 2);
+});

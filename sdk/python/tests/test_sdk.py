@@ -159,3 +159,33 @@ def test_build_needs_a_tool_mr_table(tmp_path):
         build.job_target(tmp_path)
     (tmp_path / "pyproject.toml").write_text('[tool.mr]\njob = "x:Y"\n')
     assert build.job_target(tmp_path) == "x:Y"
+
+
+def test_a_combined_run_names_the_line_that_failed():
+    # Every line is its own batch there; the index is still the line's among all lines given.
+    with pytest.raises(JobFailed) as failed:
+        Harness({"fail-on": "BAD"}).run_mapreduce_combined(jobs, ["fine", "also fine", "a BAD line"])
+    assert failed.value.record_index == 2
+    assert failed.value.record == "input:3"
+
+
+def test_parameters_are_checked_and_defaulted_as_the_host_does():
+    with pytest.raises(JobFailed, match=r"^job `sample` has no parameter `nope`; it declares: suffix, fail-on$"):
+        Harness({"nope": "1"}).run_map(jobs, ["x"])
+    needy = types.SimpleNamespace(
+        INFO=mr.JobInfo("needy", params=[mr.Param("must", "a value", required=True)]),
+        map=lambda record, emit: emit(mr.param("must"), 1),
+    )
+    with pytest.raises(JobFailed, match=r"requires parameter `must` \(a value\); pass --param must=VALUE"):
+        Harness().run_map(needy, ["x"])
+    assert Harness({"must": "m"}).run_map(needy, ["x"]).lines() == ["m\t1"]
+
+
+def test_many_distinct_counters_in_one_call():
+    names = [f"c{i}" for i in range(200_000)]
+    job = types.SimpleNamespace(
+        INFO=mr.JobInfo("counting"),
+        map=lambda record, emit: [mr.counter(n) for n in record.value.split()],
+    )
+    out = Harness().run_map(job, [" ".join(names), "c7"])
+    assert len(out.counters) == 200_000 and out.counters["c7"] == 2

@@ -28,6 +28,8 @@ pub use wit_bindgen::rt;
 macro_rules! convert_info {
     ($types:path, $info:expr, $phases:expr) => {{
         use $types as t;
+        // `describe` is the first call into every instance the host makes.
+        glue::install_panic_hook();
         let info: &JobInfo = $info;
         t::JobInfo {
             name: info.name.into(),
@@ -51,6 +53,7 @@ macro_rules! convert_info {
 macro_rules! convert_result {
     ($types:path, $result:expr) => {{
         use $types as t;
+        glue::install_panic_hook();
         let result = $result;
         // After the job ran: its counter increments of this batch go out with this call.
         crate::context::flush_counters();
@@ -143,6 +146,7 @@ macro_rules! convert_event {
             K::TaskCompleted => EventKind::TaskCompleted,
             K::JobCompleted => EventKind::JobCompleted,
         };
+        glue::install_panic_hook();
         let t = $task;
         let task = crate::context::Task {
             job: t.job,

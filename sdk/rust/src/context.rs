@@ -5,6 +5,7 @@
 //! in both places.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Display;
 
 /// The task the current call belongs to.
@@ -24,18 +25,19 @@ pub struct Task {
 
 thread_local! {
     /// Counter increments buffered during one host call; flushed once per counter per batch, so
-    /// a counter bumped per record costs no boundary crossing per record.
-    static PENDING_COUNTERS: RefCell<Vec<(String, i64)>> = const { RefCell::new(Vec::new()) };
+    /// a counter bumped per record costs no boundary crossing per record. A map, because a job
+    /// may name a counter per key: hundreds of thousands of names in one call.
+    static PENDING_COUNTERS: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
 }
 
 /// Adds `delta` to the job counter `name` (summed over the whole job and reported at the end).
 pub fn counter(name: &str, delta: i64) {
-    PENDING_COUNTERS.with_borrow_mut(
-        |pending| match pending.iter_mut().find(|(n, _)| n == name) {
-            Some((_, total)) => *total += delta,
-            None => pending.push((name.to_owned(), delta)),
-        },
-    );
+    PENDING_COUNTERS.with_borrow_mut(|pending| match pending.get_mut(name) {
+        Some(total) => *total += delta,
+        None => {
+            pending.insert(name.to_owned(), delta);
+        }
+    });
 }
 
 /// Sends buffered counter increments to the host.
@@ -51,7 +53,7 @@ pub(crate) fn flush_counters() {
 /// Drops buffered counter increments (those made while handling a lifecycle event, which
 /// belongs to no committed slice).
 pub(crate) fn discard_counters() {
-    PENDING_COUNTERS.with_borrow_mut(Vec::clear);
+    PENDING_COUNTERS.with_borrow_mut(HashMap::clear);
 }
 
 /// The value of job parameter `name` (from `--param name=value` or the declared default).

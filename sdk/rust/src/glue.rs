@@ -6,6 +6,36 @@ use crate::{
     ValueSource, Values,
 };
 
+/// Makes a panic print its message and location only, once per instance (called on every entry
+/// into the component; after the first call it is one atomic load). The standard hook's text
+/// ends with "run with `RUST_BACKTRACE=1`", advice a sandboxed job cannot follow: the host
+/// reports the wasm backtrace itself, next to this message from the guest's stderr.
+pub(crate) fn install_panic_hook() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED
+            .call_once(|| std::panic::set_hook(Box::new(|info| eprintln!("{}", panic_text(info)))));
+    }
+}
+
+/// `panicked at src/lib.rs:41:13: the message`.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let message = info
+        .payload_as_str()
+        .unwrap_or("(a panic payload that is not text)");
+    match info.location() {
+        Some(at) => format!(
+            "panicked at {}:{}:{}: {message}",
+            at.file(),
+            at.line(),
+            at.column()
+        ),
+        None => format!("panicked: {message}"),
+    }
+}
+
 /// A failure to report to the host as a `job-error`.
 #[derive(Debug)]
 pub(crate) struct Failure {

@@ -1,6 +1,7 @@
 // Counts words (runs of ASCII letters and digits, lowercased).
 // Replace the functions below with your own job: `mr-host build .` compiles it, `npm test` runs
-// the tests natively (after `npm install`).
+// the tests natively (after `npm install`), `npx mr-sdk run {{name}}.js -i FILE` runs the job
+// natively over real files.
 
 export const info = {
   name: '{{name}}',

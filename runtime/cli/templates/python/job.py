@@ -1,7 +1,8 @@
 """Counts words (runs of ASCII letters and digits, lowercased).
 
 Replace the functions below with your own job: ``mr-host build .`` compiles it,
-``python -m pytest`` runs the tests natively.
+``python -m pytest`` runs the tests natively and
+``python -m mr_sdk run {{module}}.py -i FILE`` the job over real files.
 """
 
 import re

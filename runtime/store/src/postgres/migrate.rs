@@ -27,6 +27,7 @@ const TABLES: &[(&str, i64)] = &[
     ("events", 1),
     ("hooks", 1),
     ("write_log", 1),
+    ("components", 1),
 ];
 
 /// The advisory lock (first key; the second is the schema's name hashed) that serialises

@@ -1164,4 +1164,22 @@ impl JobStore for PgStore {
                 .collect())
         })
     }
+
+    fn put_component(&mut self, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write(|sql| {
+            sql.execute(
+                "INSERT INTO components (sha256, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&sha256, &bytes],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|sql| {
+            Ok(sql
+                .query_opt("SELECT bytes FROM components WHERE sha256 = $1", &[&sha256])?
+                .map(|r| r.get(0)))
+        })
+    }
 }

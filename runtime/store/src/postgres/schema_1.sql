@@ -134,3 +134,9 @@ CREATE TABLE hooks (
     updated_ms  bigint NOT NULL,
     PRIMARY KEY (job, name)
 );
+
+-- Job components by content, for workers on hosts that do not have the file.
+CREATE TABLE components (
+    sha256      text PRIMARY KEY,
+    bytes       bytea NOT NULL
+);

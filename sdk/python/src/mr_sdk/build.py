@@ -120,23 +120,3 @@ def build(project: Path, output: Path | None = None) -> Path:
     if done.returncode != 0:
         raise BuildError(f"componentize-py failed for {project} (exit status {done.returncode})")
     return output
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mr_sdk", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="compile a job project to a WebAssembly component")
-    b.add_argument("dir", type=Path, help="the project directory (holding pyproject.toml)")
-    b.add_argument("-o", "--output", type=Path, help="where to write the component")
-    sub.add_parser("wit", help="print the path of the WIT contract this SDK ships")
-    args = parser.parse_args(argv)
-    if args.command == "wit":
-        print(WIT_DIR / "job.wit")
-        return 0
-    try:
-        path = build(args.dir, args.output)
-    except BuildError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0

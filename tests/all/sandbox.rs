@@ -2,12 +2,10 @@
 //! hoard memory, recurse, flood their output or probe for capabilities are stopped with an
 //! error that says why, and the host stays healthy.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -192,19 +190,15 @@ fn unbounded_recursion_is_a_stack_overflow_trap() {
 
 #[test]
 fn an_oversized_result_is_refused_before_it_is_copied() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.txt", "FLOOD 1 GiB\n");
-    let out = dir.path().join("out");
-    let err = run_err(&run_args(
-        &guest("hostile"),
-        &input,
-        &out,
-        &["--max-output-bytes", "64M", "--max-attempts", "1"],
-    ));
+    let (err, _dir) = hostile_fails("FLOOD 1 GiB\n", &["--max-output-bytes", "64M"]);
+    // 64 values of 16 MiB, each framed with 8 bytes; the typed cap decides, with the size the
+    // guest tried to return (not wasmtime's own per-call data limit, which has no such detail).
     assert!(
-        err.contains("the guest trapped (output too large)")
-            && err.contains("67108864 bytes")
-            && err.contains("refused before it was copied"),
+        err.contains(
+            "the guest trapped (output too large): the guest returned 1073742336 bytes from one \
+             call, more than the 67108864-byte cap (--max-output-bytes); the result was refused \
+             before it was copied"
+        ),
         "{err}"
     );
 }
@@ -339,4 +333,253 @@ fn with_max_bad_records_the_poison_record_is_skipped_and_logged() {
     let reason = bad[0]["reason"].as_str().unwrap();
     assert!(reason.contains("the guest trapped (panic)"), "{reason}");
     assert!(reason.contains("found the panic marker"), "{reason}");
+}
+
+/// Runs `mr-host` with `args`, killing it if it is still running after `limit`; returns its
+/// output and how long it ran. A run that had to be killed fails the test.
+fn run_within(args: &[String], limit: Duration) -> (std::process::Output, Duration) {
+    let started = std::time::Instant::now();
+    let mut child = mr_host()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "mr-host {args:?} was still running after {limit:?} (killed); stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    (output, started.elapsed())
+}
+
+/// A guest waiting in the host (a sleep, a blocking wait or a poll on a clock pollable) runs no
+/// wasm, so no epoch check can interrupt it: the wait itself must end at the call's deadline.
+#[test]
+fn a_guest_waiting_in_wasi_is_interrupted_at_the_call_timeout() {
+    for mode in ["SLEEP", "BLOCK", "POLL"] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write(dir.path(), "in.txt", &lines(3, &[(2, mode)]));
+        let out = dir.path().join("out");
+        let args = run_args(
+            &guest("hostile"),
+            &input,
+            &out,
+            &["--call-timeout", "1", "--max-attempts", "1"],
+        );
+        let (o, took) = run_within(&args, Duration::from_secs(60));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{mode}: {err}");
+        assert!(
+            err.contains(
+                "the guest trapped (timeout): the call timed out after 1.0 s (--call-timeout)"
+            ),
+            "{mode}: {err}"
+        );
+        assert!(err.contains("waiting in the host"), "{mode}: {err}");
+        assert!(took < Duration::from_secs(20), "{mode}: took {took:?}");
+        let status = status_json(&out);
+        assert_eq!(
+            status["failures_by_kind"],
+            serde_json::json!([["trap:timeout", 1]]),
+            "{mode}: {status}"
+        );
+        // The attempt ended at the timeout, not when the wait would have.
+        let db = rusqlite::Connection::open(out.join("_mr/state.db")).unwrap();
+        let ms: i64 = db
+            .query_row(
+                "SELECT ended_ms - started_ms FROM attempts WHERE outcome = 'failed'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            (1000..3000).contains(&ms),
+            "{mode}: the attempt took {ms} ms"
+        );
+    }
+}
+
+/// Runs the hostile guest over `text` with one attempt and `extra` arguments, expecting it to
+/// fail; returns the error and the run's directory (input `in.txt`, output `out`).
+fn hostile_fails(text: &str, extra: &[&str]) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", text);
+    let mut args = vec!["--max-attempts", "1"];
+    args.extend_from_slice(extra);
+    let err = run_err(&run_args(
+        &guest("hostile"),
+        &input,
+        &dir.path().join("out"),
+        &args,
+    ));
+    (err, dir)
+}
+
+/// The trap text appears once: not "wasm trap: wasm trap: ...".
+#[test]
+fn a_plain_wasm_trap_is_described_once() {
+    let (err, _dir) = hostile_fails("OOB\n", &[]);
+    assert!(
+        err.contains("the guest trapped: wasm trap: out of bounds memory access"),
+        "{err}"
+    );
+    assert!(!err.contains("wasm trap: wasm trap"), "{err}");
+}
+
+/// A guest that calls `exit` fails its call with the exit status (WASI 0.2 carries only success
+/// or failure: `exit(3)` arrives as status 1), and its backtrace is printed once (it used to be
+/// printed inside the message and again after it).
+#[test]
+fn a_guest_calling_exit_is_reported_with_one_backtrace() {
+    let (err, _dir) = hostile_fails("EXIT\n", &[]);
+    assert!(
+        err.contains("the guest trapped: the guest called `exit` with status 1"),
+        "{err}"
+    );
+    assert_eq!(err.matches("wasm backtrace:").count(), 1, "{err}");
+    assert_eq!(err.matches("process::exit").count(), 1, "{err}");
+}
+
+/// A job-error message and a log line of a megabyte each reach stderr cut to their caps, with a
+/// marker saying how much was left out.
+#[test]
+fn long_guest_messages_are_truncated_with_a_marker() {
+    let (err, dir) = hostile_fails("LONG-LOG 1000000\nLONG-ERROR 1000000\n", &[]);
+    // Each is kept up to its cap (log lines 8 KiB, job errors 64 KiB), then marked.
+    for (letter, kept) in [('l', 8 << 10), ('e', 64 << 10)] {
+        let cut = format!(
+            "{}… [truncated {} bytes]",
+            letter.to_string().repeat(20),
+            1_000_000 - kept
+        );
+        assert!(
+            err.contains(&cut),
+            "no {cut:?} in {}",
+            &err[..err.len().min(2000)]
+        );
+    }
+    assert!(err.len() < 400 << 10, "stderr has {} bytes", err.len());
+    // The store keeps the truncated message too.
+    let db = rusqlite::Connection::open(dir.path().join("out/_mr/state.db")).unwrap();
+    let longest: i64 = db
+        .query_row("SELECT max(length(error)) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert!(longest < 200 << 10, "a stored error has {longest} bytes");
+}
+
+#[test]
+fn a_flood_of_counter_names_fails_the_call_naming_the_cap_and_its_flag() {
+    let (err, dir) = hostile_fails("COUNTERS 200000\n", &[]);
+    assert!(
+        err.contains(
+            "the guest trapped (counter limit): the guest used more than 1000 distinct counter \
+             names in one call (the next was `counter-1000`); --max-counters raises the cap"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        status_json(&dir.path().join("out"))["failures_by_kind"],
+        serde_json::json!([["trap:counter limit", 1]])
+    );
+    let (err, _dir) = hostile_fails("LONG-COUNTER 100000\n", &[]);
+    assert!(
+        err.contains(&format!(
+            "the guest trapped (counter limit): the guest named a counter with 100000 bytes, \
+             more than the 256-byte cap (--max-counter-name-bytes): `{}… [truncated {} bytes]`",
+            "c".repeat(64),
+            100_000 - 64
+        )),
+        "{err}"
+    );
+}
+
+/// The counter caps belong to the job: one worker process may run jobs with different caps.
+#[test]
+fn counter_caps_are_set_per_job() {
+    let options = mr_engine::RuntimeOptions {
+        cache_dir: Some(repo().join("target/test-component-cache")),
+        ..Default::default()
+    };
+    let runtime = mr_engine::Runtime::new(options).unwrap();
+    let job = runtime.load(&guest("hostile")).unwrap();
+    let batch = |line: &str| {
+        let mut batch = Vec::new();
+        mr_codec::put_kv(&mut batch, b"in.txt:1", line.as_bytes());
+        batch
+    };
+    assert_eq!(job.limits(), mr_engine::JobLimits::default());
+    let strict = job.with_limits(mr_engine::JobLimits {
+        max_counters: 10,
+        max_counter_name_bytes: 12,
+    });
+    let generous = job.with_limits(mr_engine::JobLimits {
+        max_counters: 300_000,
+        max_counter_name_bytes: 1000,
+    });
+    let mut strict = mr_engine::Instance::new(&strict, Default::default()).unwrap();
+    let mut generous = mr_engine::Instance::new(&generous, Default::default()).unwrap();
+    let counter_limit = mr_engine::GuestErrorKind::Trap(mr_engine::TrapKind::CounterLimit);
+
+    let err = strict.map(&batch("COUNTERS 11")).unwrap_err();
+    assert_eq!(err.kind, counter_limit, "{err}");
+    assert!(
+        err.message.contains("more than 10 distinct counter names"),
+        "{err}"
+    );
+    assert!(strict.take_counters().is_empty());
+    // Ten are fine (on the fresh instance that replaced the trapped one).
+    strict.map(&batch("COUNTERS 10")).unwrap();
+    assert_eq!(strict.take_counters().len(), 10);
+    // The cap is per call: the next call may use ten other names... or the same ones.
+    strict.map(&batch("COUNTERS 10")).unwrap();
+    assert_eq!(strict.take_counters().len(), 10);
+    let err = strict.map(&batch("LONG-COUNTER 13")).unwrap_err();
+    assert_eq!(err.kind, counter_limit, "{err}");
+    assert!(err.message.contains("more than the 12-byte cap"), "{err}");
+
+    generous.map(&batch("COUNTERS 200000")).unwrap();
+    assert_eq!(generous.take_counters().len(), 200_000);
+    generous.map(&batch("LONG-COUNTER 1000")).unwrap();
+    assert_eq!(generous.take_counters().len(), 1);
+}
+
+/// Counter increments made while handling a lifecycle event are not counted; the user is told
+/// so once, with the counter and the event.
+#[test]
+fn counters_incremented_in_lifecycle_events_are_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.txt", &lines(10, &[]));
+    let out = dir.path().join("out");
+    let o = run_ok(&run_args(
+        &guest("hostile"),
+        &input,
+        &out,
+        &[
+            "--param",
+            "count-in-events=seen-in-events",
+            "--shards",
+            "2",
+            "--slice-records",
+            "2",
+            "--json",
+        ],
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let warning = "counter `seen-in-events` was incremented while handling the lifecycle \
+                   event TaskStarted";
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    assert_eq!(err.matches("not counted").count(), 1, "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        summary["counters"].get("seen-in-events").is_none(),
+        "{summary}"
+    );
 }

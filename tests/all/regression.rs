@@ -1,11 +1,9 @@
 //! Regression tests: each pins a bug an adversarial run found (own hostile guests and inputs,
 //! not the project's fixtures), and its name says which. They failed before their fix.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::*;
+use crate::support::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -565,4 +563,31 @@ fn a_failed_job_rerun_with_a_larger_allowance_uses_it() {
     let summary = summary_json(&run_ok(&again));
     assert_eq!(summary["counters"]["bad-records"], 1, "{summary}");
     assert_eq!(summary["id"], 1, "the same job was resumed");
+}
+
+#[test]
+fn a_long_counter_name_or_a_flood_in_one_call_fails_at_once_and_the_flags_raise_the_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = guest("limits");
+    for (line, flag, raised) in [
+        ("LONGCOUNTER 300", "--max-counter-name-bytes", "512"),
+        ("COUNTERS 1500 x", "--max-counters", "2000"),
+    ] {
+        let input = write(dir.path(), "in.txt", &format!("{line}\n"));
+        let name = flag.trim_start_matches("--");
+        let err = run_err(&run_args(
+            &limits,
+            &input,
+            &dir.path().join(format!("capped-{name}")),
+            &["--reducers", "1"],
+        ));
+        assert!(err.contains(flag), "{line}: {err}");
+        assert!(err.contains("attempt 1"), "{line}: not retried: {err}");
+        run_ok(&run_args(
+            &limits,
+            &input,
+            &dir.path().join(format!("raised-{name}")),
+            &["--reducers", "1", flag, raised],
+        ));
+    }
 }

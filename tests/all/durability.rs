@@ -2,15 +2,13 @@
 //! moments and inside commits, then rerun; four worker processes sharing one store while one is
 //! stopped (SIGSTOP) until its lease is taken over; flaky and failing guests.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const RECORDS: u64 = 1_000_000;
 

@@ -2,6 +2,9 @@
 //! output readers.
 #![allow(dead_code)]
 
+#[path = "server.rs"]
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
@@ -145,4 +148,100 @@ pub fn sorted_lines(dir: &Path) -> Vec<String> {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// A real S3-compatible server (`s3s-fs`, installed by `scripts/setup-services.sh` into
+/// `target/tools`) serving a temporary directory on a free loopback port, with one bucket
+/// (`bucket`); stopped when dropped. Panics, never skips, when it cannot start.
+pub struct S3Server {
+    child: std::process::Child,
+    /// The directory it serves: `root/BUCKET/KEY` is object `s3://BUCKET/KEY`.
+    pub root: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let binary = std::env::var_os("MR_S3S_FS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target/tools/bin/s3s-fs"));
+        assert!(
+            binary.is_file(),
+            "the S3 server for these tests is missing: {} does not exist; run scripts/setup-services.sh (or set MR_S3S_FS)",
+            binary.display()
+        );
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("bucket")).unwrap();
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "mr-test", "--secret-key", "mr-test-secret"])
+            .arg(root.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let server = S3Server {
+            child,
+            root,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the S3 server {} did not start listening on port {port} within 10 s",
+                binary.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// The environment every S3 tool reads, pointing at this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "mr-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "mr-test-secret".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    /// `mr-host` with this server's environment.
+    pub fn mr_host(&self) -> Command {
+        let mut cmd = mr_host();
+        cmd.envs(self.env());
+        cmd
+    }
+
+    /// Puts a local file at `s3://bucket/KEY` (through the directory the server serves).
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let path = self.root.path().join("bucket").join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// The bytes of `s3://bucket/KEY`, `None` when there is no such object.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.path().join("bucket").join(key)).ok()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,8 +1,6 @@
 //! Failures end the run with a non-zero status and an error that says what and where.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 fn input(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("in.txt");

@@ -1,12 +1,10 @@
 //! End to end: real guests built from source, run by the real `mr-host` over generated files,
 //! checked against references computed independently here.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use support::*;
+use crate::support::*;
 
 /// A corpus of several files with every edge case: mixed case, punctuation, empty lines, CRLF,
 /// non-ASCII UTF-8, very long lines, no final newline, an empty file.

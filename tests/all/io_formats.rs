@@ -6,14 +6,12 @@
 //! files, compressed or binary data named as text, FIFOs and devices, symlink loops in a glob,
 //! an mr output inside an input directory, a gzip file appended to while the job reads it.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
-use support::*;
+use crate::support::*;
 
 fn text(n: usize) -> String {
     let mut x: u64 = 7;

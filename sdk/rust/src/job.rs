@@ -1,0 +1,172 @@
+//! What a job is: its identity ([`Job`], [`JobInfo`], [`Param`]), its input ([`Record`]) and
+//! the phases it implements ([`Mapper`], [`Combiner`], [`Reducer`], [`Lifecycle`]).
+
+use crate::context;
+use crate::emit::{Emitter, ValueEmitter};
+use crate::error::{Error, Result};
+use crate::values::Values;
+
+/// A parameter a job declares; the host validates `--param` against these.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    /// Name as given to `--param NAME=VALUE`.
+    pub name: &'static str,
+    /// One line for `mr-host inspect`.
+    pub description: &'static str,
+    /// Value used when none is given.
+    pub default: Option<&'static str>,
+    /// The job refuses to run without it.
+    pub required: bool,
+}
+
+impl Param {
+    /// An optional parameter without a default.
+    pub const fn optional(name: &'static str, description: &'static str) -> Self {
+        Param {
+            name,
+            description,
+            default: None,
+            required: false,
+        }
+    }
+
+    /// A parameter with a default value.
+    pub const fn with_default(
+        name: &'static str,
+        description: &'static str,
+        default: &'static str,
+    ) -> Self {
+        Param {
+            name,
+            description,
+            default: Some(default),
+            required: false,
+        }
+    }
+
+    /// A parameter the user must give.
+    pub const fn required(name: &'static str, description: &'static str) -> Self {
+        Param {
+            name,
+            description,
+            default: None,
+            required: true,
+        }
+    }
+}
+
+/// What `mr-host inspect` shows about a job.
+#[derive(Debug, Clone, Copy)]
+pub struct JobInfo {
+    /// Short machine-friendly name.
+    pub name: &'static str,
+    /// The job's version.
+    pub version: &'static str,
+    /// One paragraph on what it does.
+    pub description: &'static str,
+    /// Declared parameters.
+    pub params: &'static [Param],
+}
+
+impl JobInfo {
+    /// Name and version; no description, no parameters.
+    pub const fn new(name: &'static str, version: &'static str) -> Self {
+        JobInfo {
+            name,
+            version,
+            description: "",
+            params: &[],
+        }
+    }
+
+    /// Sets the description.
+    pub const fn description(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
+    }
+
+    /// Sets the declared parameters.
+    pub const fn params(mut self, params: &'static [Param]) -> Self {
+        self.params = params;
+        self
+    }
+}
+
+/// A job's identity. The job type must also be `Default`: each worker instance creates one value
+/// and reuses it for every batch it processes, so state may be cached in `self`.
+pub trait Job: Default + 'static {
+    /// Name, version, description and parameters.
+    const INFO: JobInfo;
+}
+
+/// One input record.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Where the record came from, e.g. `logs/a.txt:17` for line 17 of a text file.
+    pub key: &'a [u8],
+    /// The record itself (a line without its terminator, for text input).
+    pub value: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The location as text (lossy for non-UTF-8 keys).
+    pub fn location(&self) -> std::borrow::Cow<'a, str> {
+        String::from_utf8_lossy(self.key)
+    }
+
+    /// The value as UTF-8 text, or an error naming the record's location.
+    pub fn text(&self) -> Result<&'a str> {
+        std::str::from_utf8(self.value)
+            .map_err(|e| Error::new(format!("record {} is not UTF-8: {e}", self.location())))
+    }
+}
+
+/// The map phase: called once per input record.
+pub trait Mapper: Job {
+    /// Maps one record to zero or more key-value pairs.
+    fn map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result;
+}
+
+/// The optional map-side combiner: pre-aggregates a key's values before the shuffle. It may run
+/// any number of times on any subset of a key's values, so its effect must be associative and
+/// commutative (sums, counts, maxima, set unions).
+pub trait Combiner: Job {
+    /// Combines `values` of `key` into (usually fewer) values.
+    fn combine(
+        &mut self,
+        key: &[u8],
+        values: &mut Values<'_>,
+        out: &mut ValueEmitter<'_>,
+    ) -> Result;
+}
+
+/// The reduce phase: called once per distinct key, keys in byte order.
+pub trait Reducer: Job {
+    /// Reduces all values of `key` (in input order) to zero or more output pairs.
+    fn reduce(&mut self, key: &[u8], values: &mut Values<'_>, out: &mut Emitter) -> Result;
+}
+
+/// What a [`Lifecycle`] job is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// An attempt at a task (map shard, reduce partition, the job's finalize step) started.
+    TaskStarted,
+    /// A map slice is about to be read.
+    SliceStarted,
+    /// A slice was committed: it will not run again.
+    SliceCommitted,
+    /// A task's last slice was committed.
+    TaskCompleted,
+    /// The job's output is in place and the job is done.
+    JobCompleted,
+}
+
+/// Lifecycle events, for jobs that want them (export with `events`, e.g.
+/// `export_job!(MyJob: map, reduce, events)`). Useful for logging progress in the job's own
+/// words. Counter increments made here are ignored (an event belongs to no committed slice);
+/// an error returned for `TaskStarted` or `SliceStarted` fails that attempt, one returned after
+/// a commit is only logged by the host.
+pub trait Lifecycle: Job {
+    /// Called on the instance that runs `task`.
+    fn on_event(&mut self, kind: EventKind, task: &context::Task) -> Result;
+}

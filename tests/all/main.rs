@@ -1,0 +1,28 @@
+//! The end-to-end tests: one test binary (as wasmtime's own suite is), with a module per area,
+//! so the guests they run are built once per test run (`support::guest`) and the binary links
+//! once. Every test runs the real `mr-host` (`CARGO_BIN_EXE_mr-host`).
+//!
+//! - `dev_loop`: projects, `mr-host new/build/run DIR`, the compiled-component cache;
+//! - `end_to_end`: jobs over real input, outputs against independent references;
+//! - `failures`: what a failing job reports, and where;
+//! - `durability`: SIGKILL at random and inside commits, SIGSTOP takeovers, retries;
+//! - `sandbox`: what a hostile guest cannot do, and the limits it hits;
+//! - `io_formats`: every input format and sink, damaged and hostile inputs;
+//! - `languages`: the Python and JavaScript SDKs against the Rust plugins;
+//! - `objects`: inputs, runs and outputs in a real S3-compatible server;
+//! - `serve`, `serve_browser`: `mr-host serve`'s API, page (in headless Chromium) and hooks;
+//! - `regression`: each test pins a bug found by an adversarial run, and names it.
+
+mod support;
+
+mod dev_loop;
+mod durability;
+mod end_to_end;
+mod failures;
+mod io_formats;
+mod languages;
+mod objects;
+mod regression;
+mod sandbox;
+mod serve;
+mod serve_browser;

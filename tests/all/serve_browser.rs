@@ -1,0 +1,74 @@
+//! The page of `mr-host serve` in a real headless Chromium (Debian's `chromium`, driven by
+//! playwright-core from `tests/browser/`, pinned by its package-lock.json): a job submitted
+//! through the API progresses live on the list and reaches `done`; its page's counters equal
+//! `status --json`; a failing job shows the guest's message with `file:line`; a job cancelled
+//! through the API turns `cancelled`. Screenshots go to `target/browser-shots/`.
+//! `scripts/setup-serve-tests.sh` installs what it needs; without it this test fails.
+
+use std::process::Command;
+
+use crate::support::server::{Server, TOKEN};
+use crate::support::{guest, repo, s};
+
+#[test]
+fn the_page_follows_jobs_live_in_headless_chromium() {
+    let chromium = std::env::var("MR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).is_file(),
+        "{chromium} is missing: run scripts/setup-serve-tests.sh (CI does), or set MR_CHROMIUM"
+    );
+    let browser_dir = repo().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed in tests/browser: run scripts/setup-serve-tests.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    // 40 MB of text: long enough (1 MB slices, one worker thread) to be seen half done.
+    let line = "the quick brown fox jumps over the lazy dog and keeps running far away\n";
+    std::fs::write(data.join("big.txt"), line.repeat(40_000_000 / line.len())).unwrap();
+    std::fs::write(data.join("faulty.txt"), "ok\nok\nboom here\nok\n").unwrap();
+    let db = dir.path().join("jobs.db");
+    let wordcount = guest("wordcount");
+    let faulty = guest("faulty");
+    let server = Server::start(
+        &db,
+        &["--token", TOKEN, "--workers", "1", "--data-root", s(&data)],
+    );
+    let shots = repo().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join("page.mjs"))
+        .current_dir(&browser_dir)
+        .env("MR_URL", &server.url)
+        .env("MR_TOKEN", TOKEN)
+        .env("MR_SHOTS", &shots)
+        .env("MR_CHROMIUM", &chromium)
+        .env("MR_HOST", env!("CARGO_BIN_EXE_mr-host"))
+        .env("MR_DB", &db)
+        .env("MR_WORDCOUNT", &wordcount)
+        .env("MR_FAULTY", &faulty)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser checks failed:\n{stdout}\n{stderr}\nserver:\n{}",
+        server.log()
+    );
+    assert!(
+        stdout.contains("browser checks: 5 passed, 0 failed"),
+        "{stdout}"
+    );
+    for shot in [
+        "list-done.png",
+        "job-done.png",
+        "job-failed.png",
+        "job-cancelled.png",
+        "list.png",
+    ] {
+        assert!(shots.join(shot).is_file(), "no screenshot {shot}");
+    }
+}
