@@ -46,11 +46,18 @@ macro_rules! conformance_tests {
     ($fresh:expr; $($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
-            crate::conformance::$name(&$fresh());
+            crate::testing::within(
+                crate::conformance::TEST_LIMIT,
+                stringify!($name),
+                || crate::conformance::$name(&$fresh()),
+            );
         }
     )*};
 }
 pub(crate) use conformance_tests;
+
+/// How long one conformance test may take before it fails as hung.
+pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(120);
 
 /// A long lease: held for the whole test unless ended on purpose.
 const HELD_MS: i64 = 60_000;

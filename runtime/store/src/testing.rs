@@ -266,6 +266,36 @@ impl Drop for PgServer {
     }
 }
 
+/// Runs `body` on a thread of its own and returns what it returns, or panics with a message
+/// naming `what` if it has not finished within `limit`: a test that would hang fails instead
+/// (its stuck thread is left behind and ends with the test process). A panic in `body` is
+/// passed on as it is.
+pub fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    what: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(what.to_owned())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+            let _ = sender.send(result);
+        })
+        .expect("cannot start a test thread");
+    match receiver.recv_timeout(limit) {
+        Ok(Ok(value)) => {
+            let _ = thread.join();
+            value
+        }
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!(
+            "{what} did not finish within {} s: it hangs (its thread is left running)",
+            limit.as_secs()
+        ),
+    }
+}
+
 /// `url` with its connections' search_path set to `schema`.
 pub fn with_search_path(url: &str, schema: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };

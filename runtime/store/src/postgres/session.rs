@@ -84,6 +84,8 @@ pub(crate) struct Session {
     lost_backend: Option<Backend>,
     /// Connections made so far (the first, and every reconnection).
     pub(crate) connections: u64,
+    /// `connections + 1` when that connection was made and then lost while being set up.
+    setup_lost: u64,
     /// Write transactions committed by this session.
     writes: u64,
     /// Where this session's tokens come from (randomly keyed).
@@ -205,12 +207,32 @@ impl Session {
             live: None,
             lost_backend: None,
             connections: 0,
+            setup_lost: 0,
             writes: 0,
             tokens: std::hash::RandomState::new(),
             #[cfg(test)]
             faults: Default::default(),
         };
-        let live = session.open_connection()?;
+        // A connection lost while it was being set up (its server process terminated, the
+        // server shutting down) is retried like a lost one; a server that cannot be reached or
+        // refuses the login is an error at once.
+        let since = Instant::now();
+        let mut pause = BACKOFF.0;
+        let live = loop {
+            let reached = session.connections;
+            match session.open_connection() {
+                Ok(live) => break live,
+                Err(e)
+                    if session.setup_lost > reached
+                        && is_transient(&e)
+                        && since.elapsed() < session.reconnect_for =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(BACKOFF.1);
+                }
+                Err(e) => return Err(e),
+            }
+        };
         session.live = Some(live);
         Ok(session)
     }
@@ -222,6 +244,14 @@ impl Session {
 
     fn open_connection(&mut self) -> Result<Live, StoreError> {
         let connected = self.config.connect(NoTls);
+        // A server that answered but ended the login (shutting down, starting up, the process
+        // terminated) was reached: worth retrying.
+        if let Err(e) = &connected
+            && e.as_db_error()
+                .is_some_and(|db| db.code().code().starts_with("57P"))
+        {
+            self.setup_lost = self.connections + 1;
+        }
         let mut client =
             connected.map_err(|e| database_error(&self.shown, "cannot connect: ", e))?;
         // An abandoned transaction (a worker stopped with SIGSTOP inside one) must not hold its
@@ -231,6 +261,9 @@ impl Session {
              SELECT pid::text, backend_start::text FROM pg_stat_activity
              WHERE pid = pg_backend_pid()",
         );
+        if setup.as_ref().is_err_and(is_connection_loss) {
+            self.setup_lost = self.connections + 1;
+        }
         let messages =
             setup.map_err(|e| database_error(&self.shown, "cannot set up the session: ", e))?;
         let backend = match first_row(&messages).as_deref() {
