@@ -4,18 +4,25 @@
 # - s3s-fs, an S3-compatible server over a local directory (tests/all/objects.rs starts one per
 #   test on a free port), built from crates.io at a pinned version into target/tools/bin;
 # - the zstd, bzip2 and xz command-line tools (tests/all/io_formats.rs compresses its inputs with
-#   the reference tools, not with the crates mr reads them with).
+#   the reference tools, not with the crates mr reads them with);
+# - PostgreSQL's server binaries (mr-store's tests and tests/all/postgres.rs start throwaway
+#   servers with initdb and pg_ctl from /usr/lib/postgresql/*/bin) and libfaketime (one test runs
+#   a server whose clock is an hour ahead).
 # Quick when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in zstd bzip2 xz; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
+command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime libfaketime)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup-services: installing ${missing[*]} from Debian"
     if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq zstd bzip2 xz-utils >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 S3S_FS_VERSION=0.14.1

@@ -10,6 +10,7 @@
 //! - `io_formats`: every input format and sink, damaged and hostile inputs;
 //! - `languages`: the Python and JavaScript SDKs against the Rust plugins;
 //! - `objects`: inputs, runs and outputs in a real S3-compatible server;
+//! - `postgres`: jobs on a PostgreSQL store (a throwaway server), run and by several workers;
 //! - `serve`, `serve_browser`: `mr-host serve`'s API, page (in headless Chromium) and hooks;
 //! - `regression`: each test pins a bug found by an adversarial run, and names it.
 
@@ -22,6 +23,7 @@ mod failures;
 mod io_formats;
 mod languages;
 mod objects;
+mod postgres;
 mod regression;
 mod sandbox;
 mod serve;

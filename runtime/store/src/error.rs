@@ -1,6 +1,6 @@
 //! Store errors: each names the store and the job, task or attempt it concerns.
 
-use crate::model::TaskKind;
+use crate::model::{Lease, Phase, TaskKind};
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -105,5 +105,32 @@ impl StoreError {
             self,
             StoreError::Fenced { .. } | StoreError::Cancelled { .. }
         )
+    }
+}
+
+impl StoreError {
+    /// The refusal of a write by `lease` whose lease was lost.
+    pub(crate) fn fenced(lease: &Lease) -> StoreError {
+        StoreError::Fenced {
+            job: lease.job,
+            kind: lease.kind,
+            idx: lease.idx,
+            attempt: lease.attempt,
+        }
+    }
+
+    /// The refusal of a write by `lease` that changed no row, given the job's phase (if it
+    /// could be read): a cancellation, else a lost lease.
+    pub(crate) fn refusal(lease: &Lease, phase: Option<Phase>) -> StoreError {
+        if phase == Some(Phase::Cancelled) {
+            StoreError::Cancelled {
+                job: lease.job,
+                kind: lease.kind,
+                idx: lease.idx,
+                attempt: lease.attempt,
+            }
+        } else {
+            StoreError::fenced(lease)
+        }
     }
 }

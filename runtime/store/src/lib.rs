@@ -31,6 +31,7 @@
 mod error;
 mod failpoint;
 mod model;
+mod postgres;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ pub use model::{
     HookRow, HookState, JobRow, JobStatus, Lease, LeaseRow, NewJob, Outcome, OutputFile, Phase,
     Retry, SliceCommit, TaskCounts, TaskKind, TaskRow, TaskState,
 };
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 /// The steps of the durable protocol, as one backend implements them. Methods take no time:
@@ -231,13 +233,15 @@ pub fn redact(url: &str) -> String {
 pub fn open(location: &StoreLocation) -> Result<Box<dyn JobStore>, StoreError> {
     match location {
         StoreLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(path)?)),
-        StoreLocation::Postgres(url) => Err(StoreError::BadLocation {
-            given: redact(url),
-            message: "this mr-host has no PostgreSQL backend yet".into(),
-        }),
+        StoreLocation::Postgres(url) => Ok(Box::new(PgStore::open(url)?)),
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;
 

@@ -103,6 +103,25 @@ impl Phase {
             _ => None,
         }
     }
+
+    /// The phase that opens once the last task of `kind` is done: map → reduce (if the job has
+    /// reduce tasks) → finalize → done.
+    pub(crate) fn after(kind: TaskKind, has_reducers: bool) -> Phase {
+        match kind {
+            TaskKind::Map if has_reducers => Phase::Reduce,
+            TaskKind::Map | TaskKind::Reduce => Phase::Finalize,
+            TaskKind::Finalize => Phase::Done,
+        }
+    }
+
+    /// The event that records this phase opening.
+    pub(crate) fn opened_event(self) -> EventKind {
+        if self == Phase::Done {
+            EventKind::JobCompleted
+        } else {
+            EventKind::PhaseStarted
+        }
+    }
 }
 
 named_enum! {
@@ -170,6 +189,24 @@ named_enum! {
         HookDelivered = "hook-delivered",
         /// A completion hook's delivery failed (it may be retried).
         HookFailed = "hook-failed",
+    }
+}
+
+impl EventKind {
+    /// The event for leasing a task that was in `state` (held by `previous_owner`), as
+    /// `attempt`, with its detail: a takeover, a retry, or a first start.
+    pub(crate) fn for_lease(
+        state: TaskState,
+        previous_owner: Option<&str>,
+        attempt: u32,
+    ) -> (EventKind, Option<String>) {
+        match (state, previous_owner) {
+            (TaskState::Leased, Some(prev)) => {
+                (EventKind::LeaseTakenOver, Some(format!("from {prev}")))
+            }
+            _ if attempt > 1 => (EventKind::TaskRetried, None),
+            _ => (EventKind::TaskStarted, None),
+        }
     }
 }
 
@@ -305,6 +342,59 @@ pub enum Retry {
     },
     /// Never: the failure is deterministic, and the job fails now.
     Never,
+}
+
+impl Retry {
+    /// For a task that has now failed `failures` times: `Some(backoff_ms)` when it runs again,
+    /// `None` when it (and its job) fails.
+    pub(crate) fn backoff(self, failures: u32) -> Option<i64> {
+        match self {
+            Retry::Until {
+                max_attempts,
+                after_ms,
+            } if failures < max_attempts => Some(after_ms),
+            _ => None,
+        }
+    }
+}
+
+impl SliceCommit<'_> {
+    /// The slice's counter deltas, one per name (a name given twice adds up), in name order.
+    pub(crate) fn summed_counters(&self) -> std::collections::BTreeMap<&str, i64> {
+        let mut sums = std::collections::BTreeMap::new();
+        for (name, delta) in self.counters {
+            *sums.entry(name.as_str()).or_insert(0) += delta;
+        }
+        sums
+    }
+
+    /// Whether the commit adds to the job's own (`job.`) counters, which the cap counts.
+    pub(crate) fn names_job_counters(&self) -> bool {
+        self.counters.iter().any(|(n, _)| n.starts_with("job."))
+    }
+
+    /// The refusal of this commit for giving job `job` `count` distinct `job.` counter names,
+    /// over `cap`; it names one of the slice's own.
+    pub(crate) fn too_many_counters(&self, job: i64, count: u32, cap: u32) -> crate::StoreError {
+        let example = self
+            .counters
+            .iter()
+            .rev()
+            .find_map(|(n, _)| n.strip_prefix("job."))
+            .unwrap_or_default()
+            .to_owned();
+        crate::StoreError::TooManyCounters {
+            job,
+            count,
+            cap,
+            example,
+        }
+    }
+}
+
+/// The JSON the `slices` table keeps of a slice's counter deltas.
+pub(crate) fn counters_json(sums: &std::collections::BTreeMap<&str, i64>) -> String {
+    serde_json::to_string(sums).expect("a map of names to integers serialises")
 }
 
 /// A failed attempt, as [`crate::JobStore::fail_attempt`] records it.
@@ -495,6 +585,26 @@ pub enum HookOutcome {
     },
     /// Failed for good.
     GaveUp,
+}
+
+impl HookOutcome {
+    /// The hook's state after this outcome, and its backoff before the next claim (0: none).
+    pub(crate) fn next_state(self) -> (HookState, i64) {
+        match self {
+            HookOutcome::Delivered => (HookState::Delivered, 0),
+            HookOutcome::Retry { after_ms } => (HookState::Pending, after_ms),
+            HookOutcome::GaveUp => (HookState::Failed, 0),
+        }
+    }
+
+    /// The event that records this outcome.
+    pub(crate) fn event(self) -> EventKind {
+        if self == HookOutcome::Delivered {
+            EventKind::HookDelivered
+        } else {
+            EventKind::HookFailed
+        }
+    }
 }
 
 /// A completion hook of a job, for status.

@@ -322,15 +322,6 @@ impl SqliteStore {
             .map_err(self.err())
     }
 
-    fn fenced(lease: &Lease) -> StoreError {
-        StoreError::Fenced {
-            job: lease.job,
-            kind: lease.kind,
-            idx: lease.idx,
-            attempt: lease.attempt,
-        }
-    }
-
     /// The refusal for a write of `lease` that changed no row: the job was cancelled, or the
     /// lease was lost.
     fn refusal(tx: &rusqlite::Transaction<'_>, lease: &Lease) -> StoreError {
@@ -341,16 +332,7 @@ impl SqliteStore {
             })
             .optional()
             .unwrap_or(None);
-        if phase == Some(Phase::Cancelled) {
-            StoreError::Cancelled {
-                job: lease.job,
-                kind: lease.kind,
-                idx: lease.idx,
-                attempt: lease.attempt,
-            }
-        } else {
-            Self::fenced(lease)
-        }
+        StoreError::refusal(lease, phase)
     }
 }
 
@@ -421,36 +403,29 @@ fn advance_phase(
     if unfinished > 0 {
         return Ok(());
     }
-    let next = match kind {
-        TaskKind::Map => {
-            let reducers: i64 = tx
-                .query_row(
-                    "SELECT COUNT(*) FROM tasks WHERE job = ? AND kind = 'reduce'",
-                    [job],
-                    |r| r.get(0),
-                )
-                .map_err(err)?;
-            if reducers > 0 {
-                Phase::Reduce
-            } else {
-                Phase::Finalize
-            }
-        }
-        TaskKind::Reduce => Phase::Finalize,
-        TaskKind::Finalize => Phase::Done,
-    };
+    let reducers: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM tasks WHERE job = ? AND kind = 'reduce'",
+            [job],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    let next = Phase::after(kind, reducers > 0);
     tx.execute(
         "UPDATE jobs SET phase = ?, finished_ms = CASE WHEN ? = 'done' THEN ? ELSE NULL END
          WHERE id = ? AND phase = ?",
         params![next, next, now_ms, job, Phase::of(kind)],
     )
     .map_err(err)?;
-    let name = if next == Phase::Done {
-        EventKind::JobCompleted
-    } else {
-        EventKind::PhaseStarted
-    };
-    event(tx, err, job, now_ms, name, None, Some(next.as_str()))
+    event(
+        tx,
+        err,
+        job,
+        now_ms,
+        next.opened_event(),
+        None,
+        Some(next.as_str()),
+    )
 }
 
 /// A task row as `acquire` reads it.
@@ -721,13 +696,7 @@ impl JobStore for SqliteStore {
                 cursor,
                 slices,
             };
-            let (name, detail) = match (state, previous_owner) {
-                (TaskState::Leased, Some(prev)) => {
-                    (EventKind::LeaseTakenOver, Some(format!("from {prev}")))
-                }
-                _ if attempt > 1 => (EventKind::TaskRetried, None),
-                _ => (EventKind::TaskStarted, None),
-            };
+            let (name, detail) = EventKind::for_lease(state, previous_owner.as_deref(), attempt);
             event(
                 tx,
                 err,
@@ -787,9 +756,9 @@ impl JobStore for SqliteStore {
         let SliceCommit {
             cursor,
             outputs,
-            counters,
             last,
             max_job_counters,
+            ..
         } = *commit;
         let held: &Lease = lease;
         self.immediate(|tx, err, now_ms| {
@@ -808,13 +777,8 @@ impl JobStore for SqliteStore {
             if changed != 1 {
                 return Err(Self::refusal(tx, lease));
             }
-            let deltas = serde_json::to_string(
-                &counters
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), *v))
-                    .collect::<std::collections::BTreeMap<_, _>>(),
-            )
-            .expect("counters serialise");
+            let sums = commit.summed_counters();
+            let deltas = counters_json(&sums);
             tx.execute(
                 "INSERT INTO slices (job, kind, idx, slice, attempt, cursor, counters, committed_ms)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -832,7 +796,7 @@ impl JobStore for SqliteStore {
                 )
                 .map_err(err)?;
             }
-            for (name, delta) in counters {
+            for (name, delta) in &sums {
                 tx.execute(
                     "INSERT INTO counters (job, kind, idx, name, value) VALUES (?, ?, ?, ?, ?)
                      ON CONFLICT (job, kind, idx, name) DO UPDATE SET value = value + excluded.value",
@@ -841,7 +805,7 @@ impl JobStore for SqliteStore {
                 .map_err(err)?;
             }
             if let Some(cap) = max_job_counters
-                && counters.iter().any(|(n, _)| n.starts_with("job."))
+                && commit.names_job_counters()
             {
                 let count: u32 = tx
                     .query_row(
@@ -852,18 +816,7 @@ impl JobStore for SqliteStore {
                     .map_err(err)?;
                 if count > cap {
                     // Rolled back with the rest of the transaction.
-                    let example = counters
-                        .iter()
-                        .rev()
-                        .find_map(|(n, _)| n.strip_prefix("job."))
-                        .unwrap_or_default()
-                        .to_owned();
-                    return Err(StoreError::TooManyCounters {
-                        job: lease.job,
-                        count,
-                        cap,
-                        example,
-                    });
+                    return Err(commit.too_many_counters(lease.job, count, cap));
                 }
             }
             event(tx, err, lease.job, now_ms, EventKind::SliceCommitted, Some((lease, Some(slice))), Some(cursor))?;
@@ -898,7 +851,7 @@ impl JobStore for SqliteStore {
                 )
                 .optional()
                 .map_err(err)?
-                .ok_or_else(|| Self::fenced(lease))?;
+                .ok_or_else(|| StoreError::fenced(lease))?;
             let phase: Phase = tx
                 .query_row("SELECT phase FROM jobs WHERE id = ?", [lease.job], |r| r.get(0))
                 .map_err(err)?;
@@ -906,13 +859,9 @@ impl JobStore for SqliteStore {
                 return Err(Self::refusal(tx, lease));
             }
             let failures = failures + 1;
-            let (retry, retry_at_ms) = match failure.retry {
-                Retry::Until {
-                    max_attempts,
-                    after_ms,
-                } => (failures < max_attempts, now_ms + after_ms),
-                Retry::Never => (false, 0),
-            };
+            let backoff = failure.retry.backoff(failures);
+            let retry = backoff.is_some();
+            let retry_at_ms = backoff.map_or(0, |ms| now_ms + ms);
             tx.execute(
                 "UPDATE tasks SET state = ?, owner = NULL, expires_at = NULL, failures = ?, not_before = ?
                  WHERE job = ? AND kind = ? AND idx = ?",
@@ -1233,10 +1182,11 @@ impl JobStore for SqliteStore {
         detail: &str,
     ) -> Result<(), StoreError> {
         self.immediate(|tx, err, now_ms| {
-            let (state, not_before) = match outcome {
-                HookOutcome::Delivered => (HookState::Delivered, 0),
-                HookOutcome::Retry { after_ms } => (HookState::Pending, now_ms + after_ms),
-                HookOutcome::GaveUp => (HookState::Failed, 0),
+            let (state, backoff_ms) = outcome.next_state();
+            let not_before = if backoff_ms > 0 {
+                now_ms + backoff_ms
+            } else {
+                0
             };
             let changed = tx
                 .execute(
@@ -1247,17 +1197,12 @@ impl JobStore for SqliteStore {
                 )
                 .map_err(err)?;
             if changed == 1 {
-                let kind = if outcome == HookOutcome::Delivered {
-                    EventKind::HookDelivered
-                } else {
-                    EventKind::HookFailed
-                };
                 event(
                     tx,
                     err,
                     job,
                     now_ms,
-                    kind,
+                    outcome.event(),
                     None,
                     Some(&format!("{name}: {detail}")),
                 )?;

@@ -1,11 +1,36 @@
-//! The SQLite backend's protocol tests, on a clock moved by hand: every call says when it
-//! happens, as the store's own clock would.
+//! The SQLite backend's tests: the conformance suite (src/conformance.rs) on real time, the
+//! protocol's timing on a clock moved by hand (every call says when it happens, as the store's
+//! own clock would), and what only SQLite has (its schema versions in `user_version`).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::*;
+use crate::conformance::{Backend, alive, commit, failure};
+
+/// A fresh SQLite store in a temporary directory.
+struct SqliteBackend {
+    dir: tempfile::TempDir,
+}
+
+impl Backend for SqliteBackend {
+    fn open(&self) -> Box<dyn JobStore> {
+        Box::new(SqliteStore::open(&self.dir.path().join("jobs.db")).unwrap())
+    }
+}
+
+fn fresh() -> SqliteBackend {
+    SqliteBackend {
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+mod conformance {
+    use super::fresh;
+
+    crate::conformance::conformance_tests!(fresh);
+}
 
 /// A SQLite store whose clock the test sets before each call.
 struct Store {
@@ -103,10 +128,6 @@ fn new_job(s: &mut Store, fingerprint: &str, map: u32, reduce: u32) -> i64 {
     s.create_job(&job, 0).unwrap().0
 }
 
-fn alive(_: &str) -> bool {
-    false
-}
-
 fn lease(s: &mut Store, job: i64, owner: &str, now: i64) -> Lease {
     match s.acquire(job, owner, now, 1000, &alive).unwrap() {
         Acquired::Lease(l) => l,
@@ -114,55 +135,9 @@ fn lease(s: &mut Store, job: i64, owner: &str, now: i64) -> Lease {
     }
 }
 
-/// A commit of `counters` ending at `cursor`.
-fn commit<'a>(cursor: &'a str, counters: &'a [(String, i64)], last: bool) -> SliceCommit<'a> {
-    SliceCommit {
-        cursor,
-        outputs: &[],
-        counters,
-        last,
-        max_job_counters: None,
-    }
-}
-
 fn finish(s: &mut Store, l: &mut Lease, n: i64) {
     s.commit_slice(l, &commit("end", &[("records".into(), n)], true), 0)
         .unwrap();
-}
-
-/// A failure retried until `max_attempts`, not before `after_ms` from now.
-fn failure<'a>(kind: &'a str, error: &'a str, max_attempts: u32, after_ms: i64) -> Failure<'a> {
-    Failure {
-        kind,
-        error,
-        signature: None,
-        retry: Retry::Until {
-            max_attempts,
-            after_ms,
-        },
-    }
-}
-
-#[test]
-fn same_fingerprint_resumes_the_same_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    let a = new_job(&mut s, "fp1", 3, 2);
-    let job = NewJob {
-        name: "wc",
-        fingerprint: "fp1",
-        output: "/out",
-        spec: "{}",
-        map_tasks: 3,
-        reduce_tasks: 2,
-    };
-    assert_eq!(s.create_job(&job, 5).unwrap(), (a, false));
-    drop(s);
-    // Reopening runs no migration twice.
-    let mut s = store(&dir);
-    assert_eq!(s.create_job(&job, 5).unwrap(), (a, false));
-    assert_eq!(s.find_job("fp1").unwrap().unwrap().id, a);
-    assert_eq!(s.find_job("fp2").unwrap(), None);
 }
 
 #[test]
@@ -241,16 +216,6 @@ fn phases_follow_the_tasks_map_reduce_finalize_done() {
 }
 
 #[test]
-fn a_map_only_job_goes_straight_to_finalize() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    let job = new_job(&mut s, "fp", 1, 0);
-    let mut m = lease(&mut s, job, "w", 0);
-    finish(&mut s, &mut m, 1);
-    assert_eq!(lease(&mut s, job, "w", 1).kind, TaskKind::Finalize);
-}
-
-#[test]
 fn a_taken_over_lease_cannot_commit() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = store(&dir);
@@ -298,19 +263,6 @@ fn a_taken_over_lease_cannot_commit() {
             .iter()
             .any(|e| e.event == EventKind::LeaseTakenOver && e.detail.as_deref() == Some("from w1"))
     );
-}
-
-#[test]
-fn a_dead_owner_lease_is_taken_over_before_it_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    let job = new_job(&mut s, "fp", 1, 0);
-    let first = lease(&mut s, job, "host:1:1", 0);
-    let dead = |owner: &str| owner == "host:1:1";
-    let Acquired::Lease(second) = s.acquire(job, "host:2:1", 10, 1000, &dead).unwrap() else {
-        panic!("the dead owner's task should be taken over");
-    };
-    assert_eq!((second.idx, second.attempt), (first.idx, 2));
 }
 
 #[test]
@@ -417,170 +369,6 @@ fn takeovers_do_not_use_up_attempts() {
 }
 
 #[test]
-fn deleting_a_job_leaves_no_trace() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    let job = new_job(&mut s, "fp", 2, 1);
-    let mut l = lease(&mut s, job, "w", 0);
-    finish(&mut s, &mut l, 1);
-    s.delete_job(job).unwrap();
-    assert!(s.jobs().unwrap().is_empty());
-    assert!(matches!(s.job(job), Err(StoreError::NoSuchJob { .. })));
-    assert!(s.job_counters(job).unwrap().is_empty());
-}
-
-#[test]
-fn concurrent_connections_queue_instead_of_failing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("jobs.db");
-    let job = new_job(&mut Store::open(&path).unwrap(), "fp", 200, 0);
-    let taken: Vec<Vec<u32>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|w| {
-                let path = path.clone();
-                scope.spawn(move || {
-                    let mut s = Store::open(&path).unwrap();
-                    let mut mine = Vec::new();
-                    loop {
-                        match s
-                            .acquire(job, &format!("w{w}"), 0, 1 << 40, &alive)
-                            .unwrap()
-                        {
-                            Acquired::Lease(mut l) => {
-                                if l.kind == TaskKind::Map {
-                                    mine.push(l.idx);
-                                }
-                                finish(&mut s, &mut l, 1);
-                            }
-                            Acquired::Wait { .. } => std::thread::yield_now(),
-                            Acquired::Finished { .. } => return mine,
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let mut all: Vec<u32> = taken.into_iter().flatten().collect();
-    all.sort();
-    assert_eq!(all, (0..200).collect::<Vec<_>>());
-    let s = Store::open(&path).unwrap();
-    assert_eq!(s.job_counters(job).unwrap(), vec![("records".into(), 201)]);
-}
-
-#[test]
-fn a_deterministic_failure_fails_the_job_at_once_and_signatures_are_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    let job = new_job(&mut s, "fp", 1, 0);
-    let l = lease(&mut s, job, "w", 0);
-    assert_eq!(s.previous_failure(&l).unwrap(), None);
-    let retried = s
-        .fail_attempt(
-            &l,
-            &Failure {
-                signature: Some("job-error|map|0|a.txt:3|bad"),
-                ..failure("job-error", "bad at a.txt:3", 10, 0)
-            },
-            1,
-        )
-        .unwrap();
-    assert!(retried);
-    let l = lease(&mut s, job, "w", 10);
-    assert_eq!(
-        s.previous_failure(&l).unwrap().as_deref(),
-        Some("job-error|map|0|a.txt:3|bad")
-    );
-    let retried = s
-        .fail_attempt(
-            &l,
-            &Failure {
-                retry: Retry::Never,
-                ..failure("job-error", "bad again", 10, 0)
-            },
-            11,
-        )
-        .unwrap();
-    assert!(!retried, "Retry::Never fails the job with 9 attempts left");
-    assert_eq!(s.job(job).unwrap().phase, Phase::Failed);
-}
-
-#[test]
-fn a_commit_past_the_counter_cap_is_refused_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    let job = new_job(&mut s, "fp", 2, 0);
-    let capped = |counters| SliceCommit {
-        max_job_counters: Some(3),
-        ..commit("1", counters, false)
-    };
-    let mut a = lease(&mut s, job, "w", 0);
-    let first: Vec<(String, i64)> = ["job.a", "job.b", "records"]
-        .iter()
-        .map(|n| (n.to_string(), 1))
-        .collect();
-    s.commit_slice(&mut a, &capped(&first), 0).unwrap();
-    // Repeated names and built-in counters do not count against the cap.
-    let again: Vec<(String, i64)> = vec![("job.a".into(), 1), ("job.c".into(), 1)];
-    s.commit_slice(&mut a, &capped(&again), 0).unwrap();
-    let over: Vec<(String, i64)> = vec![("job.d".into(), 1), ("records".into(), 5)];
-    let err = s.commit_slice(&mut a, &capped(&over), 0).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::TooManyCounters { count: 4, cap: 3, example, .. } if example == "d"),
-        "{err}"
-    );
-    // Nothing of the refused slice was written.
-    assert_eq!(a.slices, 2);
-    let totals = s.job_counters(job).unwrap();
-    assert_eq!(totals.iter().find(|(n, _)| n == "records").unwrap().1, 1);
-    assert!(totals.iter().all(|(n, _)| n != "job.d"));
-}
-
-#[test]
-fn a_cancelled_job_refuses_every_commit_and_lease() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    let job = new_job(&mut s, "fp", 2, 1);
-    let mut running = lease(&mut s, job, "w1", 0);
-    assert_eq!(s.at(5).cancel_job(job).unwrap(), Cancelled::Now);
-    // The running attempt's heartbeat and commit are refused, as a cancellation.
-    let err = s.heartbeat(&running, 10, 1000).unwrap_err();
-    assert!(matches!(err, StoreError::Cancelled { .. }), "{err}");
-    assert!(err.is_refusal());
-    let err = s
-        .commit_slice(
-            &mut running,
-            &commit("1", &[("records".into(), 1)], true),
-            11,
-        )
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Cancelled { .. }), "{err}");
-    s.record_refusal(&running, "cancelled", 12).unwrap();
-    // Nothing more is leased, nothing was counted, and no lease shows as running.
-    assert_eq!(
-        s.acquire(job, "w2", 20, 1000, &alive).unwrap(),
-        Acquired::Finished {
-            phase: Phase::Cancelled,
-            error: None
-        }
-    );
-    assert!(s.job_counters(job).unwrap().is_empty());
-    let status = s.status(job, 100).unwrap();
-    assert!(status.leases.is_empty(), "{:?}", status.leases);
-    assert!(
-        status
-            .recent_events
-            .iter()
-            .any(|e| e.event == EventKind::JobCancelled)
-    );
-    // Cancelling again, or a finished job, changes nothing.
-    assert_eq!(
-        s.at(30).cancel_job(job).unwrap(),
-        Cancelled::AlreadyOver(Phase::Cancelled)
-    );
-}
-
-#[test]
 fn a_database_that_is_not_an_mr_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.db");
@@ -661,18 +449,5 @@ fn a_hook_is_delivered_once_whoever_claims_it() {
             hooks[0].detail.as_deref()
         ),
         (HookState::Delivered, 2, Some("200 OK"))
-    );
-}
-
-#[test]
-fn components_are_kept_by_content() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = store(&dir);
-    assert_eq!(s.component("abc").unwrap(), None);
-    s.put_component("abc", b"\0asm bytes").unwrap();
-    s.put_component("abc", b"\0asm bytes").unwrap();
-    assert_eq!(
-        s.component("abc").unwrap().as_deref(),
-        Some(&b"\0asm bytes"[..])
     );
 }
