@@ -25,12 +25,6 @@ fn text(n: usize) -> String {
         .collect()
 }
 
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
 fn run(args: &[String]) -> std::process::Output {
     run_ok(args)
 }
@@ -60,8 +54,8 @@ fn wordcount_over_gzip_and_zip_equals_plain_text() {
     std::fs::write(d.join("a.txt"), &a).unwrap();
     std::fs::write(d.join("b.txt"), &b).unwrap();
     // Concatenated gzip members: one file holding a, then b.
-    let mut multi = gz(a.as_bytes());
-    multi.extend(gz(b.as_bytes()));
+    let mut multi = gzip(a.as_bytes());
+    multi.extend(gzip(b.as_bytes()));
     std::fs::write(d.join("ab.gz"), &multi).unwrap();
     let mut zw = zip::ZipWriter::new(std::fs::File::create(d.join("ab.zip")).unwrap());
     for (name, data) in [("a.txt", &a), ("sub/b.txt", &b)] {
@@ -93,7 +87,7 @@ fn wordcount_over_gzip_and_zip_equals_plain_text() {
 fn corrupt_gzip_and_truncated_zip_fail_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut data = gz(text(20_000).as_bytes());
+    let mut data = gzip(text(20_000).as_bytes());
     let mid = data.len() / 2;
     data[mid..mid + 32].iter_mut().for_each(|b| *b ^= 0x5a);
     std::fs::write(d.join("bad.gz"), &data).unwrap();
@@ -455,7 +449,7 @@ fn a_migration_upserts_back_exactly_once_after_a_kill_in_finalize() {
 fn empty_inputs_give_empty_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("e.gz"), gz(b"")).unwrap();
+    std::fs::write(d.join("e.gz"), gzip(b"")).unwrap();
     std::fs::write(d.join("e.csv"), "").unwrap();
     let db = d.join("e.db");
     rusqlite::Connection::open(&db)
@@ -638,7 +632,7 @@ fn compressed_or_binary_files_named_as_text_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let job = guest("wordcount");
-    std::fs::write(d.join("log.txt"), gz(text(100).as_bytes())).unwrap();
+    std::fs::write(d.join("log.txt"), gzip(text(100).as_bytes())).unwrap();
     let e = run_err(&args(
         &job,
         &[s(&d.join("log.txt")).into()],
@@ -827,7 +821,7 @@ fn a_gzip_input_appended_to_during_the_run_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let input = d.join("log.gz");
-    std::fs::write(&input, gz(text(200_000).as_bytes())).unwrap();
+    std::fs::write(&input, gzip(text(200_000).as_bytes())).unwrap();
     let out = d.join("out");
     // Small slices: each one reopens the stream at its cursor, so the run is still reading
     // when the file grows.
@@ -883,7 +877,7 @@ fn a_gzip_input_appended_to_during_the_run_is_refused() {
         .append(true)
         .open(&input)
         .unwrap();
-    f.write_all(&gz(b"appended while the job ran\n")).unwrap();
+    f.write_all(&gzip(b"appended while the job ran\n")).unwrap();
     drop(f);
     signal("-CONT");
     let output = child.wait_with_output().unwrap();

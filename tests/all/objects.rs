@@ -9,26 +9,6 @@ use std::process::Output;
 
 use crate::support::*;
 
-/// Text of `lines` words from a small vocabulary, deterministic.
-fn words(lines: usize, seed: u64) -> String {
-    let vocab = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta"];
-    let mut x = seed | 1;
-    let mut text = String::new();
-    for _ in 0..lines {
-        for w in 0..5 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if w > 0 {
-                text.push(' ');
-            }
-            text.push_str(vocab[(x % vocab.len() as u64) as usize]);
-        }
-        text.push('\n');
-    }
-    text
-}
-
 fn run(server: &S3Server, args: &[&str]) -> Output {
     server.mr_host().args(args).output().unwrap()
 }
@@ -45,9 +25,9 @@ fn ok(out: &Output) {
 fn inputs(server: &S3Server, local: &Path) {
     std::fs::create_dir_all(local).unwrap();
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("a.txt", words(3000, 1).into_bytes()),
-        ("b.txt", words(2000, 2).into_bytes()),
-        ("c.txt.gz", gzip(words(1500, 3).as_bytes())),
+        ("a.txt", few_words(3000, 5, 1)),
+        ("b.txt", few_words(2000, 5, 2)),
+        ("c.txt.gz", gzip(&few_words(1500, 5, 3))),
     ];
     for (name, bytes) in &files {
         std::fs::write(local.join(name), bytes).unwrap();
@@ -55,13 +35,6 @@ fn inputs(server: &S3Server, local: &Path) {
     }
     // mr bookkeeping beside the data is never read as input.
     server.put("in/_MANIFEST", b"{}");
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 #[test]
@@ -105,6 +78,11 @@ fn a_job_over_s3_writes_the_same_bytes_as_over_local_files() {
     let local: serde_json::Value =
         serde_json::from_slice(&std::fs::read(local_out.join("_MANIFEST")).unwrap()).unwrap();
     assert_eq!(manifest["files"], local["files"]);
+    // Equal counters hold for this input (a small vocabulary, see support::few_words). Over
+    // text with many distinct words, `map-output-records` and `combine-input-records` were
+    // seen to differ between two runs of the same job, even both local (12056, 16750,
+    // 17623), while the part files stayed identical: map-side combining does not yet give
+    // the same counts however the work was scheduled. Open, reported in the closing note.
     assert_eq!(manifest["counters"], local["counters"]);
     // The job's work files are gone from the bucket once it is done.
     let work = server.root.path().join("bucket/out/_mr/work");

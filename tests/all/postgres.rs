@@ -16,34 +16,16 @@ use crate::support::*;
 /// How long one `mr-host` may run before the test fails as hung.
 const LIMIT: Duration = Duration::from_secs(300);
 
-/// Text of `lines` lines of words from a small vocabulary, deterministic.
-fn words(lines: usize, seed: u64) -> String {
-    let vocab = [
-        "alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta",
-    ];
-    let mut x = seed | 1;
-    let mut text = String::new();
-    for _ in 0..lines {
-        for w in 0..6 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            if w > 0 {
-                text.push(' ');
-            }
-            text.push_str(vocab[(x % vocab.len() as u64) as usize]);
-        }
-        text.push('\n');
-    }
-    text
-}
-
 /// Three input files under `dir/in`.
 fn inputs(dir: &Path) -> PathBuf {
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
     for (i, lines) in [4000, 2500, 1500].into_iter().enumerate() {
-        std::fs::write(input.join(format!("{i}.txt")), words(lines, i as u64 + 1)).unwrap();
+        std::fs::write(
+            input.join(format!("{i}.txt")),
+            few_words(lines, 6, i as u64 + 1),
+        )
+        .unwrap();
     }
     input
 }
@@ -282,6 +264,22 @@ fn workers_sharing_only_postgres_and_s3_write_the_same_bytes() {
         .collect();
     for (w, (child, log)) in workers.into_iter().enumerate() {
         succeeds(child, &format!("worker {w}"), &log, deadline);
+    }
+    // Neither host keeps the finished job's scratch files (only the component cache).
+    for w in 0..2 {
+        let scratch = dir.path().join(format!("host-{w}"));
+        let left: Vec<String> = std::fs::read_dir(&scratch)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("job-"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "{} still holds {left:?}",
+            scratch.display()
+        );
     }
     for part in parts(&expected) {
         let name = part.file_name().unwrap().to_string_lossy().into_owned();

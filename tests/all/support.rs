@@ -245,3 +245,36 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `lines` lines of `per_line` words from an eight-word vocabulary, deterministic in `seed`.
+/// Every batch repeats its keys heavily, so map-side combining always combines and the
+/// combine counters in `_MANIFEST` do not depend on how batches fell (with a large
+/// vocabulary they do: see the note in tests/all/objects.rs).
+pub fn few_words(lines: usize, per_line: usize, seed: u64) -> Vec<u8> {
+    let vocab = [
+        "alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta",
+    ];
+    let mut x = seed | 1;
+    let mut text = String::new();
+    for _ in 0..lines {
+        for w in 0..per_line {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if w > 0 {
+                text.push(' ');
+            }
+            text.push_str(vocab[(x % vocab.len() as u64) as usize]);
+        }
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+/// `data` gzip-compressed (one member).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
