@@ -172,6 +172,15 @@ pub fn work(
         results
     });
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    // Jobs that ended while this worker was serving them leave no scratch behind.
+    let store = mr_store::open(db)?;
+    let live: Vec<i64> = store
+        .jobs()?
+        .into_iter()
+        .filter(|j| !j.phase.is_over())
+        .map(|j| j.id)
+        .collect();
+    worker.forget_ended(&live);
     let mut skipped: Vec<(i64, String)> = worker
         .skipped
         .into_inner()
@@ -206,6 +215,9 @@ impl Worker<'_> {
                     .map(|j| j.id)
                     .collect(),
             };
+            if self.options.only_job.is_none() {
+                self.forget_ended(&jobs);
+            }
             let mut wake_in: Option<i64> = None;
             let mut leased = None;
             for id in jobs {
@@ -241,6 +253,36 @@ impl Worker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Forgets the loaded jobs not in `live` (done, failed, cancelled or deleted) and removes
+    /// their local scratch directories. For an object-storage output each worker host has its
+    /// own (map runs before upload, fetched runs); the finalizing worker removes only its own,
+    /// so without this a long-running worker's scratch grew with every job it served. (A local
+    /// output's work directory is inside the output and removed by finalize.)
+    fn forget_ended(&self, live: &[i64]) {
+        let ended: Vec<Arc<JobContext>> = {
+            let mut jobs = self.jobs.lock().expect("jobs lock");
+            let gone: Vec<i64> = jobs
+                .keys()
+                .filter(|id| !live.contains(id))
+                .copied()
+                .collect();
+            gone.iter().filter_map(|id| jobs.remove(id)).collect()
+        };
+        for job in ended {
+            if let (crate::outdir::OutputDir::Object(_), Some(scratch)) =
+                (&job.out, job.work_dir.parent())
+                && scratch.exists()
+                && let Err(e) = std::fs::remove_dir_all(scratch)
+            {
+                tracing::warn!(
+                    job = job.id,
+                    "cannot remove the job's scratch directory {}: {e}",
+                    scratch.display()
+                );
+            }
+        }
     }
 
     /// Whether the worker should stop taking tasks.
