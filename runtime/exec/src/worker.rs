@@ -97,6 +97,10 @@ struct Worker<'a> {
     runtime: &'a Arc<Runtime>,
     env: TaskEnv,
     jobs: Mutex<HashMap<i64, Arc<JobContext>>>,
+    /// Held while a job is loaded, so that threads asking for the same new job at once load
+    /// it once (two loads made two components, each warning the user on its own, and
+    /// checked the inputs twice).
+    loading: Mutex<()>,
     /// Jobs that cannot be loaded here, with why.
     skipped: Mutex<HashMap<i64, String>>,
     leases: Mutex<HashMap<LeaseKey, (Lease, Arc<AtomicBool>)>>,
@@ -128,6 +132,7 @@ pub fn work(
             memory_share: usize::try_from(share).unwrap_or(usize::MAX),
         },
         jobs: Mutex::new(HashMap::new()),
+        loading: Mutex::new(()),
         skipped: Mutex::new(HashMap::new()),
         leases: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
@@ -299,11 +304,22 @@ impl Worker<'_> {
     /// `None` when this process cannot run it (recorded once, with why): a worker serving many
     /// jobs keeps serving the others. With `only_job`, that is an error instead.
     fn job(&self, id: i64, store: &dyn JobStore) -> Result<Option<Arc<JobContext>>, ExecError> {
-        if let Some(job) = self.jobs.lock().expect("jobs lock").get(&id) {
-            return Ok(Some(job.clone()));
+        let known = || -> Option<Option<Arc<JobContext>>> {
+            if let Some(job) = self.jobs.lock().expect("jobs lock").get(&id) {
+                return Some(Some(job.clone()));
+            }
+            if self.skipped.lock().expect("skipped lock").contains_key(&id) {
+                return Some(None);
+            }
+            None
+        };
+        if let Some(job) = known() {
+            return Ok(job);
         }
-        if self.skipped.lock().expect("skipped lock").contains_key(&id) {
-            return Ok(None);
+        let _loading = self.loading.lock().expect("loading lock");
+        // Another thread may have loaded it while this one waited.
+        if let Some(job) = known() {
+            return Ok(job);
         }
         match self.load(id, store) {
             Ok(job) => {
