@@ -531,6 +531,93 @@ fn a_following_worker_keeps_serving_when_jobs_are_cancelled_or_deleted_from_the_
     assert!(!stderr.contains("error:"), "{stderr}");
 }
 
+/// A worker that read a job's row just before `mr-host delete --output` removed the job must
+/// not recreate its directories afterwards (CI once found `b/` left behind this way). The
+/// pause point holds the worker between reading the row and making the work directory.
+#[test]
+fn a_job_deleted_while_a_worker_loads_it_leaves_no_directory_behind() {
+    let f = fixture(500);
+    let (dir, db, input) = (f.path(), &f.db, &f.input);
+    let gate = dir.join("gate");
+    std::fs::create_dir(&gate).unwrap();
+    let out = dir.join("out");
+    let id: i64 = String::from_utf8(
+        run_ok(&[
+            "submit",
+            s(&guest("wordcount")),
+            "-i",
+            s(input),
+            "-o",
+            s(&out),
+            "--db",
+            s(db),
+        ])
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    let mut worker = mr_host()
+        .args(["worker", "--db", s(db), "--follow", "--workers", "1"])
+        .env("MR_PAUSEPOINT", "load-job-before-work-dir")
+        .env("MR_PAUSEPOINT_DIR", &gate)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !gate.join("reached").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the worker never reached the pause point"
+        );
+        assert!(worker.try_wait().unwrap().is_none(), "the worker exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run_ok(&["delete", &id.to_string(), "--db", s(db), "--output"]);
+    assert!(
+        !out.exists(),
+        "delete --output left {} behind",
+        out.display()
+    );
+    std::fs::write(gate.join("release"), b"").unwrap();
+    // The worker goes on: it finds the job gone and serves the next one.
+    let next = crate::support::run_ok(&[
+        "submit",
+        s(&guest("wordcount")),
+        "-i",
+        s(input),
+        "-o",
+        s(&dir.join("next")),
+        "--db",
+        s(db),
+    ]);
+    let next: i64 = String::from_utf8(next.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let started = Instant::now();
+    while status_json(db, next)["phase"] != "done" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the worker stopped serving: {:#}",
+            status_json(db, next)
+        );
+        assert!(worker.try_wait().unwrap().is_none(), "the worker exited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let stderr = crate::support::server::drain(worker.stderr.take().unwrap());
+    assert!(
+        !out.exists(),
+        "the worker recreated {}: {stderr}",
+        out.display()
+    );
+    assert!(!stderr.contains("error:"), "{stderr}");
+}
+
 #[test]
 fn completion_hooks_are_delivered_once_with_two_watchers() {
     let f = fixture(2_000);

@@ -7,7 +7,7 @@
 //! its inputs changed) is skipped with an error, and the others are served.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -373,10 +373,26 @@ impl Worker<'_> {
             format!("job-{id}-{}", &mr_engine::hex(&hash.finalize())[..16])
         };
         let work_dir = out.work_dir(&self.options.scratch, &job_key);
+        mr_store::pausepoint("load-job-before-work-dir");
+        let missing: Vec<PathBuf> = work_dir
+            .ancestors()
+            .take_while(|dir| !dir.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(&work_dir).map_err(|source| ExecError::Output {
             path: work_dir.clone(),
             source,
         })?;
+        // `mr-host delete` may have removed the job's files between `store.job` above and
+        // the directory just made; it removes them after the rows, so a job still in the
+        // store now will have them removed by that delete, and a job gone must not leave
+        // the directories this load made (its output directory would stay behind).
+        if let Err(e) = store.job(id) {
+            for dir in &missing {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(e.into());
+        }
         if let Some(sink) = &self.env.progress {
             let done_bytes = store
                 .job_counters(id)?

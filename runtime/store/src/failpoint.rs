@@ -5,6 +5,10 @@
 //! With the feature, when the environment variable `MR_FAILPOINT` is `NAME` or `NAME:N`, the
 //! process kills itself with SIGKILL the N-th time (default first) execution reaches
 //! `failpoint(NAME)`: nothing may run after that point, exactly as with `kill -9`.
+//!
+//! A pause point opens a race window on purpose: when `MR_PAUSEPOINT` is `NAME` and
+//! `MR_PAUSEPOINT_DIR` a directory, the first thread to reach `pausepoint(NAME)` creates
+//! `DIR/reached` and waits until the test creates `DIR/release` (at most a minute).
 
 /// A named crash point (a no-op unless built with the `failpoints` feature).
 #[cfg(not(feature = "failpoints"))]
@@ -39,4 +43,35 @@ pub fn failpoint(name: &str) {
         .args(["-KILL", &std::process::id().to_string()])
         .status();
     std::process::abort();
+}
+
+/// A named pause point (a no-op unless built with the `failpoints` feature).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn pausepoint(_name: &str) {}
+
+/// A named pause point: the first time it is reached, holds the thread until the test
+/// releases it (see the module).
+#[cfg(feature = "failpoints")]
+pub fn pausepoint(name: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static HIT: AtomicBool = AtomicBool::new(false);
+    if std::env::var("MR_PAUSEPOINT").ok().as_deref() != Some(name) {
+        return;
+    }
+    let Some(dir) = std::env::var_os("MR_PAUSEPOINT_DIR").map(std::path::PathBuf::from) else {
+        return;
+    };
+    if HIT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    eprintln!(
+        "mr: pausepoint {name} reached: waiting for {}/release",
+        dir.display()
+    );
+    let _ = std::fs::write(dir.join("reached"), b"");
+    let started = std::time::Instant::now();
+    while !dir.join("release").exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

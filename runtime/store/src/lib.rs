@@ -37,7 +37,7 @@ mod sqlite;
 use std::path::{Path, PathBuf};
 
 pub use error::StoreError;
-pub use failpoint::failpoint;
+pub use failpoint::{failpoint, pausepoint};
 pub use model::{
     Acquired, AttemptError, Cancelled, CommittedOutput, Event, EventKind, Failure, HookOutcome,
     HookRow, HookState, JobRow, JobStatus, Lease, LeaseRow, NewJob, Outcome, OutputFile, Phase,
