@@ -604,3 +604,53 @@ fn ctrl_c_stops_run_with_a_message_and_a_rerun_finishes_it() {
     assert!(!said.contains("already done"), "{said}");
     assert_eq!(output_files(&out), output_files(&clean));
 }
+
+/// After a crash, `status` shows the dead process's lease as stale (not running), and
+/// `status --json` carries the counters in the shape `run --json` prints them.
+#[test]
+fn status_marks_a_dead_processs_lease_stale_and_counters_match_run_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, few_words(3000, 4, 7)).unwrap();
+    let out = dir.path().join("out");
+    let job = guest("wordcount");
+    let settings = [
+        "--shards",
+        "1",
+        "--reducers",
+        "1",
+        "--slice-records",
+        "1000",
+    ];
+    let mut args = run_args(&job, &input, &out, &settings);
+    args.push("--lease-seconds".into());
+    args.push("600".into());
+    let (mut child, log) = spawn(
+        &args,
+        &dir.path().join("logs"),
+        Some(("MR_FAILPOINT", "before-commit-map:2")),
+    );
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.signal(), Some(9), "not killed:\n{stderr}");
+    let db = out.join("_mr/state.db");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&run_ok(&["status", "1", "--db", s(&db), "--json"]).stdout).unwrap();
+    let lease = &doc["leases"][0];
+    assert_eq!(lease["expired"], false, "{doc:#}");
+    assert_eq!(lease["stale"], true, "{doc:#}");
+    let text = String::from_utf8(run_ok(&["status", "1", "--db", s(&db)]).stdout).unwrap();
+    assert!(text.contains("0 running, 1 stale (holder gone)"), "{text}");
+    assert!(text.contains("stale: its holder is gone"), "{text}");
+    // One committed slice so far: the counters say so, in run --json's shape.
+    assert_eq!(doc["counters"]["records-in"], 1000, "{doc:#}");
+    assert!(doc["job_counters"].is_object(), "{doc:#}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&run_ok(&[args.clone(), vec!["--json".into()]].concat()).stdout)
+            .unwrap();
+    let done: serde_json::Value =
+        serde_json::from_slice(&run_ok(&["status", "1", "--db", s(&db), "--json"]).stdout).unwrap();
+    assert_eq!(done["counters"], summary["counters"]);
+    assert_eq!(done["job_counters"], summary["job_counters"]);
+    assert!(done["leases"].as_array().unwrap().is_empty(), "{done:#}");
+}

@@ -103,6 +103,86 @@ fn bad_parameters_are_refused_before_running() {
     assert!(!out.exists());
 }
 
+/// Typed parameters (contract 0.1.1): a value of the wrong type is refused before anything
+/// runs, in the words of the host, for a job in each SDK; `submit` refuses it too.
+#[test]
+fn parameters_of_the_wrong_type_are_refused_before_running_in_every_sdk() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = input(dir.path());
+    let out = dir.path().join("out");
+    let cases = [
+        (
+            "faulty",
+            "flaky-every=three",
+            "parameter `flaky-every` of job `faulty` must be an integer (e.g. 42 or -7), not \"three\"",
+        ),
+        (
+            "faulty",
+            "fail-reduce=maybe",
+            "parameter `fail-reduce` of job `faulty` must be one of yes, no, not \"maybe\"",
+        ),
+        (
+            "faulty-python",
+            "fail-reduce=maybe",
+            "parameter `fail-reduce` of job `faulty-python` must be one of yes, no, not \"maybe\"",
+        ),
+        (
+            "faulty-js",
+            "fail-reduce=Yes",
+            "parameter `fail-reduce` of job `faulty-js` must be one of yes, no, not \"Yes\"",
+        ),
+    ];
+    for (job, param, expected) in cases {
+        let err = run_err(&run_args(&guest(job), &input, &out, &["--param", param]));
+        assert!(err.contains(expected), "{job} --param {param}: {err}");
+        assert!(!out.exists(), "{job}: a refused run created its output");
+    }
+    let db = dir.path().join("jobs.db");
+    let err = run_err(&crate::support::submit_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &db,
+        &["--param", "flaky-every=1.5"],
+    ));
+    assert!(
+        err.contains("parameter `flaky-every` of job `faulty` must be an integer"),
+        "{err}"
+    );
+    // Values of the right type run.
+    run_ok(&run_args(
+        &guest("faulty"),
+        &input,
+        &out,
+        &["--param", "flaky-every=1000", "--param", "fail-reduce=no"],
+    ));
+}
+
+/// A component built against contract 0.1.0 (tests/guests/contract-0-1-0, from its own copy of
+/// that WIT) still loads and runs: its parameters are strings, so any value is accepted.
+#[test]
+fn a_component_of_contract_0_1_0_still_loads_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = guest("contract-0-1-0");
+    let shown = String::from_utf8(run_ok(&["inspect", s(&job)]).stdout).unwrap();
+    assert!(shown.contains("contract:    mr:job@0.1.0"), "{shown}");
+    assert!(shown.contains("tag (string, default \"none\")"), "{shown}");
+    let ours = String::from_utf8(run_ok(&["inspect", s(&guest("faulty"))]).stdout).unwrap();
+    assert!(ours.contains("contract:    mr:job@0.1.1"), "{ours}");
+    assert!(ours.contains("flaky-every (integer)"), "{ours}");
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a b\nc\n").unwrap();
+    let out = dir.path().join("out");
+    run_ok(&run_args(
+        &job,
+        &input,
+        &out,
+        &["--param", "tag=3.5", "--shards", "1"],
+    ));
+    let text = std::fs::read_to_string(out.join("part-00000")).unwrap();
+    assert_eq!(text, "a b\t3.5\nc\t3.5\n");
+}
+
 #[test]
 fn missing_input_and_busy_output_are_refused() {
     let dir = tempfile::tempdir().unwrap();

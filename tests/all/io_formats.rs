@@ -891,3 +891,65 @@ fn a_gzip_input_appended_to_during_the_run_is_refused() {
         "{stderr}"
     );
 }
+
+/// Progress over a gzip file is against its compressed size and never passes 100%: the progress
+/// lines printed when stderr is not a terminal, and `status` part-way through (it read "200.0 of
+/// 157.7 MB mapped (127%)" when it compared decompressed bytes with the file's size).
+#[test]
+fn gzip_progress_is_against_the_compressed_size_and_never_past_100_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("in.txt.gz");
+    std::fs::write(&gz, gzip(&few_words(400_000, 6, 11))).unwrap();
+    let size = std::fs::metadata(&gz).unwrap().len();
+    let job = guest("wordcount");
+    let out = dir.path().join("out");
+    let settings = ["--reducers", "1", "--slice-records", "50000"];
+    // Killed before its third commit: two slices of one gzip shard are committed.
+    let mut cmd = mr_host();
+    cmd.args(run_args(&job, &gz, &out, &settings))
+        .env("MR_FAILPOINT", "before-commit-map:3");
+    let killed = cmd.output().unwrap();
+    assert_eq!(killed.status.signal(), Some(9));
+    let db = out.join("_mr/state.db");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&run_ok(&["status", "1", "--db", s(&db), "--json"]).stdout).unwrap();
+    assert_eq!(doc["input_bytes"], size);
+    let read = doc["counters"]["bytes-in"].as_u64().unwrap();
+    assert!(
+        read > size,
+        "the test needs more decompressed bytes than compressed: {doc:#}"
+    );
+    assert!(doc["mapped_bytes"].as_u64().unwrap() <= size, "{doc:#}");
+    let text = String::from_utf8(run_ok(&["status", "1", "--db", s(&db)]).stdout).unwrap();
+    let line = text.lines().find(|l| l.contains("mapped")).unwrap();
+    let percent: f64 = line
+        .rsplit('(')
+        .next()
+        .and_then(|p| p.strip_suffix("%)"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no percentage in {line:?}"));
+    assert!(percent <= 100.0, "{text}");
+    // The rerun, stderr a pipe: progress lines, in compressed megabytes, at most 100%.
+    let mut cmd = mr_host();
+    cmd.args(run_args(&job, &gz, &out, &settings))
+        .env("MR_PROGRESS_SECONDS", "0.05");
+    let rerun = cmd.output().unwrap();
+    assert!(rerun.status.success());
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("mr: map "))
+        .collect();
+    assert!(!lines.is_empty(), "no progress line:\n{stderr}");
+    let total = format!("of {:.1} MB", size as f64 / 1e6);
+    for line in &lines {
+        assert!(line.contains(&total), "{line} (expected {total})");
+        let percent: f64 = line
+            .split('(')
+            .nth(1)
+            .and_then(|p| p.split("%)").next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no percentage in {line:?}"));
+        assert!(percent <= 100.0, "{line}");
+    }
+}

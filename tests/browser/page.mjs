@@ -86,7 +86,11 @@ try {
   const status = statusJson(wordcount);
   assert.equal(status.phase, "done");
   const shown = await page.$$eval("#counters td[data-counter]", (cells) => cells.map((c) => [c.dataset.counter, Number(c.textContent)]));
-  assert.deepEqual(shown, status.counters, "the page's counters are status --json's");
+  const expected = [
+    ...Object.entries(status.counters),
+    ...Object.entries(status.job_counters).map(([n, v]) => [`job.${n}`, v]),
+  ];
+  assert.deepEqual(shown, expected, "the page's counters are status --json's");
   const shards = await page.$$eval("#shards [role=progressbar]", (bars) => bars.map((b) => Number(b.getAttribute("aria-valuenow"))));
   assert.equal(shards.length, status.tasks.find((t) => t.kind === "map").total);
   assert.ok(shards.every((v) => v === 100), `every shard bar full: ${shards}`);

@@ -573,7 +573,7 @@ pub fn status(args: StatusArgs) -> Result<()> {
         text = format!("no jobs in {db}\n");
     }
     for s in &statuses {
-        text += &progress::format_status(&s.status, s.input_bytes)?;
+        text += &progress::format_status(s)?;
         text += &progress::format_hooks(&s.hooks);
         let tasks: Vec<_> = s.tasks.iter().map(|t| t.row.clone()).collect();
         text += &progress::format_tasks(&tasks)?;

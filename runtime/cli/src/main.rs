@@ -151,6 +151,12 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
     if json {
         let mut value = serde_json::to_value(info)?;
         value["sha256"] = job.sha256().into();
+        value["contract"] = format!(
+            "{}@{}",
+            mr_engine::contract::PACKAGE,
+            job.contract_version()
+        )
+        .into();
         value["built_at"] = built.map(|(t, _)| build::stale::unix_seconds(t)).into();
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -165,6 +171,11 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
         );
     }
     println!("world:       {}", info.world.name());
+    println!(
+        "contract:    {}@{}",
+        mr_engine::contract::PACKAGE,
+        job.contract_version()
+    );
     let mut phases = vec!["map"];
     if info.combine {
         phases.push("combine");
@@ -181,7 +192,7 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<()> {
     } else {
         println!("parameters:");
         for p in &info.params {
-            let mut notes = Vec::new();
+            let mut notes = vec![p.kind.to_string()];
             if p.required {
                 notes.push("required".to_owned());
             }

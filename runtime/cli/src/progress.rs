@@ -1,16 +1,51 @@
-//! The progress bar (stderr, only on a terminal, only after the first second) and the summary.
+//! The progress bar (stderr, only on a terminal, only after the first second), a progress line
+//! every 10 s when stderr is not a terminal (a log file, CI, a pipe), and the summary.
 
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mr_exec::StatusDocument;
 use mr_exec::{Progress, ProgressSink, Summary};
-use mr_store::JobStatus;
 
 pub struct Bar {
     bar: ProgressBar,
     started: Instant,
     shown: Arc<Mutex<bool>>,
+    /// The thread printing progress lines when stderr is not a terminal, and its stop flag.
+    lines: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+/// Seconds between progress lines when stderr is not a terminal: `MR_PROGRESS_SECONDS`, else 10.
+fn line_interval() -> Duration {
+    std::env::var("MR_PROGRESS_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(10), Duration::from_secs_f64)
+}
+
+/// One progress line, from the bar's state: `map 45.2 of 157.7 MB (28%), 12.3 MB/s, 10s`.
+fn progress_line(bar: &ProgressBar, started: Instant) -> String {
+    let elapsed = started.elapsed().as_secs_f64();
+    let (pos, len) = (bar.position(), bar.length().unwrap_or(0));
+    let percent = if len == 0 {
+        100.0
+    } else {
+        (pos as f64 * 100.0 / len as f64).min(100.0)
+    };
+    if bar.prefix() == "reduce" {
+        format!("mr: reduce {pos} of {len} partitions done ({percent:.0}%), {elapsed:.0}s")
+    } else {
+        format!(
+            "mr: map {:.1} of {:.1} MB ({percent:.0}%), {:.1} MB/s, {elapsed:.0}s",
+            pos as f64 / 1e6,
+            len as f64 / 1e6,
+            pos as f64 / 1e6 / elapsed.max(1e-9)
+        )
+    }
 }
 
 impl Bar {
@@ -26,10 +61,28 @@ impl Bar {
             .progress_chars("=> "),
         );
         bar.set_prefix("map");
+        let started = Instant::now();
+        let lines = (!std::io::stderr().is_terminal()).then(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (bar, flag) = (bar.clone(), stop.clone());
+            let every = line_interval();
+            let thread = std::thread::spawn(move || {
+                let mut next = every;
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50).min(every));
+                    if started.elapsed() >= next {
+                        eprintln!("{}", progress_line(&bar, started));
+                        next += every;
+                    }
+                }
+            });
+            (stop, thread)
+        });
         Bar {
             bar,
-            started: Instant::now(),
+            started,
             shown: Arc::new(Mutex::new(false)),
+            lines,
         }
     }
 
@@ -52,7 +105,12 @@ impl Bar {
                     bar.set_length(bytes);
                     bar.set_position(done_bytes);
                 }
-                Progress::Mapped(n) => bar.inc(n),
+                // Never past the input's size (compressed progress is approximate).
+                Progress::Mapped(n) => bar.set_position(
+                    bar.position()
+                        .saturating_add(n)
+                        .min(bar.length().unwrap_or(u64::MAX)),
+                ),
                 Progress::ReduceStarted { partitions } => {
                     bar.set_prefix("reduce");
                     bar.set_style(
@@ -71,6 +129,10 @@ impl Bar {
     }
 
     pub fn finish(self) {
+        if let Some((stop, thread)) = self.lines {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
         self.bar.finish_and_clear();
     }
 }
@@ -125,19 +187,16 @@ pub fn print_summary(s: &Summary) {
 }
 
 /// `mr-host status` for one job, as text.
-pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt::Error> {
+pub fn format_status(doc: &StatusDocument) -> Result<String, std::fmt::Error> {
     use std::fmt::Write;
+    let s = &doc.status;
+    let (input_bytes, mapped) = (doc.input_bytes, doc.mapped_bytes);
     let mut out = String::new();
     writeln!(out, "job {} `{}`: {}", s.id, s.name, s.phase)?;
     writeln!(out, "  output:   {}", s.output)?;
     if let Some(error) = &s.error {
         writeln!(out, "  error:    {}", error.replace('\n', "\n            "))?;
     }
-    let mapped = s
-        .counters
-        .iter()
-        .find(|(n, _)| n == "bytes-in")
-        .map_or(0, |(_, v)| (*v).max(0) as u64);
     writeln!(
         out,
         "  input:    {:.1} of {:.1} MB mapped ({:.0}%)",
@@ -150,13 +209,24 @@ pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt
         }
     )?;
     for t in &s.tasks {
+        // A lease whose holder is gone is not running: say so (a worker takes it over).
+        let stale_n = s
+            .leases
+            .iter()
+            .filter(|l| l.kind == t.kind && l.stale)
+            .count() as u32;
+        let stale = if stale_n == 0 {
+            String::new()
+        } else {
+            format!(", {stale_n} stale (holder gone)")
+        };
         writeln!(
             out,
-            "  {:<9} {}/{} done, {} running, {} pending, {} failed, {} slices committed",
+            "  {:<9} {}/{} done, {} running{stale}, {} pending, {} failed, {} slices committed",
             format!("{}:", t.kind),
             t.done,
             t.total,
-            t.leased,
+            t.leased.saturating_sub(stale_n),
             t.pending,
             t.failed,
             t.slices
@@ -178,9 +248,14 @@ pub fn format_status(s: &JobStatus, input_bytes: u64) -> Result<String, std::fmt
         s.attempts, s.failed_attempts, s.refused_attempts
     )?;
     for l in &s.leases {
+        let state = if l.stale {
+            "; stale: its holder is gone, the next worker (or a rerun) takes it over"
+        } else {
+            ""
+        };
         writeln!(
             out,
-            "  lease:    {} task {} attempt {} held by {} ({} slices committed)",
+            "  lease:    {} task {} attempt {} held by {} ({} slices committed{state})",
             l.kind, l.idx, l.attempt, l.owner, l.slices
         )?;
     }

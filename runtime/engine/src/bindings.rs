@@ -7,11 +7,11 @@ use wasmtime::component::{HasSelf, Linker};
 
 use crate::instance::HostState;
 
-/// The `mapreduce-job` world.
+/// The `mapreduce-job-base` world: what every MapReduce job exports since contract 0.1.0.
 pub(crate) mod mapreduce {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "mapreduce-job",
+        world: "mapreduce-job-base",
         ownership: Borrowing { duplicate_if_necessary: true },
         // A counter past the job's caps fails the call (`CounterLimitExceeded`).
         imports: { "mr:job/context.counter-add": trappable },
@@ -21,11 +21,11 @@ pub(crate) mod mapreduce {
     });
 }
 
-/// The `mapper-job` world; its interfaces are those of `mapreduce-job`.
+/// The `mapper-job-base` world; its interfaces are those of `mapreduce-job-base`.
 pub(crate) mod mapper {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "mapper-job",
+        world: "mapper-job-base",
         ownership: Borrowing { duplicate_if_necessary: true },
         with: {
             "mr:job/types": super::mapreduce::mr::job::types,
@@ -34,9 +34,10 @@ pub(crate) mod mapper {
     });
 }
 
-/// The `lifecycle` interface, exported by jobs built for the `-with-events` worlds. Only its
-/// interface-level bindings are used: a job's world is still one of the two above, and the
-/// lifecycle export is looked up beside it when the component has it.
+/// The `lifecycle` interface, exported by jobs built for the `-with-events` worlds, and the
+/// `param-types` interface (contract 0.1.1). Only their interface-level bindings are used: a
+/// job's world is still one of the two above, and these exports are looked up beside it when
+/// the component has them.
 pub(crate) mod events {
     wasmtime::component::bindgen!({
         path: "../../wit",
@@ -54,8 +55,12 @@ pub(crate) mod events {
 pub(crate) use events::exports::mr::job::lifecycle::{
     EventKind, Guest as Lifecycle, GuestIndices as LifecycleIndices,
 };
-pub(crate) use mapper::MapperJobPre;
-pub(crate) use mapreduce::MapreduceJobPre;
+pub(crate) use events::exports::mr::job::param_types::ParamType as WitParamType;
+pub(crate) use events::exports::mr::job::param_types::{
+    Guest as ParamTypes, GuestIndices as ParamTypesIndices,
+};
+pub(crate) use mapper::MapperJobBasePre as MapperJobPre;
+pub(crate) use mapreduce::MapreduceJobBasePre as MapreduceJobPre;
 pub(crate) use mapreduce::mr::job::types;
 
 /// An `InstancePre` for either world.
@@ -67,19 +72,22 @@ pub(crate) enum JobPre {
 
 /// Instantiated bindings for either world.
 pub(crate) enum JobBindings {
-    Mapper(mapper::MapperJob),
-    MapReduce(mapreduce::MapreduceJob),
+    Mapper(mapper::MapperJobBase),
+    MapReduce(mapreduce::MapreduceJobBase),
 }
 
 pub(crate) fn mapreduce_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = wasi_linker(engine)?;
-    mapreduce::MapreduceJob::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    mapreduce::MapreduceJobBase::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
     Ok(linker)
 }
 
 pub(crate) fn mapper_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = wasi_linker(engine)?;
-    mapper::MapperJob::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    mapper::MapperJobBase::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 

@@ -1,5 +1,5 @@
 //! The job contract's names: the WIT package `mr:job` (`wit/job.wit`), its versions and the
-//! fully qualified names of its interfaces (`mr:job/mapper@0.1.0`), in one place.
+//! fully qualified names of its interfaces (`mr:job/mapper@0.1.1`), in one place.
 //!
 //! The version is a parameter everywhere a name is built, so that a later version of the
 //! contract can be added beside this one and components built against either keep loading.
@@ -7,11 +7,13 @@
 /// The WIT package of the job contract.
 pub const PACKAGE: &str = "mr:job";
 
-/// The contract version this host implements (the `@0.1.0` of `package mr:job@0.1.0`).
-pub const VERSION: &str = "0.1.0";
+/// The contract version this host implements (the `@0.1.1` of `package mr:job@0.1.1`).
+pub const VERSION: &str = "0.1.1";
 
-/// Every contract version the host loads, newest first.
-pub const SUPPORTED_VERSIONS: &[&str] = &[VERSION];
+/// Every contract version the host loads, newest first. 0.1.1 only added typed parameters, so
+/// by the component model's semver rules the bindings for 0.1.1 find a 0.1.0 component's
+/// exports and satisfy its imports; the host looks up `param-types` only where it exists.
+pub const SUPPORTED_VERSIONS: &[&str] = &[VERSION, "0.1.0"];
 
 /// The interfaces a job exports.
 pub mod exports {
@@ -25,6 +27,8 @@ pub mod exports {
     pub const REDUCER: &str = "reducer";
     /// `on-event`: jobs built for the `-with-events` worlds.
     pub const LIFECYCLE: &str = "lifecycle";
+    /// `param-types`: jobs built against 0.1.1 or later.
+    pub const PARAM_TYPES: &str = "param-types";
 }
 
 /// The interfaces the host provides to a job.
@@ -85,8 +89,8 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let name = interface_name(exports::MAPPER, VERSION);
-        assert_eq!(name, "mr:job/mapper@0.1.0");
-        assert_eq!(parse_interface_name(&name), Some(("mapper", "0.1.0")));
+        assert_eq!(name, "mr:job/mapper@0.1.1");
+        assert_eq!(parse_interface_name(&name), Some(("mapper", "0.1.1")));
         assert_eq!(
             parse_interface_name("mr:job/reducer@0.2.0"),
             Some(("reducer", "0.2.0"))
@@ -109,11 +113,16 @@ mod tests {
             Some((crate::World::MapreduceJob, VERSION))
         );
         assert_eq!(detect_world(&names(&["mapper"])), None);
+        // A 0.1.0 component (no `param-types`) is told apart the same way.
+        assert_eq!(
+            detect_world(&["mr:job/metadata@0.1.0".into(), "mr:job/mapper@0.1.0".into()]),
+            Some((crate::World::MapperJob, "0.1.0"))
+        );
         assert_eq!(detect_world(&["mr:job/mapper@9.9.9".to_owned()]), None);
         assert_eq!(
             expected_exports(),
-            "`mr:job/mapper@0.1.0` and `mr:job/metadata@0.1.0` (world `mapper-job`), plus \
-             `mr:job/reducer@0.1.0` and `mr:job/combiner@0.1.0` for world `mapreduce-job`"
+            "`mr:job/mapper@0.1.1` and `mr:job/metadata@0.1.1` (world `mapper-job`), plus \
+             `mr:job/reducer@0.1.1` and `mr:job/combiner@0.1.1` for world `mapreduce-job`"
         );
     }
 }

@@ -9,6 +9,7 @@ use wasmtime::Store;
 use wasmtime::component::{Func, Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::bindings::WitParamType;
 use crate::bindings::{self, EventKind, JobBindings, JobPre, Lifecycle, mapreduce, types};
 use crate::capped::{self, CappedBytes, HotFuncs};
 use crate::error::{GuestError, GuestErrorKind};
@@ -18,7 +19,7 @@ use crate::limits::{
     truncate_with_marker,
 };
 use crate::pipe::TailPipe;
-use crate::{JobComponent, JobInfo, ParamInfo, RuntimeOptions, World};
+use crate::{JobComponent, JobInfo, ParamInfo, ParamType, RuntimeOptions, World};
 
 /// Which piece of work a call belongs to (what the guest's `context.task` returns).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,21 +151,41 @@ pub struct Instance {
     store: Store<HostState>,
     bindings: Option<JobBindings>,
     lifecycle: Option<Lifecycle>,
+    param_types: Option<bindings::ParamTypes>,
     hot: HotFuncs,
     output: TailPipe,
     task: TaskIdentity,
 }
 
+/// Why the `param-types` export's answer was not taken.
+pub(crate) enum TypeParamsError {
+    /// The call failed.
+    Guest(GuestError),
+    /// It names a parameter `describe` does not, or one twice.
+    Contradicts(String),
+}
+
+/// What `instantiate` makes.
+type Instantiated = (
+    Store<HostState>,
+    JobBindings,
+    Option<Lifecycle>,
+    Option<bindings::ParamTypes>,
+    HotFuncs,
+);
+
 impl Instance {
     /// Creates a store and instantiates the job in it.
     pub fn new(job: &Arc<JobComponent>, task: TaskIdentity) -> Result<Self, GuestError> {
         let output = TailPipe::default();
-        let (store, bindings, lifecycle, hot) = Self::instantiate(job, &output, &task)?;
+        let (store, bindings, lifecycle, param_types, hot) =
+            Self::instantiate(job, &output, &task)?;
         Ok(Instance {
             job: job.clone(),
             store,
             bindings: Some(bindings),
             lifecycle,
+            param_types,
             hot,
             output,
             task,
@@ -175,7 +196,7 @@ impl Instance {
         job: &Arc<JobComponent>,
         output: &TailPipe,
         task: &TaskIdentity,
-    ) -> Result<(Store<HostState>, JobBindings, Option<Lifecycle>, HotFuncs), GuestError> {
+    ) -> Result<Instantiated, GuestError> {
         // No preopens, no network, no environment, no arguments: stdout and stderr are
         // captured, stdin is empty.
         // Network use is off by default in wasmtime-wasi; say so explicitly, so that a change of
@@ -217,11 +238,11 @@ impl Instance {
                 JobPre::MapReduce(pre) => pre.instance_pre().instantiate(&mut store)?,
             };
             let bindings = match &job.pre {
-                JobPre::Mapper(_) => {
-                    JobBindings::Mapper(bindings::mapper::MapperJob::new(&mut store, &instance)?)
-                }
+                JobPre::Mapper(_) => JobBindings::Mapper(bindings::mapper::MapperJobBase::new(
+                    &mut store, &instance,
+                )?),
                 JobPre::MapReduce(_) => JobBindings::MapReduce(
-                    bindings::mapreduce::MapreduceJob::new(&mut store, &instance)?,
+                    bindings::mapreduce::MapreduceJobBase::new(&mut store, &instance)?,
                 ),
             };
             let lifecycle = job
@@ -229,12 +250,17 @@ impl Instance {
                 .as_ref()
                 .map(|indices| indices.load(&mut store, &instance))
                 .transpose()?;
+            let param_types = job
+                .param_types
+                .as_ref()
+                .map(|indices| indices.load(&mut store, &instance))
+                .transpose()?;
             let hot = HotFuncs::find(&mut store, &instance, job.contract_version)?;
-            wasmtime::Result::Ok((bindings, lifecycle, hot))
+            wasmtime::Result::Ok((bindings, lifecycle, param_types, hot))
         })();
-        let (bindings, lifecycle, hot) =
+        let (bindings, lifecycle, param_types, hot) =
             instantiated.map_err(|e| GuestError::trap(&e, output.take(), &job.runtime.options))?;
-        Ok((store, bindings, lifecycle, hot))
+        Ok((store, bindings, lifecycle, param_types, hot))
     }
 
     /// Sets the task identity reported to the guest and used in logs.
@@ -253,12 +279,13 @@ impl Instance {
     /// with the store to call it in.
     fn bindings(&mut self) -> Result<(&JobBindings, &mut Store<HostState>), GuestError> {
         if self.bindings.is_none() {
-            let (store, bindings, lifecycle, hot) =
+            let (store, bindings, lifecycle, param_types, hot) =
                 Self::instantiate(&self.job, &self.output, &self.task)?;
             // Counters of committed work were taken already; a fresh store starts from zero.
             self.store = store;
             self.bindings = Some(bindings);
             self.lifecycle = lifecycle;
+            self.param_types = param_types;
             self.hot = hot;
         }
         let bindings = self.bindings.as_ref().expect("just instantiated");
@@ -319,9 +346,56 @@ impl Instance {
                     description: p.description,
                     default: p.default_value,
                     required: p.required,
+                    kind: ParamType::String,
                 })
                 .collect(),
         })
+    }
+
+    /// `info` with its parameters' types from the `param-types` export (contract 0.1.1); a
+    /// 0.1.0 component's parameters stay strings.
+    pub(crate) fn type_params(&mut self, mut info: JobInfo) -> Result<JobInfo, TypeParamsError> {
+        if self.param_types.is_none() {
+            return Ok(info);
+        }
+        self.bindings().map_err(TypeParamsError::Guest)?;
+        let exported = self
+            .param_types
+            .as_ref()
+            .expect("instantiated with its param-types export");
+        let out = exported
+            .call_param_types(&mut self.store)
+            .map(Ok::<_, types::JobError>);
+        let declared = self.finish(out).map_err(TypeParamsError::Guest)?;
+        let mut seen = std::collections::HashSet::new();
+        for typed in declared {
+            if !seen.insert(typed.name.clone()) {
+                return Err(TypeParamsError::Contradicts(format!(
+                    "parameter `{}` is typed twice",
+                    typed.name
+                )));
+            }
+            let Some(p) = info.params.iter_mut().find(|p| p.name == typed.name) else {
+                return Err(TypeParamsError::Contradicts(format!(
+                    "`param-types` names `{}`, which `describe` does not declare",
+                    typed.name
+                )));
+            };
+            p.kind = match typed.type_ {
+                WitParamType::String => ParamType::String,
+                WitParamType::Integer => ParamType::Integer,
+                WitParamType::Float => ParamType::Float,
+                WitParamType::Bool => ParamType::Bool,
+                WitParamType::Enum(words) if words.is_empty() => {
+                    return Err(TypeParamsError::Contradicts(format!(
+                        "parameter `{}` is an enum of no words",
+                        typed.name
+                    )));
+                }
+                WitParamType::Enum(words) => ParamType::Enum(words),
+            };
+        }
+        Ok(info)
     }
 
     /// Delivers a lifecycle event to a job that exports `lifecycle` (a no-op for the others).

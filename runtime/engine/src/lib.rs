@@ -93,6 +93,14 @@ pub enum EngineError {
         /// The guest failure.
         error: Box<GuestError>,
     },
+    /// The `param-types` export contradicts `describe` (a bug in the job or its SDK).
+    #[error("job component {path} declares its parameters' types wrongly: {message}")]
+    BadParamTypes {
+        /// The component's path.
+        path: PathBuf,
+        /// What is wrong, naming the parameter.
+        message: String,
+    },
     /// Engine configuration failed.
     #[error("cannot configure the wasm engine: {0}")]
     Config(String),
@@ -129,6 +137,69 @@ pub struct ParamInfo {
     pub default: Option<String>,
     /// Whether the job refuses to run without it.
     pub required: bool,
+    /// What its values must look like (always `String` for a 0.1.0 component).
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+}
+
+/// The type of a parameter's value, declared by the job's `param-types` export (contract
+/// 0.1.1). Values are still passed to the job as text; the host only checks them, when the
+/// job is submitted, so that a typo fails there and names the parameter.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "values")]
+pub enum ParamType {
+    /// Any text.
+    String,
+    /// A signed 64-bit decimal integer.
+    Integer,
+    /// A finite decimal number.
+    Float,
+    /// `true` or `false`.
+    Bool,
+    /// One of these words.
+    Enum(Vec<String>),
+}
+
+impl ParamType {
+    /// Checks `value` against the type; the error says what was expected, for a message that
+    /// names the parameter.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        let ok = match self {
+            ParamType::String => true,
+            ParamType::Integer => value.parse::<i64>().is_ok(),
+            ParamType::Float => value.parse::<f64>().is_ok_and(f64::is_finite),
+            ParamType::Bool => matches!(value, "true" | "false"),
+            ParamType::Enum(words) => words.iter().any(|w| w == value),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("must be {}, not {value:?}", self.expected()))
+        }
+    }
+
+    /// What a value of this type is, in words: "an integer (e.g. 42)".
+    pub fn expected(&self) -> String {
+        match self {
+            ParamType::String => "text".to_owned(),
+            ParamType::Integer => "an integer (e.g. 42 or -7)".to_owned(),
+            ParamType::Float => "a number (e.g. 0.25, 3 or 1e-3)".to_owned(),
+            ParamType::Bool => "true or false".to_owned(),
+            ParamType::Enum(words) => format!("one of {}", words.join(", ")),
+        }
+    }
+}
+
+impl std::fmt::Display for ParamType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamType::String => f.write_str("string"),
+            ParamType::Integer => f.write_str("integer"),
+            ParamType::Float => f.write_str("float"),
+            ParamType::Bool => f.write_str("bool"),
+            ParamType::Enum(words) => write!(f, "enum({})", words.join("|")),
+        }
+    }
 }
 
 /// What a job's `describe` export says about it.
@@ -298,7 +369,11 @@ impl Runtime {
             contract::exports::LIFECYCLE,
             version,
         ));
-        let (pre, lifecycle) = match world {
+        let has_param_types = exports.contains(&contract::interface_name(
+            contract::exports::PARAM_TYPES,
+            version,
+        ));
+        let (pre, lifecycle, param_types) = match world {
             World::MapreduceJob => {
                 let instance_pre = self
                     .mapreduce_linker
@@ -306,8 +381,10 @@ impl Runtime {
                     .map_err(load_err)?;
                 let lifecycle =
                     lifecycle_indices(&instance_pre, has_lifecycle).map_err(load_err)?;
+                let param_types =
+                    param_types_indices(&instance_pre, has_param_types).map_err(load_err)?;
                 let pre = bindings::MapreduceJobPre::new(instance_pre).map_err(load_err)?;
-                (bindings::JobPre::MapReduce(pre), lifecycle)
+                (bindings::JobPre::MapReduce(pre), lifecycle, param_types)
             }
             World::MapperJob => {
                 let instance_pre = self
@@ -316,8 +393,10 @@ impl Runtime {
                     .map_err(load_err)?;
                 let lifecycle =
                     lifecycle_indices(&instance_pre, has_lifecycle).map_err(load_err)?;
+                let param_types =
+                    param_types_indices(&instance_pre, has_param_types).map_err(load_err)?;
                 let pre = bindings::MapperJobPre::new(instance_pre).map_err(load_err)?;
-                (bindings::JobPre::Mapper(pre), lifecycle)
+                (bindings::JobPre::Mapper(pre), lifecycle, param_types)
             }
         };
         let mut job = JobComponent {
@@ -325,6 +404,7 @@ impl Runtime {
             sha256,
             contract_version: version,
             lifecycle,
+            param_types,
             runtime: self.clone(),
             pre,
             info: None,
@@ -345,6 +425,26 @@ impl Runtime {
                 path: path.to_owned(),
                 error: Box::new(error),
             })?;
+        let info = instance.type_params(info).map_err(|e| match e {
+            instance::TypeParamsError::Guest(error) => EngineError::Describe {
+                path: path.to_owned(),
+                error: Box::new(error),
+            },
+            instance::TypeParamsError::Contradicts(message) => EngineError::BadParamTypes {
+                path: path.to_owned(),
+                message,
+            },
+        })?;
+        for p in &info.params {
+            if let Some(default) = &p.default {
+                p.kind
+                    .check(default)
+                    .map_err(|why| EngineError::BadParamTypes {
+                        path: path.to_owned(),
+                        message: format!("the default of parameter `{}` {why}", p.name),
+                    })?;
+            }
+        }
         job.info = Some(info);
         Ok(Arc::new(job))
     }
@@ -415,6 +515,8 @@ pub struct JobComponent {
     /// The version of the `mr:job` contract the component was built against.
     contract_version: &'static str,
     pub(crate) lifecycle: Option<bindings::LifecycleIndices>,
+    /// The `param-types` export's indices (contract 0.1.1 components).
+    pub(crate) param_types: Option<bindings::ParamTypesIndices>,
     runtime: Arc<Runtime>,
     pre: bindings::JobPre,
     info: Option<JobInfo>,
@@ -432,6 +534,7 @@ impl JobComponent {
             sha256: self.sha256.clone(),
             contract_version: self.contract_version,
             lifecycle: self.lifecycle.clone(),
+            param_types: self.param_types.clone(),
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
             info: None,
@@ -555,6 +658,12 @@ impl JobComponent {
         for p in &info.params {
             match given.get(&p.name).or(p.default.as_ref()) {
                 Some(v) => {
+                    p.kind.check(v).map_err(|why| {
+                        format!(
+                            "parameter `{}` of job `{}` {why} (--param {}=VALUE)",
+                            p.name, info.name, p.name
+                        )
+                    })?;
                     params.insert(p.name.clone(), v.clone());
                 }
                 None if p.required => {
@@ -600,6 +709,16 @@ fn lifecycle_indices(
         .transpose()
 }
 
+/// The `param-types` export's indices, when the component has one (contract 0.1.1).
+fn param_types_indices(
+    pre: &wasmtime::component::InstancePre<instance::HostState>,
+    exported: bool,
+) -> wasmtime::Result<Option<bindings::ParamTypesIndices>> {
+    exported
+        .then(|| bindings::ParamTypesIndices::new(pre))
+        .transpose()
+}
+
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -609,4 +728,40 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ParamType;
+
+    #[test]
+    fn parameter_values_are_checked_against_their_type() {
+        let int = ParamType::Integer;
+        for ok in ["0", "-7", "+42", "9223372036854775807"] {
+            assert_eq!(int.check(ok), Ok(()), "{ok}");
+        }
+        for bad in ["three", "1.0", "", " 1", "9223372036854775808", "1_000"] {
+            assert!(int.check(bad).is_err(), "{bad}");
+        }
+        let float = ParamType::Float;
+        for ok in ["0.25", "3", "1e-3", "-.5", "7."] {
+            assert_eq!(float.check(ok), Ok(()), "{ok}");
+        }
+        for bad in ["NaN", "inf", "1e999", "x", ""] {
+            assert!(float.check(bad).is_err(), "{bad}");
+        }
+        assert!(ParamType::Bool.check("true").is_ok());
+        assert_eq!(
+            ParamType::Bool.check("yes"),
+            Err("must be true or false, not \"yes\"".into())
+        );
+        let mode = ParamType::Enum(vec!["fast".into(), "exact".into()]);
+        assert!(mode.check("exact").is_ok());
+        assert_eq!(
+            mode.check("Fast"),
+            Err("must be one of fast, exact, not \"Fast\"".into())
+        );
+        assert!(ParamType::String.check("").is_ok());
+        assert_eq!(mode.to_string(), "enum(fast|exact)");
+    }
 }

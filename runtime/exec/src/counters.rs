@@ -53,13 +53,6 @@ impl SliceCounters {
         self.builtin[i] += delta;
     }
 
-    pub(crate) fn get(&self, name: &str) -> u64 {
-        BUILTIN_COUNTERS
-            .iter()
-            .position(|n| *n == name)
-            .map_or(0, |i| self.builtin[i])
-    }
-
     /// Adds the counters an instance collected during a call; fails when the slice alone names
     /// more distinct counters than the job may have.
     pub(crate) fn absorb(&mut self, instance: &mut mr_engine::Instance) -> Result<(), ExecError> {

@@ -84,7 +84,8 @@ pub enum Progress {
         /// Shards.
         shards: usize,
     },
-    /// Input bytes mapped by a committed slice.
+    /// Input bytes mapped by a committed slice: bytes of the input files, so compressed bytes
+    /// for a compressed file (approximate there, by the decoder's read-ahead).
     Mapped(u64),
     /// The reduce phase started.
     ReduceStarted {

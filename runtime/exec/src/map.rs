@@ -67,7 +67,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         mr_store::failpoint("before-commit-map");
         let last = reader.is_finished();
         let next = reader.position();
-        let bytes = counters.get("bytes-in");
+        // Progress is against the input files' size: compressed bytes for compressed files.
+        let source_bytes = reader.source_bytes_read();
         let outputs = files.outputs();
         let deltas = counters.deltas();
         let committed = task.store.commit_slice(
@@ -85,7 +86,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             return Err(e.into());
         }
         tracing::debug!(cursor = %next, "committed");
-        task.progress(Progress::Mapped(bytes));
+        task.progress(Progress::Mapped(source_bytes));
         task.notify_done(LifecycleEvent::SliceCommitted);
         if last {
             task.notify_done(LifecycleEvent::TaskCompleted);

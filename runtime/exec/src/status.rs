@@ -2,7 +2,9 @@
 //! [`JobStatus`] with what only the plan knows (input bytes, each map task's planned bytes)
 //! and the job's completion hooks.
 
-use mr_store::{HookRow, JobStatus, JobStore, TaskKind, TaskRow};
+use std::collections::BTreeMap;
+
+use mr_store::{HookRow, JobStatus, JobStore, TaskKind, TaskRow, TaskState};
 use serde::Serialize;
 
 use crate::ExecError;
@@ -14,8 +16,17 @@ pub struct StatusDocument {
     /// What the store knows.
     #[serde(flatten)]
     pub status: JobStatus,
-    /// Input bytes of the whole job (compare with the `bytes-in` counter).
+    /// Built-in counters over committed work, every one present: the shape of `run --json`.
+    pub counters: BTreeMap<String, u64>,
+    /// The job's own counters over committed work (`run --json`'s `job_counters`).
+    pub job_counters: BTreeMap<String, i64>,
+    /// Input bytes of the whole job.
     pub input_bytes: u64,
+    /// Of those, the bytes mapped by committed work: whole shards once done, and part-way
+    /// shards by their records' bytes, except shards reading compressed files (whose
+    /// decompressed bytes say nothing of the file's progress), counted once done. Never more
+    /// than `input_bytes` (unlike `bytes-in`, which counts decompressed bytes).
+    pub mapped_bytes: u64,
     /// Every task, when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskView>,
@@ -43,12 +54,22 @@ pub fn status_document(
     events: u32,
     tasks: bool,
 ) -> Result<StatusDocument, ExecError> {
-    let status = store.status(id, events)?;
+    let mut status = store.status(id, events)?;
     let spec = JobSpec::parse(&store.job(id)?.spec, id)?;
+    // A lease whose process is gone (on this host) is held by nobody: `status` must not show
+    // it as running. A worker takes it over at once; until one does, it is stale.
+    for lease in &mut status.leases {
+        lease.stale |= crate::owner::is_dead(&lease.owner);
+    }
+    let (counters, job_counters) = crate::counters::split(status.counters.clone());
+    let rows = store.tasks(id)?;
     Ok(StatusDocument {
+        counters,
+        job_counters,
         input_bytes: spec.files.iter().map(|f| f.len).sum(),
+        mapped_bytes: mapped_bytes(&spec, &rows),
         tasks: if tasks {
-            views(store.tasks(id)?, &spec)
+            views(rows, &spec)
         } else {
             Vec::new()
         },
@@ -61,6 +82,37 @@ pub fn status_document(
 pub fn task_views(store: &dyn JobStore, id: i64) -> Result<Vec<TaskView>, ExecError> {
     let spec = JobSpec::parse(&store.job(id)?.spec, id)?;
     Ok(views(store.tasks(id)?, &spec))
+}
+
+/// Input bytes mapped by committed work (see [`StatusDocument::mapped_bytes`]).
+pub(crate) fn mapped_bytes(spec: &JobSpec, tasks: &[TaskRow]) -> u64 {
+    tasks
+        .iter()
+        .filter(|t| t.kind == TaskKind::Map)
+        .map(|t| {
+            let Some(shard) = spec.shards.get(t.idx as usize) else {
+                return 0;
+            };
+            let planned = shard.bytes();
+            if t.state == TaskState::Done {
+                return planned;
+            }
+            let compressed = shard.ranges.iter().any(|r| {
+                spec.files
+                    .get(r.file)
+                    .is_some_and(mr_io::InputFile::is_compressed)
+            });
+            if compressed {
+                return 0;
+            }
+            let read = t
+                .counters
+                .iter()
+                .find(|(n, _)| n == "bytes-in")
+                .map_or(0, |(_, v)| (*v).max(0) as u64);
+            read.min(planned)
+        })
+        .sum()
 }
 
 fn views(rows: Vec<TaskRow>, spec: &JobSpec) -> Vec<TaskView> {

@@ -394,11 +394,7 @@ impl Worker<'_> {
             return Err(e.into());
         }
         if let Some(sink) = &self.env.progress {
-            let done_bytes = store
-                .job_counters(id)?
-                .into_iter()
-                .find(|(n, _)| n == "bytes-in")
-                .map_or(0, |(_, v)| v.max(0) as u64);
+            let done_bytes = crate::status::mapped_bytes(&spec, &store.tasks(id)?);
             sink(Progress::Planned {
                 bytes: spec.files.iter().map(|f| f.len).sum(),
                 done_bytes,

@@ -9,7 +9,9 @@
 //! A compressed stream cannot seek, so a resumed slice decompresses from the start and
 //! discards the bytes before its cursor.
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,21 +80,39 @@ pub(crate) fn text_stream(
     offset: u64,
     options: ReadOptions,
 ) -> Result<Box<dyn BufRead>, InputError> {
+    Ok(text_stream_counted(file, end, offset, options)?.0)
+}
+
+/// Compressed bytes a decoder has consumed so far (shared with the stream that counts them).
+pub(crate) type CompressedCount = Rc<Cell<u64>>;
+
+/// [`text_stream`], with, for a compressed file, the count of compressed bytes the decoder has
+/// consumed so far (progress against the file's size; the decoder reads ahead of the records
+/// handed out by up to its buffers).
+pub(crate) fn text_stream_counted(
+    file: &InputFile,
+    end: u64,
+    offset: u64,
+    options: ReadOptions,
+) -> Result<(Box<dyn BufRead>, Option<CompressedCount>), InputError> {
     let compression = file.codec();
     if compression == Compression::None {
         let f = crate::source::open_range(file, offset, end)?;
-        return Ok(Box::new(BufReader::with_capacity(
-            1 << 20,
-            WholeRange {
-                inner: f,
-                pos: offset,
-                end,
-                planned: Planned { file: file.clone() },
-            },
-        )));
+        return Ok((
+            Box::new(BufReader::with_capacity(
+                1 << 20,
+                WholeRange {
+                    inner: f,
+                    pos: offset,
+                    end,
+                    planned: Planned { file: file.clone() },
+                },
+            )),
+            None,
+        ));
     }
     let f = crate::source::open_range(file, 0, file.len)?;
-    let mut stream = decompressed(f, file, compression, options);
+    let (mut stream, compressed) = decompressed(f, file, compression, options);
     let skipped = std::io::copy(&mut (&mut stream).take(offset), &mut std::io::sink())
         .map_err(io_error(file, 0))?;
     if skipped != offset {
@@ -103,7 +123,7 @@ pub(crate) fn text_stream(
             ),
         });
     }
-    Ok(stream)
+    Ok((stream, Some(compressed)))
 }
 
 /// The whole decompressed content of a compressed file, read from exactly its planned length.
@@ -112,12 +132,12 @@ fn decompressed(
     file: &InputFile,
     compression: Compression,
     options: ReadOptions,
-) -> Box<dyn BufRead> {
+) -> (Box<dyn BufRead>, Rc<Cell<u64>>) {
     let (counted, compressed) = Counted::new(BufReader::with_capacity(256 << 10, f));
     let planned = Some(Planned { file: file.clone() });
     let inflate = |inner: Box<dyn Read>| Inflate {
         inner,
-        compressed,
+        compressed: compressed.clone(),
         out: 0,
         ratio: options.max_inflate_ratio,
         what: compression.name(),
@@ -135,7 +155,10 @@ fn decompressed(
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(counted)),
         Compression::None => unreachable!("only compressed files are decompressed"),
     };
-    Box::new(BufReader::with_capacity(1 << 20, inflate(decoder)))
+    (
+        Box::new(BufReader::with_capacity(1 << 20, inflate(decoder))),
+        compressed,
+    )
 }
 
 /// A reader whose first read fails with a decoder's construction error.

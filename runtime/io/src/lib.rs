@@ -171,6 +171,13 @@ impl InputFile {
         }
     }
 
+    /// Whether its bytes are compressed (a compressed file, or a zip archive): its records'
+    /// bytes are then not its file bytes.
+    pub fn is_compressed(&self) -> bool {
+        self.codec() != Compression::None
+            || matches!(self.format, Format::ZipLines | Format::ZipMembers)
+    }
+
     /// A plain text file, for unit tests that need only a name.
     #[cfg(test)]
     pub(crate) fn test(name: &str) -> InputFile {

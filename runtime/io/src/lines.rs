@@ -8,7 +8,7 @@
 //! their true `path:line`. A shard may span several files; a file may span several shards. A
 //! compressed file cannot seek, so it is one shard.
 
-use crate::compress::{Compression, text_stream};
+use crate::compress::{Compression, text_stream_counted};
 use crate::format::{Format, InputFormat, one_range};
 use crate::reader::{
     BadRecord, LineError, RangeReader, ReadOptions, Step, line_key, parse_text_position, read_line,
@@ -57,8 +57,10 @@ impl InputFormat for Lines {
         options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {
         let (offset, line, _) = parse_text_position(file, inner, (range.start, range.first_line))?;
+        let (reader, compressed) = text_stream_counted(file, range.end, offset, options)?;
         Ok(Box::new(LinesReader {
-            reader: text_stream(file, range.end, offset, options)?,
+            reader,
+            compressed,
             display: file.display.clone(),
             offset,
             line,
@@ -189,6 +191,8 @@ fn count_newlines(f: &InputFile, start: u64, end: u64) -> Result<u64, InputError
 /// Lines (optionally validated as JSON) of a byte stream; also reads the lines of zip members.
 pub(crate) struct LinesReader {
     pub(crate) reader: Box<dyn BufRead>,
+    /// For a compressed file, the compressed bytes consumed so far (see `source_position`).
+    pub(crate) compressed: Option<std::rc::Rc<std::cell::Cell<u64>>>,
     /// Key prefix: `path` or `archive/member`.
     pub(crate) display: String,
     pub(crate) offset: u64,
@@ -269,6 +273,10 @@ impl RangeReader for LinesReader {
 
     fn cursor(&self) -> String {
         format!("{}:{}", self.offset, self.line)
+    }
+
+    fn source_position(&self) -> Option<u64> {
+        self.compressed.as_ref().map(|c| c.get())
     }
 }
 

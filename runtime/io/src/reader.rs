@@ -57,6 +57,12 @@ pub(crate) trait RangeReader {
     fn next(&mut self, out: &mut Vec<u8>) -> Result<Step, InputError>;
     /// Where the next record starts (the INNER part of the cursor).
     fn cursor(&self) -> String;
+    /// Bytes of the file consumed so far, when they are not the records' bytes (a compressed
+    /// file: compressed bytes, for progress against its size). `None`: the records' bytes are
+    /// the file's.
+    fn source_position(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The error for a cursor the job store holds that this format cannot parse.

@@ -56,6 +56,10 @@ pub struct ShardReader<'a> {
     current: Option<Box<dyn RangeReader + 'a>>,
     options: ReadOptions,
     bad: Vec<BadRecord>,
+    /// Bytes of the input files this reader consumed (see [`ShardReader::source_bytes_read`]).
+    source_read: u64,
+    /// The current range reader's last [`RangeReader::source_position`].
+    source_seen: Option<u64>,
 }
 
 impl<'a> ShardReader<'a> {
@@ -85,7 +89,29 @@ impl<'a> ShardReader<'a> {
             current: None,
             options,
             bad: Vec::new(),
+            source_read: 0,
+            source_seen: None,
         })
+    }
+
+    /// Bytes of the input files consumed by this reader so far: the records' bytes, except in
+    /// compressed files, where it is compressed bytes (ahead of the records handed out by the
+    /// decoder's buffering, and not counting what a resumed reader skipped). For progress
+    /// against the input's size; `bytes-in` stays the records' bytes.
+    pub fn source_bytes_read(&self) -> u64 {
+        self.source_read
+    }
+
+    /// Adds what the current reader consumed since it was last asked; `n` record bytes when it
+    /// does not track its file position.
+    fn account(&mut self, n: u64) {
+        let now = self.current.as_ref().and_then(|r| r.source_position());
+        self.source_read += match (now, self.source_seen) {
+            (Some(now), Some(seen)) => now.saturating_sub(seen),
+            (Some(_), None) => 0,
+            (None, _) => n,
+        };
+        self.source_seen = now;
     }
 
     /// The cursor of the next record.
@@ -134,12 +160,15 @@ impl<'a> ShardReader<'a> {
                     inner.as_deref().unwrap_or(""),
                     self.options,
                 )?);
+                // A resumed compressed stream skipped to its cursor: that is not this reader's.
+                self.source_seen = self.current.as_ref().and_then(|r| r.source_position());
             }
             let reader = self.current.as_mut().expect("opened above");
             match reader.next(out)? {
                 Step::Record(n) => {
                     stats.records += 1;
                     stats.bytes += n;
+                    self.account(n);
                 }
                 Step::Bad(bad, n) => {
                     if !self.options.skip_bad {
@@ -150,9 +179,12 @@ impl<'a> ShardReader<'a> {
                     }
                     stats.bytes += n;
                     self.bad.push(bad);
+                    self.account(n);
                 }
                 Step::End => {
+                    self.account(0);
                     self.current = None;
+                    self.source_seen = None;
                     self.range += 1;
                 }
             }

@@ -293,6 +293,7 @@ impl RangeReader for ZipReader {
                 });
             }
             self.lines = Some(LinesReader {
+                compressed: None,
                 reader: Box::new(BufReader::with_capacity(1 << 20, stream)),
                 display: self.name(&self.members[i]),
                 offset,

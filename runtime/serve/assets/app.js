@@ -46,7 +46,13 @@ function openStream(path, onEvent) {
 // ---- formatting ---------------------------------------------------------------------------
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
-const counter = (doc, name) => { const c = (doc.counters || []).find(([n]) => n === name); return c ? c[1] : 0; };
+const counter = (doc, name) => (doc.counters || {})[name] || 0;
+// Every counter as [name, value]: the built-ins, then the job's own as `job.NAME` (the status
+// document's `counters` and `job_counters`, the shape of `run --json`).
+const allCounters = (doc) => [
+  ...Object.entries(doc.counters || {}),
+  ...Object.entries(doc.job_counters || {}).map(([n, v]) => [`job.${n}`, v]),
+];
 const over = (phase) => phase === "done" || phase === "failed" || phase === "cancelled";
 
 function duration(ms) {
@@ -173,7 +179,7 @@ function renderJob(doc, tasks, described) {
     <h2>Reduce partitions</h2>${partitionRows(tasks)}
     <h2>Counters</h2>
     <table id="counters"><thead><tr><th>counter</th><th class="num">value</th></tr></thead><tbody>
-      ${(doc.counters || []).map(([n, v]) => `<tr><td>${esc(n)}</td><td class="num" data-counter="${esc(n)}">${v}</td></tr>`).join("") || '<tr><td colspan="2" class="muted">none committed yet</td></tr>'}
+      ${allCounters(doc).map(([n, v]) => `<tr><td>${esc(n)}</td><td class="num" data-counter="${esc(n)}">${v}</td></tr>`).join("") || '<tr><td colspan="2" class="muted">none committed yet</td></tr>'}
     </tbody></table>
     <h2>Failed attempts</h2>
     ${(doc.errors || []).length ? `<table id="errors"><thead><tr><th>task</th><th class="num">attempt</th><th>failure</th><th>the guest's words</th></tr></thead><tbody>

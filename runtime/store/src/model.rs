@@ -447,6 +447,10 @@ pub struct LeaseRow {
     /// Whether it has expired by the store's clock: its holder stopped heartbeating (crashed,
     /// stopped or cut off), and the next worker to look takes it over.
     pub expired: bool,
+    /// Whether its holder is known to be gone: expired, or a process on this host that no
+    /// longer exists. Filled in by the reader of the status (the store cannot see processes).
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// A failed attempt.
@@ -544,7 +548,9 @@ pub struct JobStatus {
     pub refused_attempts: u32,
     /// Leases held now.
     pub leases: Vec<LeaseRow>,
-    /// Counters, summed over committed work.
+    /// Counters, summed over committed work (the job's own ones prefixed `job.`). Not
+    /// serialized: the status document shows them as `run --json` does, split in two maps.
+    #[serde(skip)]
     pub counters: Vec<(String, i64)>,
     /// Every failed attempt's error, oldest first.
     pub errors: Vec<AttemptError>,

@@ -1044,6 +1044,7 @@ impl JobStore for SqliteStore {
                     slices: r.get(4)?,
                     expires_at_ms,
                     expired: expires_at_ms <= now_ms,
+                    stale: expires_at_ms <= now_ms,
                 })
             },
         )?;

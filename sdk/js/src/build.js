@@ -63,7 +63,10 @@ export async function buildProject(projectDir, output) {
   const work = await mkdtemp(join(tmpdir(), 'mr-js-build-'));
   try {
     const job = await probe(jobPath, project, work);
-    const names = job.world === 'mapper-job' ? ['metadata', 'mapper'] : ['metadata', 'mapper', 'combiner', 'reducer'];
+    const names =
+      job.world === 'mapper-job'
+        ? ['metadata', 'paramTypes', 'mapper']
+        : ['metadata', 'paramTypes', 'mapper', 'combiner', 'reducer'];
     const entry = join(work, 'entry.js');
     await writeFile(
       entry,

@@ -1,9 +1,9 @@
 // The component's exports, for componentize-js. Bundled only into a component: the
 // mr:job/context import exists only there. build.js generates an entry module that calls
 // exportsFor() with the job module and re-exports what componentize-js looks for (metadata,
-// mapper and, in the mapreduce-job world, combiner and reducer).
+// paramTypes, mapper and, in the mapreduce-job world, combiner and reducer).
 
-import { counterAdd, log, param, task } from 'mr:job/context@0.1.0';
+import { counterAdd, log, param, task } from 'mr:job/context@0.1.1';
 import { flushCounters, setBackend } from './context.js';
 import { Failure, combineBatch, mapAndCombine, mapBatch, reduceBatch } from './glue.js';
 import { formatError } from './stack.js';
@@ -49,12 +49,18 @@ export function exportsFor(jobModule, world) {
     })),
   };
   const metadata = { describe: () => info };
+  // The param-types export (contract 0.1.1): every parameter that is not a string.
+  const typed = job.info.params
+    .filter((p) => p.type !== 'string')
+    .map((p) => ({ name: p.name, type: p.type === 'enum' ? { tag: 'enum', val: p.choices } : { tag: p.type } }));
+  const paramTypes = { paramTypes: () => typed };
   if (world === 'mapper-job') {
-    return { metadata, mapper: { map: (input) => call(mapBatch, job, input) } };
+    return { metadata, paramTypes, mapper: { map: (input) => call(mapBatch, job, input) } };
   }
   const mapFn = job.hasCombine ? mapAndCombine : mapBatch;
   return {
     metadata,
+    paramTypes,
     mapper: { map: (input) => call(mapFn, job, input) },
     combiner: {
       combine(groups) {

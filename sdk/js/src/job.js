@@ -48,12 +48,56 @@ function checkInfo(info) {
   if (typeof name !== 'string' || !name) throw new TypeError('info.name must be a non-empty string');
   const checked = params.map((p) => {
     if (!p || typeof p.name !== 'string') throw new TypeError(`info.params: each needs a name, got ${JSON.stringify(p)}`);
-    return {
+    const type = p.type ?? 'string';
+    if (!PARAM_TYPES.includes(type)) {
+      throw new TypeError(`info.params: parameter ${p.name}: type must be one of ${PARAM_TYPES.join(', ')}, not ${JSON.stringify(type)}`);
+    }
+    const choices = p.choices ?? [];
+    if ((type === 'enum') !== choices.length > 0) {
+      throw new TypeError(`info.params: parameter ${p.name}: choices go with type 'enum' (and an enum needs choices)`);
+    }
+    const param = {
       name: p.name,
       description: p.description ?? '',
       default: p.default === undefined ? undefined : String(p.default),
       required: Boolean(p.required),
+      type,
+      choices: choices.map(String),
     };
+    if (param.default !== undefined) {
+      const why = checkParam(param, param.default);
+      if (why) throw new TypeError(`info.params: the default of parameter ${p.name} ${why}`);
+    }
+    return param;
   });
   return { name, version: String(version), description: String(description), params: checked };
+}
+
+/** The types a parameter may declare (`type` in `info.params`). */
+export const PARAM_TYPES = ['string', 'integer', 'float', 'bool', 'enum'];
+
+// What the host's parsers (Rust's i64 and f64) accept; Number() also takes hex, spaces and ''.
+const INTEGER = /^[+-]?[0-9]+$/;
+const FLOAT = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
+
+/** Why `value` is not of parameter `p`'s type, in the host's words; `null` when it is. */
+export function checkParam(p, value) {
+  let ok = true;
+  if (p.type === 'integer') {
+    ok = INTEGER.test(value) && BigInt(value) >= -(2n ** 63n) && BigInt(value) < 2n ** 63n;
+  } else if (p.type === 'float') {
+    ok = FLOAT.test(value) && Number.isFinite(Number(value));
+  } else if (p.type === 'bool') {
+    ok = value === 'true' || value === 'false';
+  } else if (p.type === 'enum') {
+    ok = p.choices.includes(value);
+  }
+  if (ok) return null;
+  const expected = {
+    integer: 'an integer (e.g. 42 or -7)',
+    float: 'a number (e.g. 0.25, 3 or 1e-3)',
+    bool: 'true or false',
+    enum: `one of ${p.choices.join(', ')}`,
+  }[p.type];
+  return `must be ${expected}, not ${JSON.stringify(value)}`;
 }

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { Writer, countedValues, kvs, putGroup } from './codec.js';
 import { discardCounters, flushCounters, setBackend } from './context.js';
 import { Failure, combineBatch, mapAndCombine, mapBatch, reduceBatch } from './glue.js';
-import { loadJob } from './job.js';
+import { checkParam, loadJob } from './job.js';
 import { hideFramesUnder } from './stack.js';
 
 hideFramesUnder(new URL('.', import.meta.url).pathname);
@@ -176,8 +176,12 @@ function resolveParams(info, given) {
   const params = {};
   for (const p of info.params) {
     const value = given[p.name] ?? p.default;
-    if (value !== undefined) params[p.name] = String(value);
-    else if (p.required) {
+    if (value !== undefined) {
+      // The host's check at submit, so a wrong value fails here the same way.
+      const why = checkParam(p, String(value));
+      if (why) throw new JobFailed(`parameter \`${p.name}\` of job \`${info.name}\` ${why} (--param ${p.name}=VALUE)`);
+      params[p.name] = String(value);
+    } else if (p.required) {
       throw new JobFailed(`job \`${info.name}\` requires parameter \`${p.name}\` (${p.description}); pass --param ${p.name}=VALUE`);
     }
   }

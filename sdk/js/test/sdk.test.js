@@ -161,6 +161,42 @@ test('parameters are checked and defaulted as the host does', () => {
   assert.deepEqual(new Harness({ params: { must: 'm' } }).runMap(needy, ['x']).lines(), ['m\t1']);
 });
 
+test('typed parameters are checked as the host does', () => {
+  const typed = {
+    info: {
+      name: 'typed',
+      params: [
+        { name: 'top', description: 'how many', default: 10, type: 'integer' },
+        { name: 'ratio', description: 'a fraction', type: 'float' },
+        { name: 'strict', description: 'fail early', type: 'bool' },
+        { name: 'mode', description: 'how', default: 'fast', type: 'enum', choices: ['fast', 'exact'] },
+      ],
+    },
+    map: (record, emit) => {
+      for (const n of ['top', 'ratio', 'strict', 'mode']) emit(n, param(n) ?? '<unset>');
+    },
+  };
+  const ok = new Harness({ params: { top: '-3', ratio: '1e-3', strict: 'true' } }).runMap(typed, ['x']);
+  assert.deepEqual(ok.lines(), ['top\t-3', 'ratio\t1e-3', 'strict\ttrue', 'mode\tfast']);
+  for (const [name, value, expected] of [
+    ['top', 'three', 'must be an integer (e.g. 42 or -7), not "three"'],
+    ['top', '0x10', 'must be an integer (e.g. 42 or -7), not "0x10"'],
+    ['top', '99999999999999999999', 'must be an integer'],
+    ['ratio', 'NaN', 'must be a number (e.g. 0.25, 3 or 1e-3), not "NaN"'],
+    ['ratio', '', 'must be a number'],
+    ['strict', 'yes', 'must be true or false, not "yes"'],
+    ['mode', 'slow', 'must be one of fast, exact, not "slow"'],
+  ]) {
+    assert.throws(
+      () => new Harness({ params: { [name]: value } }).runMap(typed, ['x']),
+      (e) => e instanceof JobFailed && e.message.startsWith(`parameter \`${name}\` of job \`typed\` ${expected}`),
+      `${name}=${value}`,
+    );
+  }
+  assert.throws(() => loadJob({ info: { name: 'bad', params: [{ name: 'b', type: 'enum' }] }, map() {} }), /choices go with type 'enum'/);
+  assert.throws(() => loadJob({ info: { name: 'bad', params: [{ name: 'b', type: 'number' }] }, map() {} }), /type must be one of/);
+});
+
 test('many distinct counters in one call', () => {
   const names = Array.from({ length: 200000 }, (_, i) => `c${i}`);
   const job = { info: { name: 'counting' }, map: (record) => record.value.split(' ').forEach((n) => counter(n)) };

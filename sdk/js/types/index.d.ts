@@ -43,6 +43,11 @@ export interface ParamInfo {
   default?: string | number;
   /** The job refuses to run without it. */
   required?: boolean;
+  /** What its values must look like (default `string`); mr-host refuses a value of the wrong
+   * type when the job is submitted. Values still reach the job as strings. */
+  type?: 'string' | 'integer' | 'float' | 'bool' | 'enum';
+  /** The allowed words of an `enum` parameter. */
+  choices?: string[];
 }
 
 /** What `mr-host inspect` shows about a job: the module's `info` export. */

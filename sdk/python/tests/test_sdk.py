@@ -181,6 +181,39 @@ def test_parameters_are_checked_and_defaulted_as_the_host_does():
     assert Harness({"must": "m"}).run_map(needy, ["x"]).lines() == ["m\t1"]
 
 
+def test_typed_parameters_are_checked_as_the_host_does():
+    typed = types.SimpleNamespace(
+        INFO=mr.JobInfo(
+            "typed",
+            params=[
+                mr.Param("top", "how many", default="10", type="integer"),
+                mr.Param("ratio", "a fraction", type="float"),
+                mr.Param("strict", "fail early", type="bool"),
+                mr.Param("mode", "how", default="fast", type="enum", choices=("fast", "exact")),
+            ],
+        ),
+        map=lambda record, emit: [emit(n, mr.param(n) or "<unset>") for n in ("top", "ratio", "strict", "mode")],
+    )
+    ok = Harness({"top": "-3", "ratio": "1e-3", "strict": "true"}).run_map(typed, ["x"])
+    assert ok.lines() == ["top\t-3", "ratio\t1e-3", "strict\ttrue", "mode\tfast"]
+    for name, value, expected in [
+        ("top", "three", 'must be an integer (e.g. 42 or -7), not "three"'),
+        ("top", "1_000", 'must be an integer (e.g. 42 or -7), not "1_000"'),
+        ("top", "99999999999999999999", "must be an integer"),
+        ("ratio", "NaN", 'must be a number (e.g. 0.25, 3 or 1e-3), not "NaN"'),
+        ("ratio", " 1", "must be a number"),
+        ("strict", "yes", 'must be true or false, not "yes"'),
+        ("mode", "slow", 'must be one of fast, exact, not "slow"'),
+    ]:
+        with pytest.raises(JobFailed) as failed:
+            Harness({name: value}).run_map(typed, ["x"])
+        assert str(failed.value.message).startswith(f"parameter `{name}` of job `typed` {expected}"), (name, value)
+    with pytest.raises(ValueError, match="choices go with type 'enum'"):
+        mr.Param("bad", type="enum")
+    with pytest.raises(ValueError, match='must be an integer'):
+        mr.Param("bad", default="x", type="integer")
+
+
 def test_many_distinct_counters_in_one_call():
     names = [f"c{i}" for i in range(200_000)]
     job = types.SimpleNamespace(

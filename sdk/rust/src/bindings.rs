@@ -2,7 +2,7 @@
 //! public API: job code never names anything in here.
 
 use crate::glue::{self, Failure};
-use crate::{Combiner, EventKind, JobInfo, Lifecycle, Mapper, Reducer, ValueSource};
+use crate::{Combiner, EventKind, JobInfo, Lifecycle, Mapper, ParamKind, Reducer, ValueSource};
 
 /// Bindings for the `mapreduce-job-with-events` world: `mapreduce-job` plus the `lifecycle`
 /// export (a no-op unless the job asks for events).
@@ -48,6 +48,44 @@ macro_rules! convert_info {
                 .collect(),
         }
     }};
+}
+
+macro_rules! convert_param_types {
+    ($b:path, $info:expr) => {{
+        use b::exports::mr::job::param_types as t;
+        use $b as b;
+        let info: &JobInfo = $info;
+        info.params
+            .iter()
+            .filter(|p| p.kind != ParamKind::String)
+            .map(|p| t::ParamTypeInfo {
+                name: p.name.into(),
+                type_: match p.kind {
+                    ParamKind::String => t::ParamType::String,
+                    ParamKind::Integer => t::ParamType::Integer,
+                    ParamKind::Float => t::ParamType::Float,
+                    ParamKind::Bool => t::ParamType::Bool,
+                    ParamKind::Enum(words) => {
+                        t::ParamType::Enum(words.iter().map(|w| (*w).into()).collect())
+                    }
+                },
+            })
+            .collect()
+    }};
+}
+
+#[doc(hidden)]
+pub fn mapper_param_types(
+    info: &JobInfo,
+) -> Vec<mapper::exports::mr::job::param_types::ParamTypeInfo> {
+    convert_param_types!(mapper, info)
+}
+
+#[doc(hidden)]
+pub fn mapreduce_param_types(
+    info: &JobInfo,
+) -> Vec<mapreduce::exports::mr::job::param_types::ParamTypeInfo> {
+    convert_param_types!(mapreduce, info)
 }
 
 macro_rules! convert_result {

@@ -108,6 +108,12 @@ macro_rules! __export_mapper {
                     $crate::bindings::mapper_job_info(&<$job as $crate::Job>::INFO)
                 }
             }
+            impl b::exports::mr::job::param_types::Guest for MrJobExport {
+                fn param_types() -> ::std::vec::Vec<b::exports::mr::job::param_types::ParamTypeInfo>
+                {
+                    $crate::bindings::mapper_param_types(&<$job as $crate::Job>::INFO)
+                }
+            }
             impl b::exports::mr::job::mapper::Guest for MrJobExport {
                 fn map(
                     input: ::std::vec::Vec<u8>,
@@ -148,6 +154,12 @@ macro_rules! __export_mapreduce {
                         &<$job as $crate::Job>::INFO,
                         $has_combiner,
                     )
+                }
+            }
+            impl b::exports::mr::job::param_types::Guest for MrJobExport {
+                fn param_types() -> ::std::vec::Vec<b::exports::mr::job::param_types::ParamTypeInfo>
+                {
+                    $crate::bindings::mapreduce_param_types(&<$job as $crate::Job>::INFO)
                 }
             }
             impl b::exports::mr::job::mapper::Guest for MrJobExport {

@@ -17,6 +17,49 @@ pub struct Param {
     pub default: Option<&'static str>,
     /// The job refuses to run without it.
     pub required: bool,
+    /// What its values must look like; the host checks every value at submit.
+    pub kind: ParamKind,
+}
+
+/// The type of a parameter's value. Values still reach the job as text (parse them with
+/// `str::parse`); the host refuses a value of the wrong type when the job is submitted, naming
+/// the parameter, so a typo never reaches the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Any text (the default).
+    String,
+    /// A signed 64-bit decimal integer.
+    Integer,
+    /// A finite decimal number.
+    Float,
+    /// `true` or `false`.
+    Bool,
+    /// One of these words.
+    Enum(&'static [&'static str]),
+}
+
+impl ParamKind {
+    /// Checks `value` the way the host does; the error says what was expected.
+    pub fn check(&self, value: &str) -> std::result::Result<(), String> {
+        let ok = match self {
+            ParamKind::String => true,
+            ParamKind::Integer => value.parse::<i64>().is_ok(),
+            ParamKind::Float => value.parse::<f64>().is_ok_and(f64::is_finite),
+            ParamKind::Bool => matches!(value, "true" | "false"),
+            ParamKind::Enum(words) => words.contains(&value),
+        };
+        if ok {
+            return Ok(());
+        }
+        let expected = match self {
+            ParamKind::String => "text".to_owned(),
+            ParamKind::Integer => "an integer (e.g. 42 or -7)".to_owned(),
+            ParamKind::Float => "a number (e.g. 0.25, 3 or 1e-3)".to_owned(),
+            ParamKind::Bool => "true or false".to_owned(),
+            ParamKind::Enum(words) => format!("one of {}", words.join(", ")),
+        };
+        Err(format!("must be {expected}, not {value:?}"))
+    }
 }
 
 impl Param {
@@ -27,6 +70,7 @@ impl Param {
             description,
             default: None,
             required: false,
+            kind: ParamKind::String,
         }
     }
 
@@ -41,6 +85,7 @@ impl Param {
             description,
             default: Some(default),
             required: false,
+            kind: ParamKind::String,
         }
     }
 
@@ -51,7 +96,34 @@ impl Param {
             description,
             default: None,
             required: true,
+            kind: ParamKind::String,
         }
+    }
+}
+
+impl Param {
+    /// Its values must be integers: `Param::with_default("top", "how many", "10").integer()`.
+    pub const fn integer(mut self) -> Self {
+        self.kind = ParamKind::Integer;
+        self
+    }
+
+    /// Its values must be numbers.
+    pub const fn float(mut self) -> Self {
+        self.kind = ParamKind::Float;
+        self
+    }
+
+    /// Its values must be `true` or `false`.
+    pub const fn bool(mut self) -> Self {
+        self.kind = ParamKind::Bool;
+        self
+    }
+
+    /// Its values must be one of `words`.
+    pub const fn one_of(mut self, words: &'static [&'static str]) -> Self {
+        self.kind = ParamKind::Enum(words);
+        self
     }
 }
 

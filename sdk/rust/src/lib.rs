@@ -90,7 +90,9 @@ pub mod bindings;
 pub(crate) use emit::format_u64;
 pub use emit::{Emitter, ValueEmitter, push_u64};
 pub use error::{Error, Result};
-pub use job::{Combiner, EventKind, Job, JobInfo, Lifecycle, Mapper, Param, Record, Reducer};
+pub use job::{
+    Combiner, EventKind, Job, JobInfo, Lifecycle, Mapper, Param, ParamKind, Record, Reducer,
+};
 pub(crate) use values::ValueSource;
 pub use values::{Values, parse_u64};
 
@@ -99,7 +101,7 @@ pub use values::{Values, parse_u64};
 pub mod prelude {
     pub use crate::context::{counter, log, param, task};
     pub use crate::{
-        Combiner, Emitter, Error, EventKind, Job, JobInfo, Lifecycle, Mapper, Param, Record,
-        Reducer, Result, ValueEmitter, Values, bail, ensure,
+        Combiner, Emitter, Error, EventKind, Job, JobInfo, Lifecycle, Mapper, Param, ParamKind,
+        Record, Reducer, Result, ValueEmitter, Values, bail, ensure,
     };
 }

@@ -291,6 +291,13 @@ impl Harness {
         for p in info.params {
             match self.params.get(p.name).map(String::as_str).or(p.default) {
                 Some(v) => {
+                    // The host's check at submit, so a wrong value fails here the same way.
+                    p.kind.check(v).map_err(|why| {
+                        format!(
+                            "parameter `{}` of job `{}` {why} (--param {}=VALUE)",
+                            p.name, info.name, p.name
+                        )
+                    })?;
                     params.insert(p.name.to_owned(), v.to_owned());
                 }
                 None if p.required => {

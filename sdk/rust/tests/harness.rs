@@ -185,6 +185,74 @@ fn parameters_are_checked_and_defaulted_as_the_host_does() {
     );
 }
 
+/// Declares typed parameters; map emits them.
+#[derive(Default)]
+struct Typed;
+
+impl Job for Typed {
+    const INFO: JobInfo = JobInfo::new("typed", "0.1.0").params(&[
+        Param::with_default("top", "how many", "10").integer(),
+        Param::optional("ratio", "a fraction").float(),
+        Param::optional("strict", "fail early").bool(),
+        Param::with_default("mode", "how", "fast").one_of(&["fast", "exact"]),
+    ]);
+}
+
+impl Mapper for Typed {
+    fn map(&mut self, _record: Record<'_>, out: &mut Emitter) -> Result {
+        for name in ["top", "ratio", "strict", "mode"] {
+            out.emit(name, param(name).unwrap_or_else(|| "<unset>".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn typed_parameters_are_checked_as_the_host_does() {
+    let out = Harness::new()
+        .param("top", "-3")
+        .param("ratio", "1e-3")
+        .param("strict", "true")
+        .run_map::<Typed>(&["x"])
+        .unwrap();
+    assert_eq!(
+        out.lines(),
+        ["top\t-3", "ratio\t1e-3", "strict\ttrue", "mode\tfast"]
+    );
+    for (name, value, expected) in [
+        (
+            "top",
+            "three",
+            "must be an integer (e.g. 42 or -7), not \"three\"",
+        ),
+        (
+            "top",
+            "1.0",
+            "must be an integer (e.g. 42 or -7), not \"1.0\"",
+        ),
+        ("top", "99999999999999999999", "must be an integer"),
+        (
+            "ratio",
+            "NaN",
+            "must be a number (e.g. 0.25, 3 or 1e-3), not \"NaN\"",
+        ),
+        ("ratio", "1e999", "must be a number"),
+        ("strict", "yes", "must be true or false, not \"yes\""),
+        ("mode", "slow", "must be one of fast, exact, not \"slow\""),
+    ] {
+        let err = Harness::new()
+            .param(name, value)
+            .run_map::<Typed>(&["x"])
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with(&format!("parameter `{name}` of job `typed` {expected}")),
+            "{name}={value}: {}",
+            err.message
+        );
+    }
+}
+
 #[test]
 fn files_run_as_the_component_runs_and_failures_name_path_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,7 @@ export default class Faulty {
     description: 'Counts lines by first word; fails on purpose on marked lines.',
     params: [
       { name: 'fail-on', description: 'Throw on a line containing this text' },
-      { name: 'fail-reduce', description: 'Fail every reduce call when `yes`', default: 'no' },
+      { name: 'fail-reduce', description: 'Fail every reduce call when `yes`', default: 'no', type: 'enum', choices: ['yes', 'no'] },
     ],
   };
 

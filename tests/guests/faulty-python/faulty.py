@@ -17,7 +17,7 @@ class Faulty(mr.Job):
         description="Counts lines by first word; fails on purpose on marked lines.",
         params=[
             mr.Param("fail-on", "Raise an exception on a line containing this text"),
-            mr.Param("fail-reduce", "Fail every reduce call when `yes`", default="no"),
+            mr.Param("fail-reduce", "Fail every reduce call when `yes`", default="no", type="enum", choices=("yes", "no")),
         ],
     )
 

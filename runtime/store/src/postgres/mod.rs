@@ -990,6 +990,7 @@ impl JobStore for PgStore {
                         slices: u32_at(r, 4),
                         expires_at_ms,
                         expired: expires_at_ms <= now_ms,
+                        stale: expires_at_ms <= now_ms,
                     }
                 })
                 .collect();

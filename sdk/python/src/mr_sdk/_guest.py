@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 
 from componentize_py_types import Err  # type: ignore[import-not-found]
 from wit_world import exports as wit_exports  # type: ignore[import-not-found]
+from wit_world.exports import param_types as wit_param_types  # type: ignore[import-not-found]
 from wit_world.imports import context, types  # type: ignore[import-not-found]
 
 from . import _context, _glue
@@ -69,6 +70,23 @@ def _job_info(job: LoadedJob) -> Any:
     return types.JobInfo(info.name, info.version, info.description, phases, params)
 
 
+def _param_types(job: LoadedJob) -> list[Any]:
+    """The ``param-types`` export's answer: every parameter that is not a string."""
+    t = wit_param_types
+    kinds = {
+        "integer": t.ParamType_Integer,
+        "float": t.ParamType_Float,
+        "bool": t.ParamType_Bool,
+    }
+    typed = []
+    for p in job.info.params:
+        if p.type == "enum":
+            typed.append(t.ParamTypeInfo(p.name, t.ParamType_Enum(list(p.choices))))
+        elif p.type in kinds:
+            typed.append(t.ParamTypeInfo(p.name, kinds[p.type]()))
+    return typed
+
+
 def exports(target: str, world: str, project_dir: str = "") -> tuple[type, ...]:
     """The export classes for ``world``, serving the job found at ``target``. ``project_dir`` is
     where componentize-py placed the project's files (``/1/``): tracebacks show paths relative
@@ -81,9 +99,15 @@ def exports(target: str, world: str, project_dir: str = "") -> tuple[type, ...]:
         raise TypeError(f"job {target} belongs in world {job.world}, not {world}")
     info = _job_info(job)
 
+    typed = _param_types(job)
+
     class Metadata(wit_exports.Metadata):  # type: ignore[misc]
         def describe(self) -> Any:
             return info
+
+    class ParamTypes(wit_exports.ParamTypes):  # type: ignore[misc]
+        def param_types(self) -> Any:
+            return typed
 
     if world == "mapper-job":
 
@@ -91,7 +115,7 @@ def exports(target: str, world: str, project_dir: str = "") -> tuple[type, ...]:
             def map(self, input: bytes) -> bytes:
                 return _call(_glue.map_batch, job, input)
 
-        return Metadata, Mapper
+        return Metadata, ParamTypes, Mapper
 
     map_fn = _glue.map_and_combine if job.has_combine else _glue.map_batch
 
@@ -110,4 +134,4 @@ def exports(target: str, world: str, project_dir: str = "") -> tuple[type, ...]:
         def reduce(self, groups: bytes, rest: Any) -> bytes:
             return _call(_glue.reduce_batch, job, groups, rest)
 
-    return Metadata, MapReduceMapper, Combiner, Reducer
+    return Metadata, ParamTypes, MapReduceMapper, Combiner, Reducer

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import types
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
@@ -26,6 +27,56 @@ class Param:
     default: Optional[str] = None
     #: The job refuses to run without it.
     required: bool = False
+    #: What its values must look like: ``"string"`` (any text), ``"integer"``, ``"float"``,
+    #: ``"bool"`` (``true``/``false``) or ``"enum"`` (one of ``choices``). Values still reach the
+    #: job as text; ``mr-host`` refuses a value of the wrong type when the job is submitted.
+    type: str = "string"
+    #: The allowed words of an ``"enum"`` parameter.
+    choices: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if self.type not in _PARAM_TYPES:
+            raise ValueError(f"parameter {self.name!r}: type must be one of {', '.join(_PARAM_TYPES)}, not {self.type!r}")
+        if (self.type == "enum") != bool(self.choices):
+            raise ValueError(f"parameter {self.name!r}: choices go with type 'enum' (and an enum needs choices)")
+        if self.default is not None:
+            self.check(self.default)
+
+    def check(self, value: str) -> None:
+        """Raises ``ValueError`` when ``value`` is not of the parameter's type, in the host's
+        words."""
+        if self.type == "integer":
+            ok = bool(_INTEGER.match(value)) and -(2**63) <= int(value) < 2**63
+        elif self.type == "float":
+            ok = bool(_FLOAT.match(value)) and float(value) not in (float("inf"), float("-inf"))
+        elif self.type == "bool":
+            ok = value in ("true", "false")
+        elif self.type == "enum":
+            ok = value in self.choices
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(f"must be {self._expected()}, not {_rust_debug(value)}")
+
+    def _expected(self) -> str:
+        return {
+            "integer": "an integer (e.g. 42 or -7)",
+            "float": "a number (e.g. 0.25, 3 or 1e-3)",
+            "bool": "true or false",
+            "enum": "one of " + ", ".join(self.choices),
+        }.get(self.type, "text")
+
+
+_PARAM_TYPES = ("string", "integer", "float", "bool", "enum")
+# What the host's parsers (Rust's i64 and f64) accept; Python's int() and float() also take
+# underscores and surrounding spaces, which the host would refuse.
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+
+
+def _rust_debug(value: str) -> str:
+    """``value`` quoted as the host quotes it (Rust's ``{:?}``), for identical messages."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,11 @@ def build(project: Path, output: Path | None = None) -> Path:
         sys.path.remove(str(project))
     output = (output or project / "target" / "mr" / f"{job.info.name}.wasm").resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
-    names = "Metadata, Mapper" if job.world == "mapper-job" else "Metadata, Mapper, Combiner, Reducer"
+    names = (
+        "Metadata, ParamTypes, Mapper"
+        if job.world == "mapper-job"
+        else "Metadata, ParamTypes, Mapper, Combiner, Reducer"
+    )
     sdk_parent = Path(importlib.import_module("mr_sdk").__file__).parent.parent  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="mr-python-build-") as tmp:
         # componentize-py looks for the export classes in this module.

@@ -235,6 +235,10 @@ def _resolve_params(job: LoadedJob, given: Mapping[str, str]) -> dict[str, str]:
     for p in info.params:
         value = given.get(p.name, p.default)
         if value is not None:
+            try:
+                p.check(value)
+            except ValueError as e:
+                raise JobFailed(f"parameter `{p.name}` of job `{info.name}` {e} (--param {p.name}=VALUE)", None) from None
             params[p.name] = value
         elif p.required:
             raise JobFailed(

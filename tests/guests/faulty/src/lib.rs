@@ -28,11 +28,13 @@ impl Job for Faulty {
                 "fail-on",
                 "Return a job error on a line containing this text",
             ),
-            Param::with_default("fail-reduce", "Fail every reduce call when `yes`", "no"),
+            Param::with_default("fail-reduce", "Fail every reduce call when `yes`", "no")
+                .one_of(&["yes", "no"]),
             Param::optional(
                 "flaky-every",
                 "Fail the first attempt at every N-th slice of a shard",
-            ),
+            )
+            .integer(),
         ]);
 }
 

@@ -24,7 +24,7 @@ wit_bindgen::generate!({
     world: "mapreduce-job",
 });
 
-use exports::mr::job::{combiner, mapper, metadata, reducer};
+use exports::mr::job::{combiner, mapper, metadata, param_types, reducer};
 use mr::job::context::{counter_add, param};
 use mr::job::types::{JobError, JobInfo, ParamInfo, Phases};
 use mr::job::values::ValueStream;
@@ -52,6 +52,13 @@ impl metadata::Guest for Limits {
                 required: false,
             }],
         }
+    }
+}
+
+impl param_types::Guest for Limits {
+    /// `stream-max` takes a number or `max`: text, so nothing to declare.
+    fn param_types() -> Vec<param_types::ParamTypeInfo> {
+        Vec::new()
     }
 }
 
