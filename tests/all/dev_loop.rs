@@ -470,3 +470,134 @@ fn the_component_cache_is_pruned_by_age_and_size_least_recently_used_first() {
         "{left:?}"
     );
 }
+
+/// The word counts of `lines`, as wordcount's sorted `word\tcount` output lines.
+fn counted(lines: &[String]) -> Vec<String> {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for line in lines {
+        for word in line
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            *counts.entry(word.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let mut out: Vec<String> = counts.iter().map(|(w, n)| format!("{w}\t{n}")).collect();
+    out.sort();
+    out
+}
+
+fn records_in(summary: &Output) -> u64 {
+    let v: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    v["counters"]["records-in"].as_u64().unwrap()
+}
+
+/// `--limit N`: the first N records of each shard reach the job, also across a crash and rerun.
+#[test]
+fn limit_maps_the_first_records_of_each_shard_even_across_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let lines: Vec<String> = (0..5000)
+        .map(|i| format!("w{} x{}", i % 97, i % 13))
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let job = guest("wordcount");
+    let out = dir.path().join("one");
+    let args = run_args(
+        &job,
+        &input,
+        &out,
+        &["--shards", "1", "--limit", "25", "--json"],
+    );
+    let summary = run_ok(&args);
+    assert_eq!(records_in(&summary), 25);
+    assert_eq!(sorted_lines(&out), counted(&lines[..25]));
+    // Killed after its first slice of 10; the rerun maps 15 more, not 25.
+    let out = dir.path().join("crashed");
+    let args = run_args(
+        &job,
+        &input,
+        &out,
+        &[
+            "--shards",
+            "1",
+            "--limit",
+            "25",
+            "--slice-records",
+            "10",
+            "--json",
+        ],
+    );
+    let killed = mr_host()
+        .args(&args)
+        .env("MR_FAILPOINT", "before-commit-map:2")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    let summary = run_ok(&args);
+    assert_eq!(records_in(&summary), 25);
+    assert_eq!(sorted_lines(&out), counted(&lines[..25]));
+    // Per shard: four shards give at most 4 x 25 records.
+    let out = dir.path().join("four");
+    let summary = run_ok(&run_args(
+        &job,
+        &input,
+        &out,
+        &["--shards", "4", "--limit", "25", "--json"],
+    ));
+    let v: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(records_in(&summary), 25 * v["shards"].as_u64().unwrap());
+    let err = run_err(&run_args(
+        &job,
+        &input,
+        &dir.path().join("zero"),
+        &["--limit", "0"],
+    ));
+    assert!(err.contains("--limit must be at least 1"), "{err}");
+}
+
+/// `--sample F`: a deterministic subset, chosen by record location, whatever the sharding.
+#[test]
+fn sample_maps_the_same_fraction_of_records_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let lines: Vec<String> = (0..20_000)
+        .map(|i| format!("w{} x{}", i % 101, i % 7))
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let job = guest("wordcount");
+    let runs: Vec<(u64, Vec<String>)> = [("a", "1", "100000"), ("b", "3", "777")]
+        .into_iter()
+        .map(|(name, shards, slice)| {
+            let out = dir.path().join(name);
+            let summary = run_ok(&run_args(
+                &job,
+                &input,
+                &out,
+                &[
+                    "--sample",
+                    "0.1",
+                    "--shards",
+                    shards,
+                    "--slice-records",
+                    slice,
+                    "--json",
+                ],
+            ));
+            (records_in(&summary), sorted_lines(&out))
+        })
+        .collect();
+    let (n, output) = &runs[0];
+    assert!(
+        (1700..=2300).contains(n),
+        "about 10% of 20000 records, got {n}"
+    );
+    assert_eq!(&runs[1], &runs[0], "another sharding sampled other records");
+    assert_ne!(output, &counted(&lines), "a sample is not the whole input");
+    for bad in ["0", "1.5", "-0.1", "NaN"] {
+        // `--sample=-0.1`: a value starting with `-` must be attached to its flag.
+        let flag = format!("--sample={bad}");
+        let err = run_err(&run_args(&job, &input, &dir.path().join("bad"), &[&flag]));
+        assert!(err.contains("--sample must be a fraction"), "{bad}: {err}");
+    }
+}

@@ -96,6 +96,14 @@ pub struct JobArgs {
     /// on stdin (MR_JOB_ID, MR_JOB_NAME, MR_JOB_PHASE set; delivered once, like --notify).
     #[arg(long, value_name = "CMD")]
     on_done: Option<String>,
+    /// A quick run: only the first N records of each shard reach the job (a separate job from
+    /// the full run, in its own output directory)
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// A quick run: only this fraction of the records reaches the job (e.g. 0.01), chosen by a
+    /// hash of each record's location, so the same records every time
+    #[arg(long, value_name = "FRACTION")]
+    sample: Option<f64>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -350,6 +358,8 @@ impl JobArgs {
             max_counter_name_bytes: self.max_counter_name_bytes,
             notify: self.notify.clone(),
             on_done: self.on_done.clone(),
+            limit: self.limit,
+            sample: self.sample,
         })
     }
 

@@ -30,6 +30,30 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         SpillBuffer::default()
     };
     let mut batch = Vec::with_capacity(spec.batch_bytes as usize + 4096);
+    // `--limit`: records this shard may still hand to the job (its committed slices count).
+    let mut subset = Subset {
+        remaining: match spec.limit {
+            Some(limit) => {
+                let committed = task
+                    .store
+                    .tasks(task.job.id)?
+                    .into_iter()
+                    .find(|t| t.kind == mr_store::TaskKind::Map && t.idx == task.lease.idx)
+                    .and_then(|t| {
+                        t.counters
+                            .into_iter()
+                            .find(|(n, _)| n == "records-in")
+                            .map(|(_, v)| v.max(0) as u64)
+                    })
+                    .unwrap_or(0);
+                Some(limit.saturating_sub(committed))
+            }
+            None => None,
+        },
+        threshold: spec.sample.map(sample_threshold),
+        reached: false,
+    };
+    subset.reached = subset.remaining == Some(0);
     loop {
         let slice = task.lease.slices;
         let span = tracing::debug_span!("slice", slice);
@@ -49,6 +73,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             &mut files,
             &mut counters,
             &mut bad,
+            &mut subset,
         )
         .and_then(|()| bad.finish(task, &mut files));
         if let Err(e) = result {
@@ -65,7 +90,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             return Err(e.into());
         }
         mr_store::failpoint("before-commit-map");
-        let last = reader.is_finished();
+        // A shard that handed `--limit` records to the job is done, wherever its reader is.
+        let last = reader.is_finished() || subset.reached;
         let next = reader.position();
         // Progress is against the input files' size: compressed bytes for compressed files.
         let source_bytes = reader.source_bytes_read();
@@ -105,6 +131,7 @@ fn map_slice(
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
     bad: &mut crate::bad::BadRecords,
+    subset: &mut Subset,
 ) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     let limits = spec.slice;
@@ -132,11 +159,19 @@ fn map_slice(
         if task.stopped() {
             break;
         }
+        if subset.reached {
+            break;
+        }
         batch.clear();
-        let stats = reader.next_batch(
+        // Without sampling, `--limit` bounds what is read, so the cursor stays exact.
+        let mut max_records = limits.records - records;
+        if let (Some(left), None) = (subset.remaining, subset.threshold) {
+            max_records = max_records.min(left);
+        }
+        let mut stats = reader.next_batch(
             batch,
             spec.batch_bytes.min(limits.bytes - bytes),
-            limits.records - records,
+            max_records,
         )?;
         bad.add(task, reader.take_bad(), counters, files)?;
         if stats.records == 0 {
@@ -150,6 +185,12 @@ fn map_slice(
         }
         bytes += stats.bytes;
         records += stats.records;
+        // `--sample` and `--limit`: the records the job sees (records-in counts only them).
+        stats.records = subset.apply(batch, stats.records)?;
+        if stats.records == 0 {
+            counters.add("bytes-in", stats.bytes);
+            continue;
+        }
         let output = map_batch(task, batch, counters, files, bad)?;
         counters.absorb(task.instance)?;
         counters.add("records-in", stats.records);
@@ -612,4 +653,71 @@ fn write_combined(
         return Err(malformed("more groups than were given".into()));
     }
     Ok(written)
+}
+
+/// `--limit` and `--sample`: which records of a shard reach the job.
+struct Subset {
+    /// Records the shard may still hand to the job (`--limit`).
+    remaining: Option<u64>,
+    /// Keep a record when the hash of its location is below this (`--sample`).
+    threshold: Option<u64>,
+    /// The limit was reached: the shard is done.
+    reached: bool,
+}
+
+impl Subset {
+    /// Drops from `batch` the records outside the sample and past the limit; returns how many
+    /// are left. Records past the limit may be dropped only because the shard then ends: its
+    /// cursor is never resumed.
+    fn apply(&mut self, batch: &mut Vec<u8>, read: u64) -> Result<u64, TaskError> {
+        if self.threshold.is_none() && self.remaining.is_none() {
+            return Ok(read);
+        }
+        let mut kept = Vec::with_capacity(batch.len());
+        let mut n = 0u64;
+        for entry in mr_codec::kvs(batch) {
+            // The host framed this batch itself; a bad frame is a bug, reported as such.
+            let (key, value) = entry.map_err(|e| {
+                TaskError::Failed(crate::ExecError::Input(mr_io::InputError::Corrupt {
+                    path: "the host's map batch".into(),
+                    message: e.to_string(),
+                }))
+            })?;
+            if self.remaining == Some(n) {
+                self.reached = true;
+                break;
+            }
+            if self.threshold.is_none_or(|t| sample_hash(key) < t) {
+                mr_codec::put_kv(&mut kept, key, value);
+                n += 1;
+            }
+        }
+        if let Some(left) = &mut self.remaining {
+            *left -= n;
+            self.reached |= *left == 0;
+        }
+        *batch = kept;
+        Ok(n)
+    }
+}
+
+/// The hash threshold that keeps `fraction` of the records.
+fn sample_threshold(fraction: f64) -> u64 {
+    if fraction >= 1.0 {
+        u64::MAX
+    } else {
+        (fraction * u64::MAX as f64) as u64
+    }
+}
+
+/// A stable hash of a record's location (`path:line`): FNV-1a, then SplitMix64's finalizer so
+/// that nearby lines spread over the whole range. Stable across versions and machines, so a
+/// sample is the same records every time.
+fn sample_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    mr_corpus::mix64(h)
 }

@@ -15,7 +15,7 @@ use crate::spec::{Hooks, JobRequest, SliceLimits};
 
 /// Everything that defines a job except its component: what `mr-host submit` takes as flags
 /// and `POST /api/jobs` as its JSON `spec`. Sizes are bytes, or strings such as `"64M"`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitSpec {
     /// Input specs (files, directories, globs, prefixed specs), read in this order.
@@ -76,6 +76,13 @@ pub struct SubmitSpec {
     /// Run this shell command with the summary JSON on stdin when the job ends (`--on-done`).
     #[serde(default)]
     pub on_done: Option<String>,
+    /// Map only the first N records of each shard (`--limit`).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// Map only this fraction of the records, chosen by a hash of each record's location
+    /// (`--sample`): the same records every time.
+    #[serde(default)]
+    pub sample: Option<f64>,
 }
 
 /// A size: a number of bytes, or a string such as `"1M"` (as the flags take it).
@@ -150,6 +157,16 @@ impl SubmitSpec {
         if self.on_done.as_deref().is_some_and(|c| c.trim().is_empty()) {
             return Err(bad("--on-done needs a command"));
         }
+        if self.limit == Some(0) {
+            return Err(bad("--limit must be at least 1 (records per shard)"));
+        }
+        if let Some(f) = self.sample
+            && !(f > 0.0 && f <= 1.0)
+        {
+            return Err(bad(format!(
+                "--sample must be a fraction above 0 and at most 1, such as 0.01 (got {f})"
+            )));
+        }
         Ok(())
     }
 
@@ -189,6 +206,8 @@ impl SubmitSpec {
             max_record_bytes: self.max_record_bytes,
             max_attempts: self.max_attempts,
             overwrite: self.overwrite,
+            limit: self.limit,
+            sample: self.sample,
             hooks: Hooks {
                 notify: self.notify.clone(),
                 on_done: self.on_done.clone(),

@@ -72,6 +72,10 @@ pub struct JobRequest {
     pub max_counter_name_bytes: Option<u32>,
     /// Discard whatever the output directory (and the store, for this output) holds.
     pub overwrite: bool,
+    /// Map only the first N records of each shard (a quick run).
+    pub limit: Option<u64>,
+    /// Map only this fraction of the records, chosen by a hash of their locations.
+    pub sample: Option<f64>,
     /// What to run when the job ends.
     pub hooks: Hooks,
     /// Confine the job to this directory: every input file, the output and a SQLite sink must
@@ -118,6 +122,8 @@ impl JobRequest {
             max_counters: None,
             max_counter_name_bytes: None,
             overwrite: false,
+            limit: None,
+            sample: None,
             hooks: Hooks::default(),
             root: None,
         }
@@ -185,6 +191,12 @@ pub struct JobSpec {
     /// The job's fingerprint (identifies its writes in a SQLite sink).
     #[serde(default)]
     pub fingerprint: String,
+    /// Only the first N records of each shard reach the job (`--limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Only this fraction of the records reaches the job (`--sample`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<f64>,
     /// Completion hooks (not part of the fingerprint: a rerun may change them).
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
@@ -338,6 +350,10 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         if request.sink != Sink::Text || request.compose.is_some() {
             key["sink"] = serde_json::json!([request.sink, request.compose]);
         }
+        // A quick run over part of the input is another job than the full run.
+        if request.limit.is_some() || request.sample.is_some() {
+            key["subset"] = serde_json::json!([request.limit, request.sample]);
+        }
         h.update(key.to_string().as_bytes());
         mr_engine::hex(&h.finalize())
     };
@@ -431,6 +447,8 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
             .max_counter_name_bytes
             .unwrap_or_else(default_max_counter_name_bytes),
         fingerprint: fingerprint.clone(),
+        limit: request.limit,
+        sample: request.sample,
         hooks: request.hooks.clone(),
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
