@@ -601,3 +601,69 @@ fn sample_maps_the_same_fraction_of_records_every_time() {
         assert!(err.contains("--sample must be a fraction"), "{bad}: {err}");
     }
 }
+
+/// The README's first session and its SQLite examples run as written, line by line (`sh -e`),
+/// in a fresh directory where `plugins/` is the checkout's and `mr-host` is on the PATH (the
+/// block's `cargo build` line is what the test build already did).
+#[test]
+fn the_readmes_commands_work_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    let session = blocks
+        .iter()
+        .find(|b| b.contains("cp \"$(mr-host build plugins/wordcount)\" wordcount.wasm"))
+        .expect("the README's first session");
+    let sqlite = blocks
+        .iter()
+        .find(|b| b.contains("An example database"))
+        .expect("the README's SQLite examples");
+    let script: String = session
+        .lines()
+        .filter(|l| !l.starts_with("cargo build"))
+        .chain(sqlite.lines())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("plugins"), dir.path().join("plugins")).unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_mr-host")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // The environment the suite gives mr-host (component cache, Python), for `sh` to pass on.
+    let base = mr_host();
+    let mut sh = Command::new("sh");
+    for (k, v) in base.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    sh.args(["-ec", &script])
+        .current_dir(dir.path())
+        .env("PATH", path);
+    let out = sh.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "the README's commands failed:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("contract:    mr:job@0.1.1"), "{stdout}");
+    assert!(stdout.contains("the\t2"), "{stdout}");
+    assert!(
+        stdout.contains("{\"id\":1,\"email\":\"ann@example.org\"}"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("out3/_MANIFEST").is_file(), "{stderr}");
+    assert!(
+        !dir.path().join("out2").exists(),
+        "delete --output left out2/"
+    );
+}
