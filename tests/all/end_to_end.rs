@@ -374,7 +374,10 @@ fn inspect_describes_the_job() {
     assert!(text.contains("name:        faulty"), "{text}");
     assert!(text.contains("world:       mapreduce-job"), "{text}");
     assert!(text.contains("phases:      map, reduce\n"), "{text}");
-    assert!(text.contains("fail-reduce (default \"no\")"), "{text}");
+    assert!(
+        text.contains("fail-reduce (enum(yes|no), default \"no\")"),
+        "{text}"
+    );
     let o = run_ok(&["inspect", "--json", s(&guest("uppercase"))]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["world"], "mapper-job");

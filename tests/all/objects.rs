@@ -78,11 +78,8 @@ fn a_job_over_s3_writes_the_same_bytes_as_over_local_files() {
     let local: serde_json::Value =
         serde_json::from_slice(&std::fs::read(local_out.join("_MANIFEST")).unwrap()).unwrap();
     assert_eq!(manifest["files"], local["files"]);
-    // Equal counters hold for this input (a small vocabulary, see support::few_words). Over
-    // text with many distinct words, `map-output-records` and `combine-input-records` were
-    // seen to differ between two runs of the same job, even both local (12056, 16750,
-    // 17623), while the part files stayed identical: map-side combining does not yet give
-    // the same counts however the work was scheduled. Open, reported in the closing note.
+    // The same counters however the work was scheduled (regression.rs pins this over text
+    // whose words rarely repeat).
     assert_eq!(manifest["counters"], local["counters"]);
     // The job's work files are gone from the bucket once it is done.
     let work = server.root.path().join("bucket/out/_mr/work");

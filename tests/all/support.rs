@@ -246,10 +246,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// `lines` lines of `per_line` words from an eight-word vocabulary, deterministic in `seed`.
-/// Every batch repeats its keys heavily, so map-side combining always combines and the
-/// combine counters in `_MANIFEST` do not depend on how batches fell (with a large
-/// vocabulary they do: see the note in tests/all/objects.rs).
+/// `lines` lines of `per_line` words from an eight-word vocabulary, deterministic in `seed`:
+/// small, highly compressible text whose batches combine heavily.
 pub fn few_words(lines: usize, per_line: usize, seed: u64) -> Vec<u8> {
     let vocab = [
         "alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta",

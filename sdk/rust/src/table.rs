@@ -12,9 +12,13 @@
 //! state crosses calls, and a failed or retried batch cannot leave values behind.
 //!
 //! When keys rarely repeat within a batch (a group-by over millions of keys), hashing only costs:
-//! after such a batch the table is bypassed for the next [`BYPASS_BATCHES`] batches, which are
-//! emitted as plain pairs, and then tried again (adaptive partial aggregation, as query engines do
-//! it).
+//! once a batch's first [`PROBE_EMITS`] emits show fewer than [`MIN_REPEAT`] emits per distinct
+//! key, the table is written out and the rest of the batch is emitted as plain pairs (adaptive
+//! partial aggregation, as query engines do it). The decision is made inside each batch, from
+//! that batch alone: a map call stays a pure function of its input, so the pairs it returns (and
+//! the `map-output-records` counter) are the same on every run and every worker. (An earlier
+//! version carried a "bypass the next 32 batches" state across calls; on an instance reused for
+//! other shards the counters then depended on scheduling.)
 
 use crate::glue::Failure;
 use crate::{Combiner, Emitter, Error, Mapper, Record, ValueEmitter, Values};
@@ -23,8 +27,8 @@ use crate::{Combiner, Emitter, Error, Mapper, Record, ValueEmitter, Values};
 const COMBINE_AT: u32 = 32;
 /// A batch whose emits are fewer than this many times its distinct keys is "not combining".
 const MIN_REPEAT: f64 = 1.5;
-/// Batches emitted without the table after a batch that was not combining.
-const BYPASS_BATCHES: u32 = 32;
+/// Emits of a batch after which the table decides whether the batch is combining.
+const PROBE_EMITS: u64 = 16 * 1024;
 
 /// What the hash table holds per key: the key's first 16 bytes and length inline, so a probe
 /// compares two words instead of chasing the entry and its key bytes (most keys are short).
@@ -94,7 +98,6 @@ pub(crate) struct CombineTable {
     /// Entries that reached `combine_at` during the current record.
     due: Vec<u32>,
     emits: u64,
-    bypass: u32,
     scratch: Vec<u8>,
 }
 
@@ -263,7 +266,7 @@ impl CombineTable {
 
     /// Combines every entry with more than one value, writes all entries to `out` as kv pairs
     /// (in first-emitted order, so the output is a pure function of the batch) and empties the
-    /// table. Decides whether the next batches bypass it.
+    /// table.
     fn drain<J: Combiner>(&mut self, job: &mut J, out: &mut Vec<u8>) -> Result<(), Error> {
         for i in 0..self.used {
             let e = &mut self.entries[i];
@@ -281,11 +284,13 @@ impl CombineTable {
                 mr_codec::put_kv(out, key, value.expect("framed by this table"));
             }
         }
-        if self.used > 0 && (self.emits as f64) < MIN_REPEAT * self.used as f64 {
-            self.bypass = BYPASS_BATCHES;
-        }
         self.clear();
         Ok(())
+    }
+
+    /// Whether the batch so far repeats its keys too rarely for the table to pay.
+    fn not_combining(&self) -> bool {
+        self.used > 0 && (self.emits as f64) < MIN_REPEAT * self.used as f64
     }
 
     fn clear(&mut self) {
@@ -313,13 +318,12 @@ pub(crate) fn map_and_combine<J: Mapper + Combiner>(
     table: &mut Option<Box<CombineTable>>,
     input: &[u8],
 ) -> Result<Vec<u8>, Failure> {
-    let mut t = table.take().unwrap_or_default();
-    if t.bypass > 0 {
-        t.bypass -= 1;
-        *table = Some(t);
-        return crate::glue::map(job, input);
-    }
+    let t = table.take().unwrap_or_default();
     let mut out = Emitter::combining(Vec::with_capacity(input.len() / 4), t);
+    // Set when the batch's first emits showed it does not combine: the table, written out,
+    // waits here while the rest of the batch is emitted as plain pairs.
+    let mut set_aside: Option<Box<CombineTable>> = None;
+    let mut probing = true;
     let mut result = Ok(());
     for (index, entry) in mr_codec::kvs(input).enumerate() {
         let (key, value) = match entry {
@@ -329,20 +333,46 @@ pub(crate) fn map_and_combine<J: Mapper + Combiner>(
                 break;
             }
         };
-        let mapped = job
-            .map(Record { key, value }, &mut out)
-            .and_then(|()| out.table_mut().combine_due(job));
+        let mapped = job.map(Record { key, value }, &mut out).and_then(|()| {
+            if set_aside.is_none() {
+                out.table_mut().combine_due(job)?;
+            }
+            Ok(())
+        });
         if let Err(e) = mapped {
             result = Err(Failure::job(e, Some(index as u32)));
             break;
         }
+        if probing && out.table_mut().emits >= PROBE_EMITS {
+            probing = false;
+            if out.table_mut().not_combining() {
+                let (mut buf, mut t) = out.into_parts();
+                if let Err(e) = t.drain(job, &mut buf) {
+                    t.clear();
+                    *table = Some(t);
+                    return Err(Failure::job(e, None));
+                }
+                set_aside = Some(t);
+                out = Emitter::with_buffer(buf);
+            }
+        }
     }
-    let (mut buf, mut t) = out.into_parts();
-    let result = result.and_then(|()| t.drain(job, &mut buf).map_err(|e| Failure::job(e, None)));
-    if result.is_err() {
-        t.clear();
-    }
-    *table = Some(t);
+    let (buf, result) = match set_aside {
+        Some(t) => {
+            *table = Some(t);
+            (out.into_buffer(), result)
+        }
+        None => {
+            let (mut buf, mut t) = out.into_parts();
+            let result =
+                result.and_then(|()| t.drain(job, &mut buf).map_err(|e| Failure::job(e, None)));
+            if result.is_err() {
+                t.clear();
+            }
+            *table = Some(t);
+            (buf, result)
+        }
+    };
     result.map(|()| buf)
 }
 
@@ -477,20 +507,30 @@ mod tests {
     }
 
     #[test]
-    fn batches_without_repeats_bypass_the_table() {
+    fn a_batch_without_repeats_stops_combining_and_the_next_batch_starts_afresh() {
         let mut job = Sum::default();
         let mut table = None;
-        let distinct: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+        // PROBE_EMITS distinct keys, then a key repeated: the table is written out at the
+        // probe and the rest of the batch goes out as plain pairs.
+        let distinct: Vec<String> = (0..PROBE_EMITS).map(|i| format!("k{i}")).collect();
         let line = distinct.join(" ");
-        let out = map_and_combine(&mut job, &mut table, &batch(&[&line])).unwrap();
-        assert_eq!(pairs(&out).len(), 100);
-        assert_eq!(table.as_ref().unwrap().bypass, BYPASS_BATCHES);
-        // Bypassed: plain pairs, uncombined.
-        let out = map_and_combine(&mut job, &mut table, &batch(&["x x"])).unwrap();
+        let out = map_and_combine(&mut job, &mut table, &batch(&[&line, "x x", "x"])).unwrap();
+        let got = pairs(&out);
+        assert_eq!(got.len(), PROBE_EMITS as usize + 3);
         assert_eq!(
-            pairs(&out),
-            [("x".into(), "1".into()), ("x".into(), "1".into())]
+            &got[got.len() - 3..],
+            [
+                ("x".into(), "1".into()),
+                ("x".into(), "1".into()),
+                ("x".into(), "1".into())
+            ]
         );
+        // The decision does not outlive the batch: the next one combines again.
+        let out = map_and_combine(&mut job, &mut table, &batch(&["x x"])).unwrap();
+        assert_eq!(pairs(&out), [("x".into(), "2".into())]);
+        // And the same batch gives the same pairs whatever came before it.
+        let again = map_and_combine(&mut job, &mut table, &batch(&[&line, "x x", "x"])).unwrap();
+        assert_eq!(pairs(&again), got);
     }
 
     #[test]
