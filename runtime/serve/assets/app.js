@@ -134,7 +134,7 @@ async function showList() {
 function shardRows(tasks) {
   const maps = tasks.filter((t) => t.kind === "map");
   return maps.map((t) => {
-    const done = Math.max(0, (t.counters.find(([n]) => n === "bytes-in") || [0, 0])[1]);
+    const done = Math.max(0, (t.counters || {})["bytes-in"] || 0);
     const planned = t.planned_bytes || 0;
     const fraction = t.state === "done" ? 1 : planned ? Math.min(1, done / planned) : 0;
     return `<div>shard ${t.idx}</div>${bar(fraction, t.state === "done" ? "done" : t.state === "failed" ? "failed" : "", `${mb(done)} / ${mb(planned)}`)}
@@ -147,7 +147,7 @@ function partitionRows(tasks) {
   if (!reduces.length) return '<p class="muted">map-only job: no reduce partitions</p>';
   return `<table id="partitions"><thead><tr><th class="num">partition</th><th>state</th><th class="num">attempt</th><th class="num">records in</th><th class="num">records out</th></tr></thead><tbody>
     ${reduces.map((t) => {
-      const c = (n) => (t.counters.find(([k]) => k === n) || [0, 0])[1];
+      const c = (n) => (t.counters || {})[n] || 0;
       return `<tr><td class="num">${t.idx}</td><td>${badge(t.state)}</td><td class="num">${t.attempt}</td><td class="num">${c("reduce-groups") || c("records-in")}</td><td class="num">${c("output-records")}</td></tr>`;
     }).join("")}</tbody></table>`;
 }

@@ -511,8 +511,19 @@ pub struct TaskRow {
     pub slices: u32,
     /// Current lease holder.
     pub owner: Option<String>,
-    /// Committed counters of this task.
+    /// Committed counters of this task, built-in and `job.NAME` (serialized as one map).
+    #[serde(serialize_with = "pairs_as_map")]
     pub counters: Vec<(String, i64)>,
+}
+
+/// `[(name, value)]` as a JSON object `{name: value}`, in order.
+fn pairs_as_map<S: serde::Serializer>(pairs: &[(String, i64)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(pairs.len()))?;
+    for (name, value) in pairs {
+        map.serialize_entry(name, value)?;
+    }
+    map.end()
 }
 
 /// Everything `mr-host status JOB` shows.
