@@ -673,9 +673,14 @@ impl Subset {
     /// are left. Records past the limit may be dropped only because the shard then ends: its
     /// cursor is never resumed.
     fn apply(&mut self, batch: &mut Vec<u8>, read: u64) -> Result<u64, TaskError> {
-        if self.threshold.is_none() && self.remaining.is_none() {
+        let Some(threshold) = self.threshold else {
+            // `--limit` alone bounded what was read: nothing to drop, nothing to copy.
+            if let Some(left) = &mut self.remaining {
+                *left = left.saturating_sub(read);
+                self.reached = *left == 0;
+            }
             return Ok(read);
-        }
+        };
         let mut kept = Vec::with_capacity(batch.len());
         let mut n = 0u64;
         for entry in mr_codec::kvs(batch) {
@@ -690,7 +695,7 @@ impl Subset {
                 self.reached = true;
                 break;
             }
-            if self.threshold.is_none_or(|t| sample_hash(key) < t) {
+            if sample_hash(key) < threshold {
                 mr_codec::put_kv(&mut kept, key, value);
                 n += 1;
             }
@@ -713,14 +718,10 @@ fn sample_threshold(fraction: f64) -> u64 {
     }
 }
 
-/// A stable hash of a record's location (`path:line`): FNV-1a, then SplitMix64's finalizer so
-/// that nearby lines spread over the whole range. Stable across versions and machines, so a
-/// sample is the same records every time.
+/// A stable hash of a record's location (`path:line`): xxh3 (the shuffle's hash, a fixed
+/// algorithm), with a seed of its own so a sample is not tied to the partitioning. The same
+/// records are sampled on every run and machine.
 fn sample_hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    mr_corpus::mix64(h)
+    const SAMPLE_SEED: u64 = 0x6d72_2d73_616d_706c; // "mr-sampl"
+    xxhash_rust::xxh3::xxh3_64_with_seed(key, SAMPLE_SEED)
 }

@@ -192,7 +192,7 @@ fn count_newlines(f: &InputFile, start: u64, end: u64) -> Result<u64, InputError
 pub(crate) struct LinesReader {
     pub(crate) reader: Box<dyn BufRead>,
     /// For a compressed file, the compressed bytes consumed so far (see `source_position`).
-    pub(crate) compressed: Option<std::rc::Rc<std::cell::Cell<u64>>>,
+    pub(crate) compressed: Option<crate::compress::CompressedCount>,
     /// Key prefix: `path` or `archive/member`.
     pub(crate) display: String,
     pub(crate) offset: u64,
