@@ -34,7 +34,7 @@ fn progress_line(bar: &ProgressBar, started: Instant) -> String {
     let percent = if len == 0 {
         100.0
     } else {
-        (pos as f64 * 100.0 / len as f64).min(100.0)
+        pos as f64 * 100.0 / len as f64
     };
     if bar.prefix() == "reduce" {
         format!("mr: reduce {pos} of {len} partitions done ({percent:.0}%), {elapsed:.0}s")

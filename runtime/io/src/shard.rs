@@ -161,7 +161,10 @@ impl<'a> ShardReader<'a> {
                     self.options,
                 )?);
                 // A resumed compressed stream skipped to its cursor: that is not this reader's.
-                self.source_seen = self.current.as_ref().and_then(|r| r.source_position());
+                // A fresh one counts from the file's start (a decoder may have read its header
+                // while opening).
+                let at = self.current.as_ref().and_then(|r| r.source_position());
+                self.source_seen = if inner.is_some() { at } else { at.map(|_| 0) };
             }
             let reader = self.current.as_mut().expect("opened above");
             match reader.next(out)? {
@@ -190,5 +193,57 @@ impl<'a> ShardReader<'a> {
             }
         }
         Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{gz, input};
+
+    /// Reads the shard in slices of `k` records, as map tasks do, resuming each from the last
+    /// cursor; returns the source bytes each slice's reader reported.
+    fn source_bytes_per_slice(files: &[InputFile], shard: &Shard, k: u64) -> Vec<u64> {
+        let mut cursor = String::new();
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            let mut reader =
+                ShardReader::open(files, shard, &cursor, ReadOptions::default()).unwrap();
+            let stats = reader.next_batch(&mut buf, u64::MAX, k).unwrap();
+            out.push(reader.source_bytes_read());
+            cursor = reader.position();
+            if stats.records == 0 || reader.is_finished() {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn source_bytes_are_file_bytes_plain_and_compressed_bytes_gzip() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..50_000).map(|i| format!("line {}\n", i % 10)).collect();
+        let plain = vec![input(dir.path(), "a.txt", text.as_bytes())];
+        let plan = crate::plan(&plain, 1).unwrap();
+        let slices = source_bytes_per_slice(&plain, &plan[0], 20_000);
+        assert_eq!(slices.iter().sum::<u64>(), text.len() as u64);
+        // A gzip file, read whole: its compressed size exactly, far below the text's.
+        let packed = gz(text.as_bytes());
+        let gzip = vec![input(dir.path(), "a.txt.gz", &packed)];
+        let plan = crate::plan(&gzip, 1).unwrap();
+        let whole = source_bytes_per_slice(&gzip, &plan[0], u64::MAX);
+        assert_eq!(whole.iter().sum::<u64>(), packed.len() as u64);
+        // In slices, each resumed reader counts only what it consumed after its cursor: the
+        // sum stays near the compressed size (within the decoder's read-ahead per slice), not
+        // the decompressed one it would reach by counting record bytes.
+        let slices = source_bytes_per_slice(&gzip, &plan[0], 20_000);
+        assert!(slices.len() >= 3, "{slices:?}");
+        let sum: u64 = slices.iter().sum();
+        assert!(
+            sum <= packed.len() as u64 + slices.len() as u64 * (256 << 10),
+            "{sum} bytes for a {}-byte file: {slices:?}",
+            packed.len()
+        );
+        assert!(sum < text.len() as u64 / 4, "{sum}");
     }
 }
