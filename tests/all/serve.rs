@@ -740,3 +740,61 @@ fn schemathesis_finds_no_server_error_in_the_api() {
     assert!(!server.log().contains("panicked"), "{}", server.log());
     let _: Answer = call("GET", &format!("{}/api/jobs", server.url), Some(TOKEN));
 }
+
+/// On a PostgreSQL store `serve` needs no `--components`: an uploaded component is kept in the
+/// store itself, so a second server on another "host" (a work directory of its own) accepts a
+/// job naming it by SHA-256 alone, and a worker with nothing local runs it.
+#[test]
+fn on_postgres_a_component_uploaded_to_one_server_is_found_by_another() {
+    let f = fixture(2_000);
+    let url = mr_store::testing::PgServer::shared().fresh_store_url();
+    let store = Path::new(&url);
+    let hosts: Vec<PathBuf> = (1..=3)
+        .map(|h| f.path().join(format!("host-{h}")))
+        .collect();
+    let serve_on = |host: &Path| {
+        Server::start_with_env(
+            store,
+            &["--token", TOKEN, "--data-root", s(&f.data)],
+            &[("MR_WORK_DIR", host)],
+        )
+    };
+    let (one, two) = (serve_on(&hosts[0]), serve_on(&hosts[1]));
+    let wasm = std::fs::read(guest("wordcount")).unwrap();
+    let uploaded = post(
+        &format!("{}/api/components", one.url),
+        Some(TOKEN),
+        "application/wasm",
+        &wasm,
+    );
+    assert_eq!(uploaded.status, 201, "{uploaded:?}");
+    let sha = uploaded.json()["sha256"].as_str().unwrap().to_owned();
+    assert!(hosts[0].join(format!("components/{sha}.wasm")).is_file());
+    assert!(!hosts[1].join(format!("components/{sha}.wasm")).exists());
+
+    let spec = json!({"inputs": ["in.txt"], "output": "out/", "reducers": 2});
+    let answer = submit(&two, Some(TOKEN), None, Some(&sha), &spec);
+    assert_eq!(answer.status, 201, "{answer:?}");
+    let id = answer.json()["id"].as_i64().unwrap();
+    // The second server took its copy from the store.
+    let copy = hosts[1].join(format!("components/{sha}.wasm"));
+    assert_eq!(std::fs::read(&copy).unwrap(), wasm);
+    // An unknown SHA-256 is still a clear 404, store or not.
+    let unknown = submit(&two, Some(TOKEN), None, Some(&"0".repeat(64)), &spec);
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+
+    let worker = mr_host()
+        .args(["worker", "--db", &url, "--workers", "2"])
+        .env("MR_WORK_DIR", &hosts[2])
+        .output()
+        .unwrap();
+    assert!(
+        worker.status.success(),
+        "{}",
+        String::from_utf8_lossy(&worker.stderr)
+    );
+    let doc = call("GET", &format!("{}/api/jobs/{id}", one.url), Some(TOKEN)).json();
+    assert_eq!(phase(&doc), "done", "{doc}");
+    assert_eq!(doc["counters"]["records-in"], 2_000, "{doc}");
+    assert!(!sorted_lines(&f.data.join("out")).is_empty());
+}

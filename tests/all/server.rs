@@ -20,9 +20,15 @@ pub struct Server {
 impl Server {
     /// Starts `mr-host serve --db DB --listen 127.0.0.1:0 EXTRA...` and waits for its address.
     pub fn start(db: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(db, extra, &[])
+    }
+
+    /// [`Server::start`] with `env` added to the server's environment.
+    pub fn start_with_env(db: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         let mut child = mr_host()
             .args(["serve", "--db", super::s(db), "--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env_remove("MR_TOKEN")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

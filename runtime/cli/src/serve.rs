@@ -27,8 +27,9 @@ pub struct ServeArgs {
     /// an input, output or SQLite sink outside it (`..`, absolute, or through a link) is refused.
     #[arg(long)]
     data_root: Option<PathBuf>,
-    /// Where uploaded components are kept, by SHA-256 [default: mr-components/ beside the
-    /// SQLite store].
+    /// Where uploaded components are kept, by SHA-256 [default: mr-components/ beside a
+    /// SQLite store; with PostgreSQL, which keeps them itself, the work directory's
+    /// components/ ($MR_WORK_DIR, else TMPDIR/mr-work)].
     #[arg(long)]
     components: Option<PathBuf>,
     /// Largest accepted upload (a component, with the spec).
@@ -64,7 +65,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."))
             .join("mr-components"),
-        (None, None) => bail!("a PostgreSQL store needs --components DIR for uploaded components"),
+        // A PostgreSQL store keeps every uploaded component itself (any server or worker
+        // finds it there); the directory is only this host's copy of them.
+        (None, None) => mr_exec::default_scratch().join("components"),
     };
     let data_root = match &args.data_root {
         Some(root) => Some(

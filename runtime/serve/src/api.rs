@@ -199,11 +199,30 @@ pub async fn upload_component(
 }
 
 /// Keeps a component under its SHA-256 in the components directory (temporary name, then
-/// rename: a concurrent reader never sees half a file).
+/// rename: a concurrent reader never sees half a file) and, when the store is shared
+/// (PostgreSQL), in the store too: a worker or another server on any host finds it there.
 async fn store_component(state: &Arc<AppState>, bytes: Bytes) -> Result<String, ApiError> {
+    let sha256 = mr_engine::hex(&Sha256::digest(&bytes));
+    keep_component(state, &sha256, bytes.clone()).await?;
+    if state.config.db.path().is_none() {
+        let key = sha256.clone();
+        state
+            .stores
+            .run(move |store| Ok(store.put_component(&key, &bytes)?))
+            .await?;
+    }
+    Ok(sha256)
+}
+
+/// Writes `bytes`, the component `sha256`, into the components directory unless it is there.
+async fn keep_component(
+    state: &Arc<AppState>,
+    sha256: &str,
+    bytes: Bytes,
+) -> Result<PathBuf, ApiError> {
     let dir = state.config.components.clone();
+    let sha256 = sha256.to_owned();
     blocking(move || {
-        let sha256 = mr_engine::hex(&Sha256::digest(&bytes));
         let path = dir.join(format!("{sha256}.wasm"));
         if !path.is_file() {
             // A name of its own per upload: two uploads of one component may overlap.
@@ -219,9 +238,30 @@ async fn store_component(state: &Arc<AppState>, bytes: Bytes) -> Result<String, 
                     )
                 })?;
         }
-        Ok(sha256)
+        Ok(path)
     })
     .await
+}
+
+/// The local file of component `sha256`: the components directory's, else (a shared store)
+/// the store's copy, written there first. `None` when neither has it.
+async fn find_component(state: &Arc<AppState>, sha256: &str) -> Result<Option<PathBuf>, ApiError> {
+    let path = state.config.components.join(format!("{sha256}.wasm"));
+    if path.is_file() {
+        return Ok(Some(path));
+    }
+    if state.config.db.path().is_some() {
+        return Ok(None);
+    }
+    let key = sha256.to_owned();
+    let bytes = state
+        .stores
+        .run(move |store| Ok(store.component(&key)?))
+        .await?;
+    match bytes {
+        Some(bytes) => Ok(Some(keep_component(state, sha256, bytes.into()).await?)),
+        None => Ok(None),
+    }
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
@@ -276,15 +316,14 @@ pub async fn submit(
             "give the job's component: a `component` part (the .wasm) or `component_sha256`",
         )
     })?;
-    let component: PathBuf = state.config.components.join(format!("{sha256}.wasm"));
-    if !component.is_file() {
+    let Some(component) = find_component(&state, &sha256).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!(
                 "no component with SHA-256 {sha256} was uploaded; send it as the `component` part"
             ),
         ));
-    }
+    };
     if spec.on_done.is_some() && !state.config.allow_on_done {
         return Err(ApiError::bad_request(
             "on_done runs a shell command on the server; it is accepted only when the server runs with --allow-on-done (use notify instead)",

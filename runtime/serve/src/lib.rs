@@ -99,8 +99,12 @@ async fn serve(config: Config) -> Result<()> {
             config.components.display()
         )
     })?;
-    // Fail now, with one message, if the store cannot be opened.
-    drop(mr_store::open(&config.db)?);
+    // Fail now, with one message, if the store cannot be opened. On the blocking pool: the
+    // PostgreSQL client blocks on a runtime of its own, which cannot start inside this one.
+    let db = config.db.clone();
+    tokio::task::spawn_blocking(move || mr_store::open(&db).map(drop))
+        .await
+        .context("opening the store")??;
     let listener = tokio::net::TcpListener::bind(&addrs[..])
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
