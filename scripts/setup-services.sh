@@ -7,7 +7,8 @@
 #   the reference tools, not with the crates mr reads them with);
 # - PostgreSQL's server binaries (mr-store's tests and tests/all/postgres.rs start throwaway
 #   servers with initdb and pg_ctl from /usr/lib/postgresql/*/bin) and libfaketime (one test runs
-#   a server whose clock is an hour ahead).
+#   a server whose clock is an hour ahead, and tests/all/hosts.rs workers an hour off);
+# - iproute2 (tests/all/hosts.rs builds simulated hosts as network namespaces with `ip netns`).
 # Quick when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || missing+=(faketime libfaketime)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup-services: installing ${missing[*]} from Debian"
     if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi

@@ -667,3 +667,43 @@ fn the_readmes_commands_work_as_written() {
         "delete --output left out2/"
     );
 }
+
+/// The deployment examples (deploy/) pass `mr-host worker` only flags it has: a renamed flag
+/// would break every host that copied them.
+#[test]
+fn the_deployment_examples_use_flags_mr_host_worker_accepts() {
+    let help = run_ok(&["worker", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let unit = std::fs::read_to_string(repo().join("deploy/mr-worker.service")).unwrap();
+    let exec: String = unit
+        .lines()
+        .skip_while(|l| !l.starts_with("ExecStart="))
+        .take_while(|l| !l.is_empty() && !l.starts_with("Restart"))
+        .map(|l| l.trim_end_matches('\\'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(words[0], "ExecStart=/usr/local/bin/mr-host", "{exec}");
+    assert_eq!(words[1], "worker", "{exec}");
+    let manifest = std::fs::read_to_string(repo().join("deploy/mr-workers-job.yaml")).unwrap();
+    let args: Vec<&str> = manifest
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("- "))
+        .filter(|a| a.starts_with("--"))
+        .collect();
+    assert!(manifest.contains("            - worker\n"), "{manifest}");
+    let flags: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| w.starts_with("--"))
+        .chain(args)
+        .collect();
+    assert!(flags.len() >= 8, "{flags:?}");
+    for flag in flags {
+        assert!(
+            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+            "`mr-host worker` has no {flag} (a deployment example uses it):\n{help}"
+        );
+    }
+}

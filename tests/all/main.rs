@@ -11,6 +11,8 @@
 //! - `languages`: the Python and JavaScript SDKs against the Rust plugins;
 //! - `objects`: inputs, runs and outputs in a real S3-compatible server;
 //! - `postgres`: jobs on a PostgreSQL store (a throwaway server), run and by several workers;
+//! - `hosts`: workers on several simulated hosts (network namespaces) sharing only PostgreSQL
+//!   and an S3 server, with hosts killed, cut off and clock-shifted, and the database restarted;
 //! - `serve`, `serve_browser`: `mr-host serve`'s API, page (in headless Chromium) and hooks;
 //! - `regression`: each test pins a bug found by an adversarial run, and names it.
 
@@ -20,6 +22,7 @@ mod dev_loop;
 mod durability;
 mod end_to_end;
 mod failures;
+mod hosts;
 mod io_formats;
 mod languages;
 mod objects;

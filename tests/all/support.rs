@@ -157,12 +157,18 @@ pub struct S3Server {
     child: std::process::Child,
     /// The directory it serves: `root/BUCKET/KEY` is object `s3://BUCKET/KEY`.
     pub root: tempfile::TempDir,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://ADDRESS:PORT`.
     pub endpoint: String,
 }
 
 impl S3Server {
     pub fn start() -> S3Server {
+        S3Server::start_at(None, "127.0.0.1", free_port())
+    }
+
+    /// A server listening on `address:port`, inside network namespace `netns` when one is
+    /// given (a simulated host; `address` must then be reachable from this process).
+    pub fn start_at(netns: Option<&str>, address: &str, port: u16) -> S3Server {
         let binary = std::env::var_os("MR_S3S_FS")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo().join("target/tools/bin/s3s-fs"));
@@ -173,9 +179,16 @@ impl S3Server {
         );
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("bucket")).unwrap();
-        let port = free_port();
-        let child = Command::new(&binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&binary);
+                c
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
+            .args(["--host", address, "--port", &port.to_string()])
             .args(["--access-key", "mr-test", "--secret-key", "mr-test-secret"])
             .arg(root.path())
             .stdout(std::process::Stdio::null())
@@ -185,13 +198,13 @@ impl S3Server {
         let server = S3Server {
             child,
             root,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint: format!("http://{address}:{port}"),
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((address, port)).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the S3 server {} did not start listening on port {port} within 10 s",
+                "the S3 server {} did not start listening on {address}:{port} within 10 s",
                 binary.display()
             );
             std::thread::sleep(std::time::Duration::from_millis(20));

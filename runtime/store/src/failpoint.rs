@@ -8,7 +8,9 @@
 //!
 //! A pause point opens a race window on purpose: when `MR_PAUSEPOINT` is `NAME` and
 //! `MR_PAUSEPOINT_DIR` a directory, the first thread to reach `pausepoint(NAME)` creates
-//! `DIR/reached` and waits until the test creates `DIR/release` (at most a minute).
+//! `DIR/reached` and waits until the test creates `DIR/release` (at most two minutes). Every crash
+//! point is a pause point too, so a test can stop a worker exactly where it would crash and do
+//! something else to it meanwhile (cut its network, restart the database, kill its host).
 
 /// A named crash point (a no-op unless built with the `failpoints` feature).
 #[cfg(not(feature = "failpoints"))]
@@ -19,6 +21,7 @@ pub fn failpoint(_name: &str) {}
 #[cfg(feature = "failpoints")]
 pub fn failpoint(name: &str) {
     use std::sync::OnceLock;
+    pausepoint(name);
     use std::sync::atomic::{AtomicU64, Ordering};
     static ARMED: OnceLock<Option<(String, u64)>> = OnceLock::new();
     static HITS: AtomicU64 = AtomicU64::new(0);
@@ -71,7 +74,7 @@ pub fn pausepoint(name: &str) {
     );
     let _ = std::fs::write(dir.join("reached"), b"");
     let started = std::time::Instant::now();
-    while !dir.join("release").exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+    while !dir.join("release").exists() && started.elapsed() < std::time::Duration::from_secs(120) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -37,6 +37,10 @@ pub struct PgServerOptions {
     pub clock_offset: Option<String>,
     /// More server settings, `name=value` (as `postgres -c`).
     pub settings: Vec<String>,
+    /// Runs the server inside this network namespace (`ip netns exec NAME`), as one host of a
+    /// simulated network; `listen` is then one of the namespace's addresses and `port` must be
+    /// given (a free port cannot be probed from outside it).
+    pub netns: Option<String>,
 }
 
 /// A PostgreSQL server for tests (see the module documentation).
@@ -51,6 +55,7 @@ struct Local {
     bin: PathBuf,
     run_as: Option<String>,
     env: Vec<(String, String)>,
+    netns: Option<String>,
     watchdog: Child,
 }
 
@@ -112,10 +117,15 @@ impl PgServer {
             env.push(("FAKETIME".to_owned(), offset.clone()));
         }
         let data = root.join("data");
+        let netns = options.netns.clone();
+        if netns.is_some() && options.port.is_none() {
+            return Err(fail("a server in a network namespace needs a port".into()));
+        }
         run(
             &bin,
             run_as.as_deref(),
             &[],
+            None,
             "initdb",
             &[
                 "-D".as_ref(),
@@ -132,6 +142,17 @@ impl PgServer {
         )
         .map_err(fail)?;
         let listen = options.listen.clone().unwrap_or_else(|| "127.0.0.1".into());
+        if options.listen.is_some() {
+            // initdb lets in loopback clients only; a server on another address is reached
+            // from other (simulated) hosts: let them in, with the same password.
+            use std::io::Write;
+            let hba = data.join("pg_hba.conf");
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&hba)
+                .and_then(|mut f| f.write_all(b"host all all all scram-sha-256\n"))
+                .map_err(|e| fail(format!("{}: {e}", hba.display())))?;
+        }
         // A port found free may be taken before the server binds it: try a few.
         let mut last_error = String::new();
         for _ in 0..5 {
@@ -152,6 +173,7 @@ impl PgServer {
                 &bin,
                 run_as.as_deref(),
                 &env,
+                netns.as_deref(),
                 "pg_ctl",
                 &[
                     "-D".as_ref(),
@@ -181,6 +203,7 @@ impl PgServer {
                             bin,
                             run_as,
                             env,
+                            netns,
                             watchdog,
                         }),
                     });
@@ -238,6 +261,7 @@ impl PgServer {
             &local.bin,
             local.run_as.as_deref(),
             &local.env,
+            local.netns.as_deref(),
             "pg_ctl",
             &[
                 "-D".as_ref(),
@@ -367,16 +391,30 @@ fn give_to(path: &Path, user: &str) -> Result<(), String> {
     }
 }
 
-/// The command for PostgreSQL program `program`, as `run_as` with `env` set.
-fn command(bin: &Path, run_as: Option<&str>, env: &[(String, String)], program: &str) -> Command {
-    let mut command = match run_as {
-        Some(user) => {
-            let mut c = Command::new("runuser");
-            c.args(["-u", user, "--", "env"]);
+/// The command for PostgreSQL program `program`, as `run_as` with `env` set, inside network
+/// namespace `netns` if one is given. (Stopping a server needs no namespace: `pg_ctl stop`
+/// signals the process named in the data directory.)
+fn command(
+    bin: &Path,
+    run_as: Option<&str>,
+    env: &[(String, String)],
+    netns: Option<&str>,
+    program: &str,
+) -> Command {
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]);
             c
         }
         None => Command::new("env"),
     };
+    if netns.is_some() {
+        command.arg("env");
+    }
+    if let Some(user) = run_as {
+        command.args(["runuser", "-u", user, "--", "env"]);
+    }
     for (key, value) in env {
         command.arg(format!("{key}={value}"));
     }
@@ -388,10 +426,11 @@ fn run(
     bin: &Path,
     run_as: Option<&str>,
     env: &[(String, String)],
+    netns: Option<&str>,
     program: &str,
     args: &[&std::ffi::OsStr],
 ) -> Result<(), String> {
-    let output = command(bin, run_as, env, program)
+    let output = command(bin, run_as, env, netns, program)
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -414,6 +453,7 @@ fn stop(root: &Path, bin: &Path, run_as: Option<&str>) {
         bin,
         run_as,
         &[],
+        None,
         "pg_ctl",
         &[
             "-D".as_ref(),
@@ -428,7 +468,7 @@ fn stop(root: &Path, bin: &Path, run_as: Option<&str>) {
 /// A process that stops the server and removes `root` once this process has exited (in its
 /// own session, so a ^C to the tests does not kill it first).
 fn watchdog(root: &Path, bin: &Path, run_as: Option<&str>) -> Result<Child, String> {
-    let stop = command(bin, run_as, &[], "pg_ctl");
+    let stop = command(bin, run_as, &[], None, "pg_ctl");
     let mut stop_line: Vec<String> = vec![stop.get_program().to_string_lossy().into_owned()];
     stop_line.extend(stop.get_args().map(|a| a.to_string_lossy().into_owned()));
     let script = format!(
