@@ -17,10 +17,13 @@
 //! With mr among the systems and no `--only`, it first measures the wasm boundary itself
 //! (`plugins/identity` over 100-byte records, in process, against the same loop in native
 //! Rust; see `boundary.rs`); `mr-bench boundary` runs only that. `mr-bench serve-load`
-//! measures `mr-host serve` under status pollers and SSE subscribers (see `serve_load.rs`).
+//! measures `mr-host serve` under status pollers and SSE subscribers (see `serve_load.rs`);
+//! `mr-bench distributed` the word count on PostgreSQL + object storage against SQLite + local
+//! files, and one slice commit on each store (see `distributed.rs`).
 
 mod boundary;
 mod data;
+mod distributed;
 mod measure;
 mod native;
 mod normalize;
@@ -61,6 +64,9 @@ enum Sub {
     },
     /// `mr-host serve` under load: status pollers and SSE subscribers while a word count runs.
     ServeLoad(serve_load::ServeLoadArgs),
+    /// The word count on SQLite + local files against PostgreSQL + an S3 server, with one and
+    /// three worker processes, and one slice commit's latency on each store.
+    Distributed(distributed::DistributedArgs),
     /// Only the boundary benchmark: an identity guest over 100-byte records, one core.
     Boundary {
         /// Seconds per measurement.
@@ -197,6 +203,14 @@ fn main() {
             };
             let (wordcount, _) = build_plugins()?;
             serve_load::run(args, host, wordcount)
+        })(),
+        Some(Sub::Distributed(args)) => (|| {
+            let host = match &args.mr_host {
+                Some(p) => p.clone(),
+                None => build_mr_host()?,
+            };
+            let (wordcount, _) = build_plugins()?;
+            distributed::run(args, host, wordcount)
         })(),
         None => bench(cli.bench),
     };

@@ -15,6 +15,9 @@
 #![allow(unsafe_code)] // libc calls: prctl, wait4, kill
 
 use std::io;
+use std::path::Path;
+
+use anyhow::Context;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::sync::{Mutex, mpsc};
@@ -146,6 +149,60 @@ pub fn run(command: &mut Command, timeout: Duration) -> io::Result<Usage> {
 
 fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+}
+
+/// Runs `command` to its end: (wall, CPU of the process and its reaped children, success).
+/// Waits for that one process only (unlike [`run`], which reaps every child: a caller with
+/// servers as children uses this), its stderr going to `log`.
+pub fn timed(command: &mut Command, what: &str, log: &Path) -> anyhow::Result<(f64, f64)> {
+    let started = Instant::now();
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .with_context(|| format!("cannot start {what}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 writes only into `status` and `usage`, both live locals.
+        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if got == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err).with_context(|| format!("waiting for {what}"));
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        anyhow::bail!(
+            "{what} failed (wait status {status}); its stderr, {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+    Ok((wall, cpu))
+}
+
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc/PID/stat`; `None`
+/// when it cannot be read. For a server the benchmark started, whose work is part of a run's
+/// cost but not of the run's own processes.
+pub fn cpu_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+    // stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| ticks as f64 / per_second as f64)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The benchmark harness end to end at a tiny size, with the systems that need neither Python
 //! nor Java (mr and native Rust): both workloads run, outputs are equal, results.md is written,
-//! and a deliberately changed output is caught (non-zero exit, DIFFERS in the table).
+//! and a deliberately changed output is caught (non-zero exit, DIFFERS in the table); and
+//! `mr-bench distributed` against a real PostgreSQL and S3 server (scripts/setup-services.sh).
 //!
 //! mr-bench builds mr-host (same profile) and the two guests itself, as in a real run.
 
@@ -64,4 +65,33 @@ fn runs_both_workloads_checks_outputs_and_catches_a_difference() {
     assert!(stdout.contains("first difference"), "{stdout}");
     assert!(stdout.contains("\"tampered\\t1\""), "{stdout}");
     assert!(!stdout.contains("Group-by"), "{stdout}");
+}
+
+/// `mr-bench distributed` at a tiny size: every setup runs against a real PostgreSQL and S3
+/// server, their outputs are compared with the local run's, and the commit latencies measured.
+#[test]
+fn distributed_runs_every_setup_and_compares_their_outputs() {
+    let data = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_mr-bench"))
+        .env("MR_BENCH_HOST_FEATURES", "failpoints")
+        .args(["distributed", "--size", "4M", "--commits", "20", "--data"])
+        .arg(data.path())
+        .output()
+        .expect("run mr-bench distributed");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Outputs equal, byte for byte."), "{stdout}");
+    for row in [
+        "| SQLite + local files",
+        "| PostgreSQL + file:// objects",
+        "| PostgreSQL + S3, 1 worker process",
+        "| PostgreSQL + S3, 3 worker processes",
+        "| SQLite (WAL",
+        "| PostgreSQL (local",
+    ] {
+        assert_eq!(stdout.matches(row).count(), 1, "{row}: {stdout}");
+    }
+    let md = std::fs::read_to_string(data.path().join("distributed.md")).unwrap();
+    assert!(md.contains("## Distributed word count, 4M of text"), "{md}");
 }
