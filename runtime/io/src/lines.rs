@@ -172,8 +172,17 @@ fn next_line_start(f: &InputFile, offset: u64) -> Result<u64, InputError> {
     }
 }
 
+/// Ranged GETs in flight while counting an object's lines at plan time.
+const OBJECT_COUNT_PARALLEL: usize = 8;
+
 /// Newlines in `start..end` of the file.
 fn count_newlines(f: &InputFile, start: u64, end: u64) -> Result<u64, InputError> {
+    if let Some(url) = f.object() {
+        // Several ranged GETs at once: this reads the whole range before anything runs.
+        return crate::source::location(f, url)?
+            .count_byte(start..end, b'\n', OBJECT_COUNT_PARALLEL)
+            .map_err(|e| crate::source::object_error(f, e));
+    }
     let mut take = crate::source::open_range(f, start, end)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut count = 0u64;

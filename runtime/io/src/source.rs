@@ -15,7 +15,7 @@ impl InputFile {
     }
 }
 
-fn location(file: &InputFile, url: &str) -> Result<Location, InputError> {
+pub(crate) fn location(file: &InputFile, url: &str) -> Result<Location, InputError> {
     Location::parse(url).map_err(|e| object_error(file, e))
 }
 
@@ -165,11 +165,13 @@ mod tests {
         for shards in [1, 3, 7] {
             let values = |files: &[crate::InputFile]| -> Vec<String> {
                 let p = plan(files, shards).unwrap();
+                // Each record with its line number (the key is `path:line`, and the paths
+                // differ): the plan numbers an object's lines as it numbers a file's.
                 read_resumed(files, &p, 500, ReadOptions::default())
                     .unwrap()
                     .0
                     .into_iter()
-                    .map(|(_, v)| v)
+                    .map(|(k, v)| format!("{}={v}", k.rsplit(':').next().unwrap()))
                     .collect()
             };
             assert_eq!(values(&files), values(&local), "{shards} shards");
