@@ -504,7 +504,7 @@ fn every_process_of_a_host_killed_mid_map_and_another_mid_reduce_loses_and_repea
     let c = Cluster::start();
     let id = c.submit();
     // h1: two worker processes; the first to reach a map commit stops before it.
-    let (h1, _) = c.paused_workers("h1", 2, "before-commit-map", 2);
+    let (h1, _) = c.paused_workers("h1", 4, "before-commit-map", 2);
     let status = c.status(&id);
     assert_eq!(status["phase"], "map", "{status}");
     assert!(lease_hosts(&status).contains(&"h1".to_owned()), "{status}");
@@ -518,12 +518,12 @@ fn every_process_of_a_host_killed_mid_map_and_another_mid_reduce_loses_and_repea
     }
     // h2 finishes the map (h1's shard once its lease expires: h2 cannot see h1's processes)
     // and stops before its first reduce commit.
-    let (_h2, _) = c.paused_workers("h2", 2, "before-commit-reduce", 1);
+    let (_h2, _) = c.paused_workers("h2", 4, "before-commit-reduce", 1);
     let status = c.status(&id);
     assert_eq!(status["phase"], "reduce", "{status}");
     c.net.kill_host("h2");
     // h3 does the rest, taking over h2's partition once its lease expires.
-    let status = c.finished([c.worker("h3", 2, &[])], &id, 0);
+    let status = c.finished([c.worker("h3", 4, &[])], &id, 0);
     // Both killed attempts were retried: more attempts than tasks.
     assert!(
         status["attempts"].as_u64().unwrap() >= tasks(&status) + 2,
@@ -535,11 +535,11 @@ fn every_process_of_a_host_killed_mid_map_and_another_mid_reduce_loses_and_repea
 fn a_host_cut_off_while_holding_a_lease_is_taken_over_and_fenced_when_it_returns() {
     let c = Cluster::start();
     let id = c.submit();
-    let (h1, paused) = c.paused_workers("h1", 2, "before-commit-map", 1);
+    let (h1, paused) = c.paused_workers("h1", 4, "before-commit-map", 1);
     assert!(lease_hosts(&c.status(&id)).contains(&"h1".to_owned()));
     c.net.set_connected("h1", false);
     // The other hosts do the whole job, h1's shard once its lease has expired.
-    c.finished([c.worker("h2", 2, &[]), c.worker("h3", 2, &[])], &id, 0);
+    c.finished([c.worker("h2", 4, &[]), c.worker("h3", 4, &[])], &id, 0);
     // h1 comes back and commits the slice it held: refused, recorded, nothing changed.
     c.net.set_connected("h1", true);
     std::fs::write(paused.join("release"), b"").unwrap();
@@ -600,12 +600,13 @@ fn workers_whose_clocks_are_an_hour_off_take_no_lease_early() {
         (3590..=3610).contains(&skew),
         "libfaketime shifted the clock by {skew} s"
     );
-    // Leases of 4 s: a worker an hour ahead that judged them by its own clock would take every
-    // lease it sees over at once.
+    // Leases of 10 s, long enough that no heartbeat lapses on a busy machine: a worker an hour
+    // ahead that judged them by its own clock would find every lease it sees expired an hour
+    // ago and take it over at once (more attempts than tasks, refused commits).
     let workers = [
-        c.worker("h1", 4, &clock("+1h")),
-        c.worker("h2", 4, &clock("-1h")),
-        c.worker("h3", 4, &[]),
+        c.worker("h1", 10, &clock("+1h")),
+        c.worker("h2", 10, &clock("-1h")),
+        c.worker("h3", 10, &[]),
     ];
     let status = c.finished(workers, &id, 0);
     assert_eq!(
