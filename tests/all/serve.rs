@@ -743,7 +743,8 @@ fn schemathesis_finds_no_server_error_in_the_api() {
 
 /// On a PostgreSQL store `serve` needs no `--components`: an uploaded component is kept in the
 /// store itself, so a second server on another "host" (a work directory of its own) accepts a
-/// job naming it by SHA-256 alone, and a worker with nothing local runs it.
+/// job naming it by SHA-256 alone, a worker with nothing local runs it, and the live event
+/// stream follows it.
 #[test]
 fn on_postgres_a_component_uploaded_to_one_server_is_found_by_another() {
     let f = fixture(2_000);
@@ -797,4 +798,18 @@ fn on_postgres_a_component_uploaded_to_one_server_is_found_by_another() {
     assert_eq!(phase(&doc), "done", "{doc}");
     assert_eq!(doc["counters"]["records-in"], 2_000, "{doc}");
     assert!(!sorted_lines(&f.data.join("out")).is_empty());
+    // The live page's stream works on PostgreSQL too: every event of the job, to its end.
+    let events = sse_until(
+        &format!("{}/api/jobs/{id}/events?after=0", one.url),
+        Duration::from_secs(60),
+        |data| data.iter().any(|d| d.contains("\"job-completed\"")),
+    );
+    assert!(
+        events.iter().any(|d| d.contains("\"job-submitted\"")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|d| d.contains("\"job-completed\"")),
+        "{events:?}"
+    );
 }
