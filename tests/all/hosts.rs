@@ -235,7 +235,7 @@ impl Cluster {
             ..Default::default()
         })
         .unwrap_or_else(|e| panic!("{e}"));
-        let s3 = S3Server::start_at(Some(&net.namespace("db")), &db, 9000);
+        let s3 = S3Server::start_at(Some(&net.namespace("db")), &db, Some(9000));
         let url = pg.fresh_store_url();
         let dir = tempfile::tempdir().unwrap();
         // Three files, twelve 64K slices to a shard: enough commits that every moment a test
@@ -296,7 +296,6 @@ impl Cluster {
         static WORKERS: AtomicU32 = AtomicU32::new(0);
         let n = WORKERS.fetch_add(1, Ordering::Relaxed);
         let log = root.join(format!("worker-{n}.stderr"));
-        let db = self.net.address(DB);
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &self.net.namespace(host)])
@@ -309,9 +308,8 @@ impl Cluster {
             .arg("--work-dir")
             .arg(root.join("work"))
             .envs(self.s3.env())
-            .env("AWS_ENDPOINT_URL", format!("http://{db}:9000"))
             .env("MR_CACHE_DIR", root.join("cache"))
-            .env("RUST_LOG", "info");
+            .env("MR_LOG", "info");
         for (key, value) in env {
             command.env(key, value);
         }

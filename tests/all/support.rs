@@ -150,11 +150,11 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A real S3-compatible server (`s3s-fs`, installed by `scripts/setup-services.sh` into
-/// `target/tools`) serving a temporary directory on a free loopback port, with one bucket
-/// (`bucket`); stopped when dropped. Panics, never skips, when it cannot start.
+/// A real S3-compatible server (`mr_io::test_server::S3Server`: s3s-fs, installed by
+/// `scripts/setup-services.sh`) serving a temporary directory, with one bucket (`bucket`);
+/// stopped when dropped. Panics, never skips, when it cannot start.
 pub struct S3Server {
-    child: std::process::Child,
+    server: mr_io::test_server::S3Server,
     /// The directory it serves: `root/BUCKET/KEY` is object `s3://BUCKET/KEY`.
     pub root: tempfile::TempDir,
     /// `http://ADDRESS:PORT`.
@@ -162,65 +162,28 @@ pub struct S3Server {
 }
 
 impl S3Server {
+    /// A server on a free loopback port.
     pub fn start() -> S3Server {
-        S3Server::start_at(None, "127.0.0.1", free_port())
+        S3Server::start_at(None, "127.0.0.1", None)
     }
 
     /// A server listening on `address:port`, inside network namespace `netns` when one is
     /// given (a simulated host; `address` must then be reachable from this process).
-    pub fn start_at(netns: Option<&str>, address: &str, port: u16) -> S3Server {
-        let binary = std::env::var_os("MR_S3S_FS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo().join("target/tools/bin/s3s-fs"));
-        assert!(
-            binary.is_file(),
-            "the S3 server for these tests is missing: {} does not exist; run scripts/setup-services.sh (or set MR_S3S_FS)",
-            binary.display()
-        );
+    pub fn start_at(netns: Option<&str>, address: &str, port: Option<u16>) -> S3Server {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("bucket")).unwrap();
-        let mut command = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(&binary);
-                c
-            }
-            None => Command::new(&binary),
-        };
-        let child = command
-            .args(["--host", address, "--port", &port.to_string()])
-            .args(["--access-key", "mr-test", "--secret-key", "mr-test-secret"])
-            .arg(root.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let server = S3Server {
-            child,
+        let server = mr_io::test_server::S3Server::start(root.path(), netns, address, port)
+            .unwrap_or_else(|e| panic!("{e}"));
+        S3Server {
+            endpoint: server.endpoint.clone(),
+            server,
             root,
-            endpoint: format!("http://{address}:{port}"),
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect((address, port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the S3 server {} did not start listening on {address}:{port} within 10 s",
-                binary.display()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        server
     }
 
     /// The environment every S3 tool reads, pointing at this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", "mr-test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "mr-test-secret".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ALLOW_HTTP", "true".into()),
-        ]
+        self.server.env()
     }
 
     /// `mr-host` with this server's environment.
@@ -240,13 +203,6 @@ impl S3Server {
     /// The bytes of `s3://bucket/KEY`, `None` when there is no such object.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.root.path().join("bucket").join(key)).ok()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

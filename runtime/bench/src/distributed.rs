@@ -18,9 +18,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use mr_io::test_server::S3Server;
 use mr_store::testing::{PgServer, PgServerOptions};
 use mr_store::{Acquired, JobStore, NewJob, OutputFile, SliceCommit, StoreLocation};
 
@@ -49,65 +50,6 @@ pub struct DistributedArgs {
     pub mr_host: Option<PathBuf>,
 }
 
-/// A running s3s-fs over `root`, killed when dropped.
-struct S3 {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl S3 {
-    fn start(root: &Path) -> Result<S3> {
-        let binary = std::env::var_os("MR_S3S_FS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::repo_root().join("target/tools/bin/s3s-fs"));
-        if !binary.is_file() {
-            bail!(
-                "{} does not exist: run scripts/setup-services.sh (or set MR_S3S_FS)",
-                binary.display()
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(&binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "bench", "--secret-key", "bench-secret"])
-            .arg(root)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let s3 = S3 {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                bail!("s3s-fs did not listen on port {port} within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(s3)
-    }
-
-    fn env(&self, command: &mut Command) {
-        command
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "bench")
-            .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ALLOW_HTTP", "true");
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Writes the side file in which s3s-fs keeps an object's ETag (MD5) when the object is PUT.
 /// An object placed in its directory by hand has none, and s3s-fs then hashes the whole object
 /// on every GET: each of mr's 8 MiB ranged reads of a 1 GiB input would cost an MD5 of 1 GiB,
@@ -133,6 +75,16 @@ fn record_e_tag(root: &Path, bucket: &str, key: &str, object: &Path) -> Result<(
     Ok(())
 }
 
+/// Puts `from` at `to` by a hard link (a 1 GiB input is not copied), or a copy across
+/// filesystems.
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    }
+    Ok(())
+}
+
 /// One timed way of running the job.
 struct Timed {
     name: String,
@@ -152,11 +104,10 @@ pub fn run(args: DistributedArgs, host: PathBuf, wordcount: PathBuf) -> Result<b
     std::fs::create_dir_all(root.join("s3/bucket/in"))?;
     // The S3 server serves a directory: the input goes in by a hard link, not a copy.
     let object = root.join("s3/bucket/in/corpus.txt");
-    if std::fs::hard_link(&input, &object).is_err() {
-        std::fs::copy(&input, &object)?;
-    }
+    link_or_copy(&input, &object)?;
     record_e_tag(&root.join("s3"), "bucket", "in/corpus.txt", &object)?;
-    let s3 = S3::start(&root.join("s3"))?;
+    let s3 =
+        S3Server::start(&root.join("s3"), None, "127.0.0.1", None).map_err(anyhow::Error::msg)?;
     let pg = PgServer::start(&PgServerOptions::default()).map_err(anyhow::Error::msg)?;
     let settings = ["--reducers".to_owned(), args.reducers.to_string()];
     let mut rows = Vec::new();
@@ -192,9 +143,7 @@ pub fn run(args: DistributedArgs, host: PathBuf, wordcount: PathBuf) -> Result<b
     // local backend, so this row is mr's own cost of PostgreSQL plus object storage.
     let files = root.join("objects");
     std::fs::create_dir_all(files.join("in"))?;
-    if std::fs::hard_link(&input, files.join("in/corpus.txt")).is_err() {
-        std::fs::copy(&input, files.join("in/corpus.txt"))?;
-    }
+    link_or_copy(&input, &files.join("in/corpus.txt"))?;
     let file_url = |rest: &str| format!("file://{}/{rest}", files.display());
     let setups = [
         (
@@ -230,7 +179,7 @@ pub fn run(args: DistributedArgs, host: PathBuf, wordcount: PathBuf) -> Result<b
     ];
     for (name, input_url, output_url, written, hosts, threads) in setups {
         let url = pg.fresh_store_url();
-        let s3_before = measure::cpu_of(s3.child.id()).unwrap_or(0.0);
+        let s3_before = measure::cpu_of(s3.pid()).unwrap_or(0.0);
         let started = Instant::now();
         let mut submit = Command::new(&host);
         submit
@@ -238,11 +187,11 @@ pub fn run(args: DistributedArgs, host: PathBuf, wordcount: PathBuf) -> Result<b
             .arg(&wordcount)
             .args(["-i", &input_url, "-o", &output_url, "--db", &url])
             .args(&settings);
-        s3.env(&mut submit);
+        submit.envs(s3.env());
         let submitted = submit.output()?;
         if !submitted.status.success() {
             bail!(
-                "mr-host submit failed: {}",
+                "mr-host submit failed ({name}): {}",
                 String::from_utf8_lossy(&submitted.stderr)
             );
         }
@@ -254,7 +203,7 @@ pub fn run(args: DistributedArgs, host: PathBuf, wordcount: PathBuf) -> Result<b
                 .args(["worker", "--db", &url, "--workers", &threads.to_string()])
                 .arg("--work-dir")
                 .arg(root.join(format!("scratch-{}-{h}", rows.len())));
-            s3.env(&mut worker);
+            worker.envs(s3.env());
             let log = root.join(format!("worker-{}-{h}.stderr", rows.len()));
             children.push(std::thread::spawn(move || {
                 measure::timed(&mut worker, "mr-host worker", &log)
@@ -268,7 +217,7 @@ pub fn run(args: DistributedArgs, host: PathBuf, wordcount: PathBuf) -> Result<b
             name,
             wall,
             cpu,
-            s3_cpu: measure::cpu_of(s3.child.id()).unwrap_or(0.0) - s3_before,
+            s3_cpu: measure::cpu_of(s3.pid()).unwrap_or(0.0) - s3_before,
         });
         same &= same_parts(&local, &written)?;
     }

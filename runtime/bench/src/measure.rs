@@ -15,13 +15,13 @@
 #![allow(unsafe_code)] // libc calls: prctl, wait4, kill
 
 use std::io;
-use std::path::Path;
-
-use anyhow::Context;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 /// What one run of a process tree cost.
 #[derive(Debug, Clone, Copy)]
@@ -151,8 +151,8 @@ fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
 }
 
-/// Runs `command` to its end: (wall, CPU of the process and its reaped children, success).
-/// Waits for that one process only (unlike [`run`], which reaps every child: a caller with
+/// Runs `command` to its end and returns (wall seconds, CPU seconds of the process and the
+/// children it reaped); an error, with its stderr, when it fails. Waits for that one process only (unlike [`run`], which reaps every child: a caller with
 /// servers as children uses this), its stderr going to `log`.
 pub fn timed(command: &mut Command, what: &str, log: &Path) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();

@@ -31,6 +31,8 @@ mod shard;
 mod sniff;
 mod source;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod test_server;
 mod zip;
 
 pub use compress::Compression;

@@ -21,8 +21,8 @@ pub fn failpoint(_name: &str) {}
 #[cfg(feature = "failpoints")]
 pub fn failpoint(name: &str) {
     use std::sync::OnceLock;
-    pausepoint(name);
     use std::sync::atomic::{AtomicU64, Ordering};
+    pausepoint(name);
     static ARMED: OnceLock<Option<(String, u64)>> = OnceLock::new();
     static HITS: AtomicU64 = AtomicU64::new(0);
     let armed = ARMED.get_or_init(|| {
@@ -57,15 +57,18 @@ pub fn pausepoint(_name: &str) {}
 /// releases it (see the module).
 #[cfg(feature = "failpoints")]
 pub fn pausepoint(name: &str) {
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicBool, Ordering};
+    // Read once: every crash point (each commit) asks.
+    static ARMED: OnceLock<Option<(String, std::path::PathBuf)>> = OnceLock::new();
     static HIT: AtomicBool = AtomicBool::new(false);
-    if std::env::var("MR_PAUSEPOINT").ok().as_deref() != Some(name) {
-        return;
-    }
-    let Some(dir) = std::env::var_os("MR_PAUSEPOINT_DIR").map(std::path::PathBuf::from) else {
-        return;
-    };
-    if HIT.swap(true, Ordering::SeqCst) {
+    let armed = ARMED.get_or_init(|| {
+        let point = std::env::var("MR_PAUSEPOINT").ok()?;
+        let dir = std::env::var_os("MR_PAUSEPOINT_DIR")?;
+        Some((point, dir.into()))
+    });
+    let Some((point, dir)) = armed else { return };
+    if point != name || HIT.swap(true, Ordering::SeqCst) {
         return;
     }
     eprintln!(

@@ -92,6 +92,9 @@ impl PgServer {
                  directory, or point MR_TEST_POSTGRES_URL at a running server)"
             )
         };
+        if options.netns.is_some() && options.port.is_none() {
+            return Err(fail("a server in a network namespace needs a port".into()));
+        }
         let bin = binaries().map_err(fail)?;
         let root = std::env::temp_dir().join(format!(
             "mr-pg-{}-{}",
@@ -118,9 +121,6 @@ impl PgServer {
         }
         let data = root.join("data");
         let netns = options.netns.clone();
-        if netns.is_some() && options.port.is_none() {
-            return Err(fail("a server in a network namespace needs a port".into()));
-        }
         run(
             &bin,
             run_as.as_deref(),
@@ -401,20 +401,17 @@ fn command(
     netns: Option<&str>,
     program: &str,
 ) -> Command {
-    let mut command = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns]);
-            c
-        }
-        None => Command::new("env"),
-    };
-    if netns.is_some() {
-        command.arg("env");
+    // [ip netns exec NS] [runuser -u USER --] env K=V... PROGRAM
+    let mut prefix: Vec<&str> = Vec::new();
+    if let Some(ns) = netns {
+        prefix.extend(["ip", "netns", "exec", ns]);
     }
     if let Some(user) = run_as {
-        command.args(["runuser", "-u", user, "--", "env"]);
+        prefix.extend(["runuser", "-u", user, "--"]);
     }
+    prefix.push("env");
+    let mut command = Command::new(prefix[0]);
+    command.args(&prefix[1..]);
     for (key, value) in env {
         command.arg(format!("{key}={value}"));
     }
