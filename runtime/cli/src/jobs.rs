@@ -373,7 +373,7 @@ impl JobArgs {
 }
 
 impl WorkerArgs {
-    fn options(&self, only_job: Option<i64>) -> Result<mr_exec::WorkerOptions> {
+    pub fn options(&self, only_job: Option<i64>) -> Result<mr_exec::WorkerOptions> {
         if self.workers == Some(0) {
             bail!("--workers must be at least 1");
         }
@@ -385,6 +385,7 @@ impl WorkerArgs {
             workers: self.workers.unwrap_or(defaults.workers),
             lease: Duration::from_secs_f64(self.lease_seconds),
             only_job,
+            only_pipeline: None,
             memory: self.memory,
             follow: None,
             scratch: self

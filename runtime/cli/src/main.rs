@@ -6,6 +6,8 @@
 //!   (several processes may share one store), `mr-host resume` finishes one job, and
 //!   `mr-host status` shows phase, tasks, slices, counters, attempts, errors and events;
 //!   `mr-host cancel` and `mr-host delete` control a job;
+//! - `mr-host pipeline run|submit|resume|status|graph` runs pipelines: stages, each a job,
+//!   chained by their outputs, resumable, reusing stages that did not change;
 //! - `mr-host serve` serves the HTTP API and the live page (and optionally workers);
 //! - `mr-host build DIR` compiles a job project (Rust, Python or JavaScript) to a component;
 //! - `mr-host new NAME --lang rust|python|js` creates a job project, `mr-host sdk vendor`
@@ -20,6 +22,7 @@ mod cache;
 mod interrupt;
 mod jobs;
 mod new;
+mod pipeline;
 mod progress;
 mod serve;
 
@@ -56,6 +59,9 @@ enum Command {
     Cancel(jobs::CancelArgs),
     /// Delete a job from its store with its work files (and, with --output, its output).
     Delete(jobs::DeleteArgs),
+    /// Run pipelines: stages, each a job, chained by their outputs (see `pipeline run --help`).
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
     /// Serve the HTTP API and the live page for every job of a store (and run workers).
     Serve(serve::ServeArgs),
     /// Build a job project (Rust, Python or JavaScript) into a component.
@@ -119,6 +125,7 @@ fn main() -> ExitCode {
         Command::Status(args) => jobs::status(args),
         Command::Cancel(args) => jobs::cancel(args),
         Command::Delete(args) => jobs::delete(args),
+        Command::Pipeline(command) => pipeline::run(command),
         Command::Serve(args) => serve::serve(args),
         Command::Build { dir, output } => build::build(&dir, output.as_deref()).map(|path| {
             println!("{}", path.display());

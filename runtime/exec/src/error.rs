@@ -303,6 +303,26 @@ pub enum ExecError {
         /// Its phase.
         phase: mr_store::Phase,
     },
+    /// A pipeline definition is not one that can run (a stage names an unknown stage, the
+    /// stages form a cycle, ...).
+    #[error("pipeline {pipeline}: {message}")]
+    BadPipeline {
+        /// The pipeline's name.
+        pipeline: String,
+        /// What is wrong, naming the stage.
+        message: String,
+    },
+    /// A stage of a pipeline failed: its inputs could not be verified, its job could not be
+    /// planned, or its job failed.
+    #[error("pipeline {pipeline}, stage {stage}: {message}")]
+    StageFailed {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The stage.
+        stage: String,
+        /// What failed.
+        message: String,
+    },
     /// A worker thread panicked (a bug in mr, not in the job).
     #[error("a worker thread panicked (this is a bug in mr-host): {0}")]
     WorkerPanicked(String),

@@ -37,6 +37,7 @@ mod map;
 mod outdir;
 mod output;
 mod owner;
+mod pipeline;
 mod reduce;
 mod request;
 mod sink;
@@ -57,6 +58,11 @@ pub use control::{Deleted, cancel, delete};
 pub use counters::BUILTIN_COUNTERS;
 pub use error::{ExecError, Step, error_chain};
 pub use hooks::{HookPolicy, NOTIFY, ON_DONE, deliver_hooks};
+pub use pipeline::{
+    Advanced, Advancer, PipelineDef, PipelineStatus, StageDef, StageInput, StageStatus,
+    SubmittedPipeline, advance, check_stage_name, find_pipeline, pipeline_status, resume_pipeline,
+    run_pipeline, stage_job_spec, submit_pipeline, topological_order,
+};
 pub use request::SubmitSpec;
 pub use sink::{Sink, SqliteMode, SqliteShape};
 pub use spec::{DEFAULT_BATCH_BYTES, Hooks, JobRequest, JobSpec, SliceLimits, Submitted, submit};

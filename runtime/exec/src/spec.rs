@@ -72,6 +72,9 @@ pub struct JobRequest {
     pub max_counter_name_bytes: Option<u32>,
     /// Discard whatever the output directory (and the store, for this output) holds.
     pub overwrite: bool,
+    /// Discard what the output directory holds unless it is this very job's (which then
+    /// resumes): a pipeline stage rerun after its inputs or settings changed.
+    pub replace: bool,
     /// Map only the first N records of each shard (a quick run).
     pub limit: Option<u64>,
     /// Map only this fraction of the records, chosen by a hash of their locations.
@@ -122,6 +125,7 @@ impl JobRequest {
             max_counters: None,
             max_counter_name_bytes: None,
             overwrite: false,
+            replace: false,
             limit: None,
             sample: None,
             hooks: Hooks::default(),
@@ -358,7 +362,20 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         mr_engine::hex(&h.finalize())
     };
     let output_text = output.to_string_lossy().into_owned();
-    if request.overwrite {
+    // A pipeline stage replaces another job's output, and its own job's when that was
+    // planned with other settings (they are not all in the fingerprint: --reducers is not).
+    let clear = request.overwrite
+        || (request.replace
+            && match store.find_job(&fingerprint)? {
+                None => true,
+                Some(existing) => check_same_settings(
+                    request,
+                    &JobSpec::parse(&existing.spec, existing.id)?,
+                    existing.id,
+                )
+                .is_err(),
+            });
+    if clear {
         let previous: Vec<_> = store
             .jobs()?
             .into_iter()
@@ -572,12 +589,12 @@ fn apply_allowances(request: &JobRequest, spec: &mut JobSpec) -> Vec<String> {
     changed
 }
 
-fn modified_ns(path: &Path, display: &str) -> Result<u128, ExecError> {
+pub(crate) fn modified_ns(path: &Path, display: &str) -> Result<u128, ExecError> {
     Ok(file_state(path, display)?.1)
 }
 
 /// Opens the store at `db`, creating a SQLite file's directory first.
-fn open_store(db: &StoreLocation) -> Result<Box<dyn JobStore>, ExecError> {
+pub(crate) fn open_store(db: &StoreLocation) -> Result<Box<dyn JobStore>, ExecError> {
     if let Some(dir) = db
         .path()
         .and_then(Path::parent)

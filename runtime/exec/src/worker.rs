@@ -30,6 +30,10 @@ pub struct WorkerOptions {
     /// Work on this job only, and return when it is finished; otherwise work on every
     /// unfinished job in the store until none has runnable work left.
     pub only_job: Option<i64>,
+    /// Work on this pipeline's stage jobs only, advancing it, and return when it is over
+    /// (done, or failed). Without it (and without `only_job`), an idle worker advances every
+    /// running pipeline of the store, and serves their stage jobs like any other.
+    pub only_pipeline: Option<i64>,
     /// The shuffle's memory budget for the whole process, shared evenly by the worker
     /// threads: a map task's spill buffer, a reduce task's merge buffers.
     pub memory: u64,
@@ -68,6 +72,7 @@ impl Default for WorkerOptions {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
             lease: Duration::from_secs(30),
             only_job: None,
+            only_pipeline: None,
             memory: DEFAULT_MEMORY,
             follow: None,
             scratch: default_scratch(),
@@ -89,6 +94,17 @@ pub struct WorkReport {
 }
 
 type LeaseKey = (i64, TaskKind, u32);
+
+/// What advancing pipelines found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipelines {
+    /// Stage jobs were planned: there is work.
+    Planned,
+    /// A pipeline is still running, with nothing to plan here now.
+    Running,
+    /// No pipeline is running (or this worker serves none).
+    Over,
+}
 
 /// State shared by the threads of one worker process.
 struct Worker<'a> {
@@ -211,9 +227,22 @@ impl Worker<'_> {
         let mut store = mr_store::open(self.db)?;
         let mut instance: Option<(i64, Instance)> = None;
         while !self.stopping() {
-            let jobs: Vec<i64> = match self.options.only_job {
-                Some(id) => vec![id],
-                None => store
+            let jobs: Vec<i64> = match (self.options.only_job, self.options.only_pipeline) {
+                (Some(id), _) => vec![id],
+                (None, Some(pipeline)) => {
+                    let stage_jobs: Vec<i64> = store
+                        .stages(pipeline)?
+                        .iter()
+                        .filter_map(|s| s.job)
+                        .collect();
+                    store
+                        .jobs()?
+                        .into_iter()
+                        .filter(|j| !j.phase.is_over() && stage_jobs.contains(&j.id))
+                        .map(|j| j.id)
+                        .collect()
+                }
+                (None, None) => store
                     .jobs()?
                     .into_iter()
                     .filter(|j| !j.phase.is_over())
@@ -251,13 +280,61 @@ impl Worker<'_> {
                     // is picked up quickly.
                     std::thread::sleep(Duration::from_millis(ms.clamp(20, 250) as u64));
                 }
-                (None, None) => match &self.options.follow {
-                    Some(follow) => std::thread::sleep(follow.idle_poll),
-                    None => return Ok(()),
+                (None, None) => match self.advance_pipelines(store.as_mut(), &owner)? {
+                    // New stage jobs: take their tasks.
+                    Pipelines::Planned => {}
+                    // Stages being planned by another process, or a pipeline waiting on
+                    // jobs this process cannot run: look again shortly.
+                    Pipelines::Running if self.options.only_pipeline.is_some() => {
+                        std::thread::sleep(Duration::from_millis(250));
+                    }
+                    Pipelines::Running | Pipelines::Over => match &self.options.follow {
+                        Some(follow) => std::thread::sleep(follow.idle_poll),
+                        None => return Ok(()),
+                    },
                 },
             }
         }
         Ok(())
+    }
+
+    /// Advances the pipelines this worker serves (see [`crate::advance`]) when it ran out of
+    /// tasks: `only_pipeline`'s, or every running one (none with `only_job`).
+    fn advance_pipelines(
+        &self,
+        store: &mut dyn JobStore,
+        owner: &str,
+    ) -> Result<Pipelines, ExecError> {
+        if self.options.only_job.is_some() {
+            return Ok(Pipelines::Over);
+        }
+        let ids: Vec<i64> = match self.options.only_pipeline {
+            Some(id) => vec![id],
+            None => store
+                .pipelines()?
+                .into_iter()
+                .filter(|p| p.phase == mr_store::PipelinePhase::Running)
+                .map(|p| p.id)
+                .collect(),
+        };
+        let ctx = crate::pipeline::Advancer {
+            db: self.db,
+            runtime: self.runtime,
+            scratch: &self.options.scratch,
+            owner,
+            retry_failed: false,
+        };
+        let mut state = Pipelines::Over;
+        for id in ids {
+            let advanced = crate::pipeline::advance(store, &ctx, id)?;
+            if advanced.planned > 0 {
+                state = Pipelines::Planned;
+            } else if advanced.phase == mr_store::PipelinePhase::Running && state == Pipelines::Over
+            {
+                state = Pipelines::Running;
+            }
+        }
+        Ok(state)
     }
 
     /// Forgets the loaded jobs not in `live` (done, failed, cancelled or deleted) and removes
@@ -334,7 +411,9 @@ impl Worker<'_> {
                 Ok(None)
             }
             Err(e @ ExecError::Store(_)) => Err(e),
-            Err(e) if self.options.only_job.is_some() => Err(e),
+            Err(e) if self.options.only_job.is_some() || self.options.only_pipeline.is_some() => {
+                Err(e)
+            }
             Err(e) => {
                 let why = crate::error_chain(&e);
                 tracing::error!(job = id, "cannot run job {id} here, skipping it: {why}");
@@ -420,35 +499,20 @@ impl Worker<'_> {
         spec: &JobSpec,
         store: &dyn JobStore,
     ) -> Result<Arc<mr_engine::JobComponent>, ExecError> {
-        let local = self.runtime.load(&spec.component);
-        if let Ok(component) = &local
-            && component.sha256() == spec.component_sha256
-        {
-            return Ok(local?);
-        }
-        if let Some(bytes) = store.component(&spec.component_sha256)? {
-            let dir = self.options.scratch.join("components");
-            let path = dir.join(format!("{}.wasm", spec.component_sha256));
-            if !path.is_file() {
-                let io = |source| ExecError::Output {
-                    path: path.clone(),
-                    source,
-                };
-                std::fs::create_dir_all(&dir).map_err(io)?;
-                let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-                std::fs::write(&tmp, &bytes).map_err(io)?;
-                std::fs::rename(&tmp, &path).map_err(io)?;
-            }
-            return Ok(self.runtime.load(&path)?);
-        }
-        match local {
-            Ok(component) => Err(ExecError::ComponentChanged {
+        match load_component(
+            self.runtime,
+            &self.options.scratch,
+            &spec.component,
+            &spec.component_sha256,
+            store,
+        )? {
+            Some(component) => Ok(component),
+            None => Err(ExecError::ComponentChanged {
                 id,
                 path: spec.component.clone(),
                 planned: spec.component_sha256.clone(),
-                found: component.sha256().to_owned(),
+                found: self.runtime.load(&spec.component)?.sha256().to_owned(),
             }),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -701,4 +765,39 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The component `path` names if it still holds `sha256`; otherwise the copy the store keeps
+/// (workers on other hosts, or a file changed since), written to `scratch/components` by its
+/// SHA-256. `None` when the file holds something else and the store has no copy.
+pub(crate) fn load_component(
+    runtime: &Arc<Runtime>,
+    scratch: &Path,
+    path: &Path,
+    sha256: &str,
+    store: &dyn JobStore,
+) -> Result<Option<Arc<mr_engine::JobComponent>>, ExecError> {
+    let local = runtime.load(path);
+    if let Ok(component) = &local
+        && component.sha256() == sha256
+    {
+        return Ok(Some(local?));
+    }
+    if let Some(bytes) = store.component(sha256)? {
+        let dir = scratch.join("components");
+        let cached = dir.join(format!("{sha256}.wasm"));
+        if !cached.is_file() {
+            let io = |source| ExecError::Output {
+                path: cached.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            let tmp = cached.with_extension(format!("tmp-{}", std::process::id()));
+            std::fs::write(&tmp, &bytes).map_err(io)?;
+            std::fs::rename(&tmp, &cached).map_err(io)?;
+        }
+        return Ok(Some(runtime.load(&cached)?));
+    }
+    local?;
+    Ok(None)
 }

@@ -41,6 +41,8 @@ macro_rules! conformance_tests {
             an_unknown_job_is_named,
             a_changed_plan_is_kept_with_an_event,
             components_are_kept_by_content,
+            pipelines_are_found_by_output_and_keep_their_stages,
+            a_stage_is_claimed_once_and_updated_under_its_claim,
         );
     };
     ($fresh:expr; $($name:ident),* $(,)?) => {$(
@@ -857,4 +859,151 @@ pub(crate) fn components_are_kept_by_content(b: &dyn Backend) {
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     s.put_component("big", &big).unwrap();
     assert_eq!(b.open().component("big").unwrap(), Some(big));
+}
+
+pub(crate) fn pipelines_are_found_by_output_and_keep_their_stages(b: &dyn Backend) {
+    let mut s = b.open();
+    let new = |definition: &'static str, stages: &'static [&'static str]| NewPipeline {
+        name: "logs",
+        output: "/out",
+        definition,
+        stages,
+    };
+    let (id, created) = s.put_pipeline(&new("{v1}", &["a", "b"])).unwrap();
+    assert!(created);
+    assert_eq!(
+        s.put_pipeline(&new("{v1}", &["a", "b"])).unwrap(),
+        (id, false)
+    );
+    let other = NewPipeline {
+        output: "/elsewhere",
+        ..new("{v1}", &["a"])
+    };
+    assert_ne!(s.put_pipeline(&other).unwrap().0, id);
+    let row = s.pipeline(id).unwrap();
+    assert_eq!(
+        (row.phase, row.definition.as_str()),
+        (PipelinePhase::Running, "{v1}")
+    );
+    let names = |s: &dyn JobStore| -> Vec<(String, StageState)> {
+        s.stages(id)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name, r.state))
+            .collect()
+    };
+    assert_eq!(
+        names(s.as_ref()),
+        [
+            ("a".into(), StageState::Waiting),
+            ("b".into(), StageState::Waiting)
+        ]
+    );
+    let done = StageUpdate {
+        state: Some(StageState::Done),
+        fingerprint: Some("fp-a"),
+        job: Some(7),
+        ..Default::default()
+    };
+    assert!(s.update_stage(id, "a", None, &done).unwrap());
+    s.set_pipeline_phase(id, PipelinePhase::Done, None).unwrap();
+    let row = s.pipeline(id).unwrap();
+    assert_eq!(row.phase, PipelinePhase::Done);
+    assert!(row.finished_ms.is_some());
+    // Recorded again: a new run, running, every stage waiting with what it recorded kept
+    // (its fingerprint decides whether it is reused); stage b gone, c new.
+    s.put_pipeline(&new("{v2}", &["a", "c"])).unwrap();
+    let row = s.pipeline(id).unwrap();
+    assert_eq!((row.phase, row.finished_ms), (PipelinePhase::Running, None));
+    assert_eq!(row.definition, "{v2}");
+    assert_eq!(
+        names(s.as_ref()),
+        [
+            ("a".into(), StageState::Waiting),
+            ("c".into(), StageState::Waiting)
+        ]
+    );
+    let a = &s.stages(id).unwrap()[0];
+    assert_eq!((a.fingerprint.as_deref(), a.job), (Some("fp-a"), Some(7)));
+    // A failed pipeline is running again when recorded again.
+    s.set_pipeline_phase(id, PipelinePhase::Failed, Some("stage c failed"))
+        .unwrap();
+    assert_eq!(
+        s.pipeline(id).unwrap().error.as_deref(),
+        Some("stage c failed")
+    );
+    s.put_pipeline(&new("{v2}", &["a", "c"])).unwrap();
+    let row = s.pipeline(id).unwrap();
+    assert_eq!((row.phase, row.error), (PipelinePhase::Running, None));
+    assert_eq!(s.pipelines().unwrap().len(), 2);
+    assert!(matches!(
+        s.pipeline(id + 100),
+        Err(StoreError::NoSuchPipeline { .. })
+    ));
+}
+
+pub(crate) fn a_stage_is_claimed_once_and_updated_under_its_claim(b: &dyn Backend) {
+    const HELD_MS: i64 = 60_000;
+    let mut s = b.open();
+    let mut t = b.open();
+    let (id, _) = s
+        .put_pipeline(&NewPipeline {
+            name: "p",
+            output: "/o",
+            definition: "{}",
+            stages: &["a"],
+        })
+        .unwrap();
+    let first = s.claim_stage(id, "a", "w1", HELD_MS, None).unwrap();
+    assert_eq!(first, Some(1));
+    assert_eq!(t.claim_stage(id, "a", "w2", HELD_MS, None).unwrap(), None);
+    let running = StageUpdate {
+        state: Some(StageState::Running),
+        fingerprint: Some("fp"),
+        job: Some(3),
+        reason: Some("first run"),
+        detail: Some("{}"),
+    };
+    // A stale claim changes nothing; the live one does, and releases the claim.
+    assert!(!t.update_stage(id, "a", Some(9), &running).unwrap());
+    assert!(s.update_stage(id, "a", first, &running).unwrap());
+    let row = &t.stages(id).unwrap()[0];
+    assert_eq!(
+        (row.state, row.job, row.claims, row.reason.as_deref()),
+        (StageState::Running, Some(3), 1, Some("first run"))
+    );
+    // Released: claimable at once. An expired claim is taken over, and its holder fenced.
+    assert_eq!(t.claim_stage(id, "a", "w2", 0, None).unwrap(), Some(2));
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(
+        s.claim_stage(id, "a", "w1", HELD_MS, None).unwrap(),
+        Some(3)
+    );
+    assert!(
+        !t.update_stage(id, "a", Some(2), &StageUpdate::default())
+            .unwrap()
+    );
+    let fresh = StageUpdate {
+        state: Some(StageState::Done),
+        ..Default::default()
+    };
+    assert!(s.update_stage(id, "a", Some(3), &fresh).unwrap());
+    // A live claim of an owner known to be dead is taken over at once.
+    assert_eq!(
+        s.claim_stage(id, "a", "w1", HELD_MS, None).unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        t.claim_stage(id, "a", "w2", HELD_MS, Some("w3")).unwrap(),
+        None
+    );
+    assert_eq!(
+        t.claim_stage(id, "a", "w2", HELD_MS, Some("w1")).unwrap(),
+        Some(5)
+    );
+    let row = &s.stages(id).unwrap()[0];
+    assert_eq!(
+        (row.state, row.fingerprint.as_deref()),
+        (StageState::Done, Some("fp"))
+    );
 }

@@ -87,6 +87,14 @@ pub enum StoreError {
         /// The id asked for.
         job: i64,
     },
+    /// No pipeline with this id.
+    #[error("job store {store} has no pipeline {pipeline}")]
+    NoSuchPipeline {
+        /// The store.
+        store: String,
+        /// The id asked for.
+        pipeline: i64,
+    },
     /// The `--db` argument is not a store this build can open.
     #[error("--db {given:?}: {message}")]
     BadLocation {

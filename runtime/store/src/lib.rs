@@ -40,8 +40,9 @@ pub use error::StoreError;
 pub use failpoint::{failpoint, pausepoint};
 pub use model::{
     Acquired, AttemptError, Cancelled, CommittedOutput, Event, EventKind, Failure, HookOutcome,
-    HookRow, HookState, JobRow, JobStatus, Lease, LeaseRow, NewJob, Outcome, OutputFile, Phase,
-    Retry, SliceCommit, TaskCounts, TaskKind, TaskRow, TaskState,
+    HookRow, HookState, JobRow, JobStatus, Lease, LeaseRow, NewJob, NewPipeline, Outcome,
+    OutputFile, Phase, PipelinePhase, PipelineRow, Retry, SliceCommit, StageRow, StageState,
+    StageUpdate, TaskCounts, TaskKind, TaskRow, TaskState,
 };
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
@@ -170,6 +171,53 @@ pub trait JobStore: Send {
 
     /// A component's bytes by SHA-256, if the store keeps it.
     fn component(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Records a pipeline, or finds the one recorded for the same output (`false`), and starts
+    /// a run of it: it is `running`, its definition is replaced, stages no longer in it are
+    /// forgotten, and every stage is `waiting`, keeping the fingerprint and job it recorded
+    /// (they decide whether its output is reused).
+    fn put_pipeline(&mut self, pipeline: &NewPipeline<'_>) -> Result<(i64, bool), StoreError>;
+
+    /// The pipeline with this id.
+    fn pipeline(&self, id: i64) -> Result<PipelineRow, StoreError>;
+
+    /// Every pipeline, oldest first.
+    fn pipelines(&self) -> Result<Vec<PipelineRow>, StoreError>;
+
+    /// The pipeline's stages, by name.
+    fn stages(&self, pipeline: i64) -> Result<Vec<StageRow>, StoreError>;
+
+    /// Claims stage `name` of `pipeline` for `owner` for `lease_ms`, to plan its job:
+    /// `Some(claim)` when the caller should do it now; `None` while another claim on it is
+    /// live, unless its holder is `dead_owner` (known to be gone). So one process plans a
+    /// stage, whichever of many advance the pipeline.
+    fn claim_stage(
+        &mut self,
+        pipeline: i64,
+        name: &str,
+        owner: &str,
+        lease_ms: i64,
+        dead_owner: Option<&str>,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// Changes stage `name` of `pipeline`. With `claim`, only if that claim is still the
+    /// stage's latest (and it is released); without, unconditionally. Returns whether the
+    /// stage changed.
+    fn update_stage(
+        &mut self,
+        pipeline: i64,
+        name: &str,
+        claim: Option<u32>,
+        update: &StageUpdate<'_>,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends a pipeline (`done` or `failed`, with why) or reopens it (`running`).
+    fn set_pipeline_phase(
+        &mut self,
+        id: i64,
+        phase: PipelinePhase,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Where a job store is: what `--db` names.

@@ -638,3 +638,115 @@ pub struct HookRow {
     /// When it changed last (the store's clock, ms).
     pub updated_ms: i64,
 }
+
+named_enum! {
+    /// Where a pipeline stands as a whole.
+    PipelinePhase {
+        /// Stages are waiting or running.
+        Running = "running",
+        /// Every stage is done (run or reused).
+        Done = "done",
+        /// A stage failed (its job failed, or its inputs could not be verified).
+        Failed = "failed",
+    }
+}
+
+named_enum! {
+    /// Where one stage of a pipeline stands.
+    StageState {
+        /// Some stage it reads has not finished yet.
+        Waiting = "waiting",
+        /// Its job is planned and running.
+        Running = "running",
+        /// Its job ran to completion in this pipeline's current definition.
+        Done = "done",
+        /// Its fingerprint matched a finished job's: that output is used as it is.
+        Reused = "reused",
+        /// Its job failed, or its inputs could not be verified.
+        Failed = "failed",
+    }
+}
+
+impl StageState {
+    /// Whether the stage's output is complete (stages reading it may start).
+    pub fn is_complete(self) -> bool {
+        matches!(self, StageState::Done | StageState::Reused)
+    }
+}
+
+/// A pipeline to record ([`crate::JobStore::put_pipeline`]).
+#[derive(Debug, Clone)]
+pub struct NewPipeline<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its output directory: the pipeline's identity in the store (a rerun of the same
+    /// command finds it).
+    pub output: &'a str,
+    /// Its definition (JSON, written and read by `mr-exec`).
+    pub definition: &'a str,
+    /// Its stages' names.
+    pub stages: &'a [&'a str],
+}
+
+/// A recorded pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PipelineRow {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Output directory.
+    pub output: String,
+    /// Definition (JSON).
+    #[serde(skip)]
+    pub definition: String,
+    /// Phase.
+    pub phase: PipelinePhase,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// First recorded (the store's clock, ms).
+    pub created_ms: i64,
+    /// Last changed.
+    pub updated_ms: i64,
+    /// When it ended.
+    pub finished_ms: Option<i64>,
+}
+
+/// A recorded stage of a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageRow {
+    /// The stage's name.
+    pub name: String,
+    /// Its state.
+    pub state: StageState,
+    /// The fingerprint of the job recorded for it (component, parameters, settings and the
+    /// content of its inputs).
+    pub fingerprint: Option<String>,
+    /// The job that produces (or produced) its output.
+    pub job: Option<i64>,
+    /// Claims taken on it so far (the fencing token of [`crate::JobStore::update_stage`]).
+    pub claims: u32,
+    /// Why it ran or was reused, in words.
+    pub reason: Option<String>,
+    /// What its fingerprint was made of (JSON), to explain the next rerun's decision.
+    pub detail: Option<String>,
+    /// Last changed (the store's clock, ms).
+    pub updated_ms: i64,
+    /// Who holds its claim (a live claim is being planned).
+    pub owner: Option<String>,
+}
+
+/// A change to a stage ([`crate::JobStore::update_stage`]); `None` fields keep their value.
+#[derive(Debug, Clone, Default)]
+pub struct StageUpdate<'a> {
+    /// The new state.
+    pub state: Option<StageState>,
+    /// The fingerprint of the job now recorded for it.
+    pub fingerprint: Option<&'a str>,
+    /// The job now recorded for it.
+    pub job: Option<i64>,
+    /// Why, in words.
+    pub reason: Option<&'a str>,
+    /// What the fingerprint was made of.
+    pub detail: Option<&'a str>,
+}

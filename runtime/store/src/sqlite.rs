@@ -143,6 +143,35 @@ CREATE TABLE components (
     bytes       BLOB NOT NULL
 );
 ",
+    r"
+-- Pipelines: stages, each a job, chained by their outputs (see mr-exec's pipeline module).
+CREATE TABLE pipelines (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL,
+    output      TEXT NOT NULL UNIQUE,
+    definition  TEXT NOT NULL,
+    phase       TEXT NOT NULL DEFAULT 'running' CHECK (phase IN ('running', 'done', 'failed')),
+    error       TEXT,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    finished_ms INTEGER
+);
+CREATE TABLE stages (
+    pipeline    INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'waiting'
+                CHECK (state IN ('waiting', 'running', 'done', 'reused', 'failed')),
+    fingerprint TEXT,
+    job         INTEGER,
+    claims      INTEGER NOT NULL DEFAULT 0,
+    owner       TEXT,
+    expires_at  INTEGER,
+    reason      TEXT,
+    detail      TEXT,
+    updated_ms  INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, name)
+);
+",
 ];
 
 /// The first migration alone, for the test that upgrades an old store.
@@ -168,7 +197,16 @@ macro_rules! sql_enum {
     )*};
 }
 
-sql_enum!(TaskKind, Phase, TaskState, Outcome, EventKind, HookState);
+sql_enum!(
+    TaskKind,
+    Phase,
+    TaskState,
+    Outcome,
+    EventKind,
+    HookState,
+    PipelinePhase,
+    StageState
+);
 
 /// A clock: ms since the epoch.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -338,6 +376,23 @@ impl SqliteStore {
 
 const JOB_COLUMNS: &str =
     "id, name, fingerprint, output, spec, phase, error, created_ms, finished_ms";
+
+const PIPELINE_COLUMNS: &str =
+    "id, name, output, definition, phase, error, created_ms, updated_ms, finished_ms";
+
+fn pipeline_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PipelineRow> {
+    Ok(PipelineRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        output: r.get(2)?,
+        definition: r.get(3)?,
+        phase: r.get(4)?,
+        error: r.get(5)?,
+        created_ms: r.get(6)?,
+        updated_ms: r.get(7)?,
+        finished_ms: r.get(8)?,
+    })
+}
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -1248,5 +1303,189 @@ impl JobStore for SqliteStore {
             )
             .optional()
             .map_err(self.err())
+    }
+    fn put_pipeline(&mut self, p: &NewPipeline<'_>) -> Result<(i64, bool), StoreError> {
+        self.immediate(|tx, err, now_ms| {
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM pipelines WHERE output = ?",
+                    [p.output],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
+            let (id, created) = match existing {
+                None => {
+                    tx.execute(
+                        "INSERT INTO pipelines (name, output, definition, created_ms, updated_ms)
+                         VALUES (?, ?, ?, ?, ?)",
+                        params![p.name, p.output, p.definition, now_ms, now_ms],
+                    )
+                    .map_err(err)?;
+                    (tx.last_insert_rowid(), true)
+                }
+                Some(id) => {
+                    tx.execute(
+                        "UPDATE pipelines SET name = ?, definition = ?, phase = 'running',
+                                error = NULL, finished_ms = NULL, updated_ms = ?
+                         WHERE id = ?",
+                        params![p.name, p.definition, now_ms, id],
+                    )
+                    .map_err(err)?;
+                    tx.execute(
+                        "UPDATE stages SET state = 'waiting', updated_ms = ? WHERE pipeline = ?",
+                        params![now_ms, id],
+                    )
+                    .map_err(err)?;
+                    (id, false)
+                }
+            };
+            let names = serde_json::to_string(p.stages).expect("names serialise");
+            tx.execute(
+                "DELETE FROM stages WHERE pipeline = ? AND name NOT IN (SELECT value FROM json_each(?))",
+                params![id, names],
+            )
+            .map_err(err)?;
+            for name in p.stages {
+                tx.execute(
+                    "INSERT INTO stages (pipeline, name, updated_ms) VALUES (?, ?, ?)
+                     ON CONFLICT (pipeline, name) DO NOTHING",
+                    params![id, name, now_ms],
+                )
+                .map_err(err)?;
+            }
+            Ok((id, created))
+        })
+    }
+
+    fn pipeline(&self, id: i64) -> Result<PipelineRow, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = ?"),
+                [id],
+                pipeline_row,
+            )
+            .optional()
+            .map_err(self.err())?
+            .ok_or_else(|| StoreError::NoSuchPipeline {
+                store: self.path.clone(),
+                pipeline: id,
+            })
+    }
+
+    fn pipelines(&self) -> Result<Vec<PipelineRow>, StoreError> {
+        self.rows(
+            &format!("SELECT {PIPELINE_COLUMNS} FROM pipelines ORDER BY id"),
+            [],
+            pipeline_row,
+        )
+    }
+
+    fn stages(&self, pipeline: i64) -> Result<Vec<StageRow>, StoreError> {
+        self.rows(
+            "SELECT name, state, fingerprint, job, claims, reason, detail, updated_ms, owner
+             FROM stages WHERE pipeline = ? ORDER BY name",
+            [pipeline],
+            |r| {
+                Ok(StageRow {
+                    name: r.get(0)?,
+                    state: r.get(1)?,
+                    fingerprint: r.get(2)?,
+                    job: r.get(3)?,
+                    claims: r.get(4)?,
+                    reason: r.get(5)?,
+                    detail: r.get(6)?,
+                    updated_ms: r.get(7)?,
+                    owner: r.get(8)?,
+                })
+            },
+        )
+    }
+
+    fn claim_stage(
+        &mut self,
+        pipeline: i64,
+        name: &str,
+        owner: &str,
+        lease_ms: i64,
+        dead_owner: Option<&str>,
+    ) -> Result<Option<u32>, StoreError> {
+        self.immediate(|tx, err, now_ms| {
+            tx.query_row(
+                "UPDATE stages SET claims = claims + 1, owner = ?, expires_at = ?, updated_ms = ?
+                 WHERE pipeline = ? AND name = ?
+                   AND (expires_at IS NULL OR expires_at <= ? OR owner = ?)
+                 RETURNING claims",
+                params![
+                    owner,
+                    now_ms + lease_ms,
+                    now_ms,
+                    pipeline,
+                    name,
+                    now_ms,
+                    dead_owner
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)
+        })
+    }
+
+    fn update_stage(
+        &mut self,
+        pipeline: i64,
+        name: &str,
+        claim: Option<u32>,
+        u: &StageUpdate<'_>,
+    ) -> Result<bool, StoreError> {
+        self.immediate(|tx, err, now_ms| {
+            let changed = tx
+                .execute(
+                    "UPDATE stages SET state = coalesce(?, state),
+                            fingerprint = coalesce(?, fingerprint), job = coalesce(?, job),
+                            reason = coalesce(?, reason), detail = coalesce(?, detail),
+                            owner = CASE WHEN ? IS NULL THEN owner END,
+                            expires_at = CASE WHEN ? IS NULL THEN expires_at END,
+                            updated_ms = ?
+                     WHERE pipeline = ? AND name = ? AND (? IS NULL OR claims = ?)",
+                    params![
+                        u.state,
+                        u.fingerprint,
+                        u.job,
+                        u.reason,
+                        u.detail,
+                        claim,
+                        claim,
+                        now_ms,
+                        pipeline,
+                        name,
+                        claim,
+                        claim
+                    ],
+                )
+                .map_err(err)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn set_pipeline_phase(
+        &mut self,
+        id: i64,
+        phase: PipelinePhase,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.immediate(|tx, err, now_ms| {
+            let finished = (phase != PipelinePhase::Running).then_some(now_ms);
+            tx.execute(
+                "UPDATE pipelines SET phase = ?, error = ?, updated_ms = ?,
+                        finished_ms = CASE WHEN ? IS NULL THEN NULL
+                                           ELSE coalesce(finished_ms, ?) END
+                 WHERE id = ?",
+                params![phase, error, now_ms, finished, finished, id],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
     }
 }

@@ -13,7 +13,7 @@ use crate::StoreError;
 
 /// The migrations, in order: migration N (from 1) is `MIGRATIONS[N - 1]`. Append; never edit
 /// one a released mr-host has applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema_1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_1.sql"), include_str!("schema_2.sql")];
 
 /// Every table of the schema, with the version that created it.
 const TABLES: &[(&str, i64)] = &[
@@ -28,6 +28,8 @@ const TABLES: &[(&str, i64)] = &[
     ("hooks", 1),
     ("write_log", 1),
     ("components", 1),
+    ("pipelines", 2),
+    ("stages", 2),
 ];
 
 /// The advisory lock (first key; the second is the schema's name hashed) that serialises

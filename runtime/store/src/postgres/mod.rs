@@ -92,7 +92,16 @@ macro_rules! pg_enum {
     )*};
 }
 
-pg_enum!(TaskKind, Phase, TaskState, Outcome, EventKind, HookState);
+pg_enum!(
+    TaskKind,
+    Phase,
+    TaskState,
+    Outcome,
+    EventKind,
+    HookState,
+    PipelinePhase,
+    StageState
+);
 
 /// A u32 the schema keeps as a `bigint` checked to fit one.
 fn u32_at(row: &Row, i: usize) -> u32 {
@@ -118,6 +127,26 @@ macro_rules! job_columns {
     () => {
         "id, name, fingerprint, output, spec, phase, error, created_ms, finished_ms"
     };
+}
+
+macro_rules! pipeline_columns {
+    () => {
+        "id, name, output, definition, phase, error, created_ms, updated_ms, finished_ms"
+    };
+}
+
+fn pipeline_row(r: &Row) -> PipelineRow {
+    PipelineRow {
+        id: r.get(0),
+        name: r.get(1),
+        output: r.get(2),
+        definition: r.get(3),
+        phase: r.get(4),
+        error: r.get(5),
+        created_ms: r.get(6),
+        updated_ms: r.get(7),
+        finished_ms: r.get(8),
+    }
 }
 
 fn job_row(r: &Row) -> JobRow {
@@ -1181,6 +1210,193 @@ impl JobStore for PgStore {
             Ok(sql
                 .query_opt("SELECT bytes FROM components WHERE sha256 = $1", &[&sha256])?
                 .map(|r| r.get(0)))
+        })
+    }
+    fn put_pipeline(&mut self, p: &NewPipeline<'_>) -> Result<(i64, bool), StoreError> {
+        self.write(|sql| {
+            let now_ms = sql.now_ms;
+            // ON CONFLICT: a concurrent first run waits for the other's commit, then updates.
+            let inserted = sql.query_opt(
+                "INSERT INTO pipelines (name, output, definition, created_ms, updated_ms)
+                 VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (output) DO NOTHING RETURNING id",
+                &[&p.name, &p.output, &p.definition, &now_ms],
+            )?;
+            let (id, created) = match inserted {
+                Some(row) => (row.get::<_, i64>(0), true),
+                None => {
+                    let id: i64 = sql
+                        .query_one(
+                            "UPDATE pipelines SET name = $1, definition = $2, phase = 'running',
+                                    error = NULL, finished_ms = NULL, updated_ms = $3
+                             WHERE output = $4 RETURNING id",
+                            &[&p.name, &p.definition, &now_ms, &p.output],
+                        )?
+                        .get(0);
+                    sql.execute(
+                        "UPDATE stages SET state = 'waiting', updated_ms = $1 WHERE pipeline = $2",
+                        &[&now_ms, &id],
+                    )?;
+                    (id, false)
+                }
+            };
+            let names: Vec<String> = p.stages.iter().map(|s| (*s).to_owned()).collect();
+            sql.execute(
+                "DELETE FROM stages WHERE pipeline = $1 AND NOT (name = ANY($2))",
+                &[&id, &names],
+            )?;
+            sql.execute(
+                "INSERT INTO stages (pipeline, name, updated_ms)
+                 SELECT $1, n, $3 FROM unnest($2::text[]) AS n
+                 ON CONFLICT (pipeline, name) DO NOTHING",
+                &[&id, &names, &now_ms],
+            )?;
+            Ok((id, created))
+        })
+    }
+
+    fn pipeline(&self, id: i64) -> Result<PipelineRow, StoreError> {
+        let shown = self.shown();
+        self.read(|sql| {
+            sql.query_opt(
+                concat!(
+                    "SELECT ",
+                    pipeline_columns!(),
+                    " FROM pipelines WHERE id = $1"
+                ),
+                &[&id],
+            )?
+            .map(|r| pipeline_row(&r))
+            .ok_or_else(|| StoreError::NoSuchPipeline {
+                store: shown.clone(),
+                pipeline: id,
+            })
+        })
+    }
+
+    fn pipelines(&self) -> Result<Vec<PipelineRow>, StoreError> {
+        self.read(|sql| {
+            Ok(sql
+                .query(
+                    concat!(
+                        "SELECT ",
+                        pipeline_columns!(),
+                        " FROM pipelines ORDER BY id"
+                    ),
+                    &[],
+                )?
+                .iter()
+                .map(pipeline_row)
+                .collect())
+        })
+    }
+
+    fn stages(&self, pipeline: i64) -> Result<Vec<StageRow>, StoreError> {
+        self.read(|sql| {
+            Ok(sql
+                .query(
+                    r#"SELECT name, state, fingerprint, job, claims, reason, detail, updated_ms, owner
+                       FROM stages WHERE pipeline = $1 ORDER BY name COLLATE "C""#,
+                    &[&pipeline],
+                )?
+                .iter()
+                .map(|r| StageRow {
+                    name: r.get(0),
+                    state: r.get(1),
+                    fingerprint: r.get(2),
+                    job: r.get(3),
+                    claims: u32_at(r, 4),
+                    reason: r.get(5),
+                    detail: r.get(6),
+                    updated_ms: r.get(7),
+                    owner: r.get(8),
+                })
+                .collect())
+        })
+    }
+
+    fn claim_stage(
+        &mut self,
+        pipeline: i64,
+        name: &str,
+        owner: &str,
+        lease_ms: i64,
+        dead_owner: Option<&str>,
+    ) -> Result<Option<u32>, StoreError> {
+        self.write(|sql| {
+            let now_ms = sql.now_ms;
+            // A concurrent claim waits on the row, then finds it claimed.
+            Ok(sql
+                .query_opt(
+                    "UPDATE stages SET claims = claims + 1, owner = $1, expires_at = $2,
+                            updated_ms = $3
+                     WHERE pipeline = $4 AND name = $5
+                       AND (expires_at IS NULL OR expires_at <= $3 OR owner = $6)
+                     RETURNING claims",
+                    &[
+                        &owner,
+                        &(now_ms + lease_ms),
+                        &now_ms,
+                        &pipeline,
+                        &name,
+                        &dead_owner,
+                    ],
+                )?
+                .map(|r| u32_at(&r, 0)))
+        })
+    }
+
+    fn update_stage(
+        &mut self,
+        pipeline: i64,
+        name: &str,
+        claim: Option<u32>,
+        u: &StageUpdate<'_>,
+    ) -> Result<bool, StoreError> {
+        let claim = claim.map(i64::from);
+        self.write(|sql| {
+            let now_ms = sql.now_ms;
+            let changed = sql.execute(
+                "UPDATE stages SET state = coalesce($1, state),
+                        fingerprint = coalesce($2, fingerprint), job = coalesce($3, job),
+                        reason = coalesce($4, reason), detail = coalesce($5, detail),
+                        owner = CASE WHEN $6::bigint IS NULL THEN owner END,
+                        expires_at = CASE WHEN $6::bigint IS NULL THEN expires_at END,
+                        updated_ms = $7
+                 WHERE pipeline = $8 AND name = $9 AND ($6::bigint IS NULL OR claims = $6)",
+                &[
+                    &u.state,
+                    &u.fingerprint,
+                    &u.job,
+                    &u.reason,
+                    &u.detail,
+                    &claim,
+                    &now_ms,
+                    &pipeline,
+                    &name,
+                ],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn set_pipeline_phase(
+        &mut self,
+        id: i64,
+        phase: PipelinePhase,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|sql| {
+            let now_ms = sql.now_ms;
+            let finished = (phase != PipelinePhase::Running).then_some(now_ms);
+            sql.execute(
+                "UPDATE pipelines SET phase = $1, error = $2, updated_ms = $3,
+                        finished_ms = CASE WHEN $4::bigint IS NULL THEN NULL
+                                           ELSE coalesce(finished_ms, $4) END
+                 WHERE id = $5",
+                &[&phase, &error, &now_ms, &finished, &id],
+            )?;
+            Ok(())
         })
     }
 }

@@ -1,0 +1,372 @@
+//! Pipelines (`mr-host pipeline`): stages run in dependency order with fan-out and fan-in,
+//! checked against an independent reference; reruns reuse what did not change (asserted from
+//! the store); SIGKILLs inside a stage resume to byte-identical output without recomputing the
+//! stage before it; a damaged upstream part, a cycle and a dangling reference are refused.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::support::*;
+
+/// Word counts as the wordcount plugin defines them (maximal runs of ASCII letters and
+/// digits, lowercased), computed here without mr.
+fn reference_counts(texts: &[Vec<u8>]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for text in texts {
+        for word in text
+            .split(|b| !b.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            *counts
+                .entry(String::from_utf8_lossy(word).to_ascii_lowercase())
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// A stage's output as `word<TAB>count` lines, from all its parts, sorted.
+fn counts_of(dir: &Path) -> BTreeMap<String, u64> {
+    sorted_lines(dir)
+        .into_iter()
+        .map(|l| {
+            let (w, n) = l.split_once('\t').unwrap();
+            (w.to_owned(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+fn as_lines(counts: &BTreeMap<String, u64>) -> Vec<u8> {
+    counts
+        .iter()
+        .map(|(w, n)| format!("{w}\t{n}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// A three-stage pipeline: `count` (the logs' words) fans out to `recount` (the words of
+/// count's output) and `both` (fan-in: the words of count's and recount's outputs).
+fn write_pipeline(dir: &Path, recount_reducers: u32) -> PathBuf {
+    let file = dir.join("pipeline.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name = "words"
+
+[stages.count]
+job = "{wc}"
+input = ["logs/*.txt"]
+reducers = 2
+shards = 3
+
+[stages.recount]
+job = "{wc}"
+input = ["stage:count"]
+reducers = {recount_reducers}
+
+[stages.both]
+job = "{wc}"
+input = ["stage:count", "stage:recount"]
+reducers = 2
+"#,
+            wc = guest("wordcount").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn logs(dir: &Path) -> Vec<Vec<u8>> {
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    (0..3)
+        .map(|i| {
+            let text = few_words(2_000, 8, 40 + i);
+            std::fs::write(dir.join(format!("logs/{i}.txt")), &text).unwrap();
+            text
+        })
+        .collect()
+}
+
+fn status(out: &Path) -> serde_json::Value {
+    let o = run_ok(&["pipeline", "status", "1", "--output", s(out), "--json"]);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Each stage's (state, job) from `pipeline status --json`.
+fn stages(out: &Path) -> BTreeMap<String, (String, Option<i64>)> {
+    status(out)["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                (s["state"].as_str().unwrap().to_owned(), s["job"].as_i64()),
+            )
+        })
+        .collect()
+}
+
+/// Every file of every stage's output (parts and `_MANIFEST`), by path.
+fn outputs(out: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for stage in ["count", "recount", "both"] {
+        for entry in std::fs::read_dir(out.join(stage)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "_mr" {
+                files.insert(
+                    format!("{stage}/{name}"),
+                    std::fs::read(entry.path()).unwrap(),
+                );
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn stages_fan_out_and_in_match_a_reference_and_reruns_reuse_what_did_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = logs(dir.path());
+    let file = write_pipeline(dir.path(), 1);
+    let out = dir.path().join("out");
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
+
+    let count = reference_counts(&texts);
+    let recount = reference_counts(&[as_lines(&count)]);
+    let both = reference_counts(&[as_lines(&count), as_lines(&recount)]);
+    assert_eq!(counts_of(&out.join("count")), count);
+    assert_eq!(counts_of(&out.join("recount")), recount);
+    assert_eq!(counts_of(&out.join("both")), both);
+    let first = stages(&out);
+    assert!(
+        first.values().all(|(state, _)| state == "done"),
+        "{first:?}"
+    );
+
+    // The same file again: nothing runs, every stage is reused with its job.
+    let again = run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    let reused = stages(&out);
+    for (name, (state, job)) in &reused {
+        assert_eq!(state, "reused", "{name}");
+        assert_eq!(*job, first[name].1, "{name}");
+    }
+    let text = String::from_utf8_lossy(&again.stderr);
+    assert!(text.contains("unchanged: reusing job"), "{text}");
+
+    // recount's reducers change: count is reused; recount and both rerun (both reads
+    // recount's output, now split in two parts), with the same content as before.
+    let file = write_pipeline(dir.path(), 2);
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    let after = stages(&out);
+    assert_eq!(after["count"], ("reused".to_owned(), first["count"].1));
+    for name in ["recount", "both"] {
+        assert_eq!(after[name].0, "done", "{name}");
+        assert_ne!(after[name].1, first[name].1, "{name} was not rerun");
+    }
+    let reasons = status(&out);
+    let reason = |name: &str| {
+        reasons["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        reason("recount"),
+        r#"settings changed: reducers "1" -> "2""#
+    );
+    assert_eq!(reason("both"), "input changed: stage:recount");
+    assert_eq!(parts(&out.join("recount")).len(), 2);
+    assert_eq!(counts_of(&out.join("recount")), recount);
+    assert_eq!(counts_of(&out.join("both")), both);
+
+    // `pipeline graph` draws it, as text and DOT.
+    let graph = run_ok(&["pipeline", "graph", s(&file)]);
+    assert_eq!(
+        String::from_utf8_lossy(&graph.stdout),
+        "pipeline words (3 stages)
+  count    <- logs/*.txt  -> recount, both
+  recount  <- stage:count  -> both
+  both     <- stage:count, stage:recount
+"
+    );
+    let dot = run_ok(&["pipeline", "graph", "--dot", s(&file)]);
+    assert!(
+        String::from_utf8_lossy(&dot.stdout).contains("\"stage:recount\" -> \"stage:both\";"),
+        "{dot:?}"
+    );
+}
+
+#[test]
+fn sigkills_inside_a_stage_resume_to_identical_output_without_recomputing_the_stage_before() {
+    let dir = tempfile::tempdir().unwrap();
+    logs(dir.path());
+    let file = write_pipeline(dir.path(), 2);
+    let clean = dir.path().join("clean");
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&clean)]);
+    // The same files, byte for byte, except that a `_MANIFEST` names its inputs by path:
+    // another stage's parts, here under `clean/` instead of `out/`.
+    let out = dir.path().join("out");
+    let expected: BTreeMap<String, Vec<u8>> = outputs(&clean)
+        .into_iter()
+        .map(|(name, bytes)| {
+            let text = String::from_utf8_lossy(&bytes).replace(s(&clean), s(&out));
+            (name, text.into_bytes())
+        })
+        .collect();
+
+    let args = ["pipeline", "run", s(&file), "--output", s(&out)];
+    // count has two reduce tasks: the third reduce commit is recount's first. Then recount's
+    // remaining reduce, then its finalize. Every kill lands inside recount.
+    let mut count_job = None;
+    for point in [
+        "before-commit-reduce:3",
+        "before-commit-reduce:1",
+        "before-commit-finalize:1",
+    ] {
+        let result = mr_host()
+            .args(args)
+            .env("MR_FAILPOINT", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(
+            result.status.signal(),
+            Some(9),
+            "{point} was not reached: {stderr}"
+        );
+        let now = stages(&out);
+        // Done by the first run, reused (not recomputed) by the later ones.
+        assert!(
+            ["done", "reused"].contains(&now["count"].0.as_str()),
+            "after {point}: {now:?}"
+        );
+        assert_ne!(now["recount"].0, "done", "after {point}: {now:?}");
+        // count ran once: the same job, every time, with no attempt beyond its tasks.
+        let job = *count_job.get_or_insert(now["count"].1);
+        assert_eq!(now["count"].1, job);
+    }
+    let db = out.join("_mr/state.db");
+    let job = count_job.unwrap();
+    let count_status = run_ok(&[
+        "status",
+        &job.unwrap().to_string(),
+        "--db",
+        s(&db),
+        "--json",
+    ]);
+    let count_status: serde_json::Value = serde_json::from_slice(&count_status.stdout).unwrap();
+    let tasks: u64 = count_status["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["total"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        count_status["attempts"].as_u64().unwrap(),
+        tasks,
+        "{count_status}"
+    );
+
+    run_ok(&args);
+    let last = stages(&out);
+    assert_eq!(last["count"], ("reused".to_owned(), job));
+    assert!(
+        outputs(&out) == expected,
+        "the resumed pipeline's output differs from a clean run"
+    );
+}
+
+#[test]
+fn a_truncated_upstream_part_is_refused_naming_the_file_and_its_manifest_size() {
+    let dir = tempfile::tempdir().unwrap();
+    logs(dir.path());
+    let file = write_pipeline(dir.path(), 1);
+    let out = dir.path().join("out");
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    let part = out.join("count/part-00001");
+    let listed = std::fs::metadata(&part).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&part)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    // recount must run again to read it: its reducers change.
+    let file = write_pipeline(dir.path(), 3);
+    let e = run_err(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    assert!(
+        e.contains(&format!(
+            "stage recount: input stage:count: stage count's {} is 10 bytes but its _MANIFEST lists {listed} bytes",
+            part.display()
+        )),
+        "{e}"
+    );
+    assert_eq!(status(&out)["phase"], "failed");
+}
+
+#[test]
+fn a_cycle_and_a_dangling_reference_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let wc = guest("wordcount");
+    let out = dir.path().join("out");
+    let cycle = dir.path().join("cycle.toml");
+    std::fs::write(
+        &cycle,
+        format!(
+            "[stages.a]\njob = \"{wc}\"\ninput = [\"stage:b\"]\n\n[stages.b]\njob = \"{wc}\"\ninput = [\"stage:a\"]\n",
+            wc = wc.display()
+        ),
+    )
+    .unwrap();
+    let e = run_err(&["pipeline", "run", s(&cycle), "--output", s(&out)]);
+    assert_eq!(
+        e.trim(),
+        format!(
+            "error: {}:7: stage b: the stages form a cycle: b -> a -> b (a stage cannot read, even indirectly, its own output)",
+            cycle.display()
+        )
+    );
+    let dangling = dir.path().join("dangling.toml");
+    std::fs::write(
+        &dangling,
+        format!(
+            "[stages.a]\njob = \"{wc}\"\ninput = [\"x.txt\"]\n\n[stages.b]\njob = \"{wc}\"\ninput = [\"stage:c\"]\n",
+            wc = wc.display()
+        ),
+    )
+    .unwrap();
+    let e = run_err(&["pipeline", "run", s(&dangling), "--output", s(&out)]);
+    assert_eq!(
+        e.trim(),
+        format!(
+            "error: {}:7: stage b: input stage:c names no stage of this pipeline (its stages: a, b)",
+            dangling.display()
+        )
+    );
+    let params = dir.path().join("params.toml");
+    std::fs::write(
+        &params,
+        format!(
+            "[stages.a]\njob = \"{wc}\"\ninput = [\"x.txt\"]\nparams = {{ min = 3 }}\n",
+            wc = wc.display()
+        ),
+    )
+    .unwrap();
+    let e = run_err(&["pipeline", "run", s(&params), "--output", s(&out)]);
+    assert!(
+        e.contains("params.toml:4: stage a: job `wordcount` has no parameter `min`"),
+        "{e}"
+    );
+    assert!(!out.exists(), "a refused pipeline wrote {}", out.display());
+}
