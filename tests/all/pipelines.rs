@@ -370,3 +370,74 @@ fn a_cycle_and_a_dangling_reference_are_refused_before_anything_runs() {
     );
     assert!(!out.exists(), "a refused pipeline wrote {}", out.display());
 }
+
+#[test]
+fn debug_mode_keeps_every_stages_runs_and_dump_prints_them_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = logs(dir.path());
+    let file = write_pipeline(dir.path(), 1);
+    let out = dir.path().join("out");
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&out), "--debug"]);
+    let status = run_ok(&["pipeline", "status", "--output", s(&out), "--debug"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(text.matches("kept: ").count(), 3, "{text}");
+    let json = run_ok(&["pipeline", "status", "1", "--output", s(&out), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for stage in json["stages"].as_array().unwrap() {
+        let kept = &stage["kept"];
+        assert!(kept["runs"].as_u64().unwrap() > 0, "{stage}");
+        assert_eq!(
+            kept["dir"].as_str().unwrap(),
+            s(&out.join(stage["name"].as_str().unwrap()).join("_mr/work"))
+        );
+    }
+    // The count stage's runs hold every word of the input (map output, combined per batch).
+    let work = out.join("count/_mr/work");
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "run"))
+        .collect();
+    runs.sort();
+    let mut words = std::collections::BTreeSet::new();
+    for run in &runs {
+        let dumped = run_ok(&["dump", s(run)]);
+        let err = String::from_utf8_lossy(&dumped.stderr);
+        assert!(err.contains("every block checksum verified"), "{err}");
+        for line in String::from_utf8(dumped.stdout).unwrap().lines() {
+            let (word, _) = line.split_once('\t').unwrap();
+            words.insert(word.to_owned());
+        }
+    }
+    let expected: std::collections::BTreeSet<String> =
+        reference_counts(&texts).into_keys().collect();
+    assert_eq!(words, expected);
+    // A damaged run is refused, naming the file and the block's offset.
+    let run = runs
+        .iter()
+        .max_by_key(|r| std::fs::metadata(r).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(run).unwrap();
+    let at = bytes.len() - 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(run, &bytes).unwrap();
+    let e = run_err(&["dump", s(run)]);
+    assert!(
+        e.contains(&format!("run file {} is corrupt at byte", run.display()))
+            && e.contains("block checksum mismatch"),
+        "{e}"
+    );
+    // A part is checked against its _MANIFEST.
+    let part = out.join("recount/part-00000");
+    let shown = run_ok(&["dump", s(&part)]);
+    assert_eq!(shown.stdout, std::fs::read(&part).unwrap());
+    std::fs::write(&part, b"x\t1\n").unwrap();
+    let e = run_err(&["dump", s(&part)]);
+    assert!(
+        e.contains("is 4 bytes but") && e.contains("_MANIFEST lists"),
+        "{e}"
+    );
+    // Without --debug, a rerun reuses the stages (their data stays kept).
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    assert!(stages(&out).values().all(|(state, _)| state == "reused"));
+}

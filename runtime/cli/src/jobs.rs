@@ -104,6 +104,10 @@ pub struct JobArgs {
     /// hash of each record's location, so the same records every time
     #[arg(long, value_name = "FRACTION")]
     sample: Option<f64>,
+    /// Keep the map output and the shuffle's runs (OUTPUT/_mr/work/*.run) when the job is
+    /// done, to read with `mr-host dump` (they take about as much disk as the map output).
+    #[arg(long)]
+    debug: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -360,6 +364,7 @@ impl JobArgs {
             on_done: self.on_done.clone(),
             limit: self.limit,
             sample: self.sample,
+            debug: self.debug,
         })
     }
 

@@ -12,13 +12,15 @@
 //! - `mr-host build DIR` compiles a job project (Rust, Python or JavaScript) to a component;
 //! - `mr-host new NAME --lang rust|python|js` creates a job project, `mr-host sdk vendor`
 //!   refreshes its copy of the SDK;
-//! - `mr-host inspect JOB.wasm` shows what a job is before running it.
+//! - `mr-host inspect JOB.wasm` shows what a job is before running it;
+//! - `mr-host dump FILE` prints a run file kept by `--debug`, or an output part, verified.
 //!
 //! Errors end the process with a non-zero status and one paragraph on stderr that says what
 //! failed and where.
 
 mod build;
 mod cache;
+mod dump;
 mod interrupt;
 mod jobs;
 mod new;
@@ -78,6 +80,12 @@ enum Command {
     /// Manage a project's vendored SDK.
     #[command(subcommand)]
     Sdk(SdkCommand),
+    /// Print a run file (kept by --debug) or an output part as `key<TAB>value` lines, verified
+    /// (a run's block checksums; a part's size and SHA-256 against its _MANIFEST).
+    Dump {
+        /// The run file (`OUTPUT/_mr/work/*.run`) or part file.
+        file: PathBuf,
+    },
     /// Show a job's name, version, SHA-256, build time, world, phases and parameters.
     Inspect {
         /// The job component, or a job project directory (built first when it changed).
@@ -133,6 +141,7 @@ fn main() -> ExitCode {
         Command::New(args) => new::run(args),
         Command::Sdk(SdkCommand::Vendor { dir }) => build::sdk::vendor_command(&dir),
         Command::Inspect { job, json } => inspect(&job, json),
+        Command::Dump { file } => dump::dump(&file),
     };
     // Once per process, after the command: its own component was just used, so it is kept.
     cache::prune_once();

@@ -40,6 +40,12 @@ pub struct Where {
     /// OUTPUT/_mr/state.db].
     #[arg(long)]
     db: Option<String>,
+    /// Debug mode: every stage keeps its map output and the shuffle's runs
+    /// (OUTPUT/NAME/_mr/work/*.run, about as much disk as the map output), listed by
+    /// `pipeline status --debug` and printed by `mr-host dump`. A stage that ran without it
+    /// runs again.
+    #[arg(long)]
+    debug: bool,
 }
 
 #[derive(clap::Args)]
@@ -90,6 +96,9 @@ pub struct StatusArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Also list where each stage's kept data (debug mode) is.
+    #[arg(long)]
+    debug: bool,
 }
 
 #[derive(clap::Args)]
@@ -127,7 +136,13 @@ fn resolve(at: &Where, runtime: &Arc<mr_engine::Runtime>) -> Result<mr_exec::Pip
             .load(&component)
             .map_err(|e| mr_exec::error_chain(&e))
     };
-    Ok(file.resolve(&at.output, &mut load)?)
+    let mut def = file.resolve(&at.output, &mut load)?;
+    if at.debug {
+        for stage in &mut def.stages {
+            stage.settings.debug = true;
+        }
+    }
+    Ok(def)
 }
 
 fn run_file(args: RunArgs) -> Result<()> {
@@ -181,7 +196,7 @@ fn finish(
     if json {
         println!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
-        eprint!("{}", format_status(&shown));
+        eprint!("{}", format_status(&shown, false));
     }
     status?;
     Ok(())
@@ -220,14 +235,14 @@ fn status(args: StatusArgs) -> Result<()> {
         println!("no pipelines in {db}");
     }
     for s in &statuses {
-        print!("{}", format_status(s));
+        print!("{}", format_status(s, args.debug));
     }
     Ok(())
 }
 
 /// A pipeline's status as text: a line for the pipeline, then one per stage with its state,
 /// job, progress and why it ran or was reused.
-pub fn format_status(s: &PipelineStatus) -> String {
+pub fn format_status(s: &PipelineStatus, debug: bool) -> String {
     let p = &s.pipeline;
     let mut out = format!(
         "pipeline {} `{}`: {} ({} stages, output {})\n",
@@ -254,6 +269,21 @@ pub fn format_status(s: &PipelineStatus) -> String {
             out += &format!("  ({reason})");
         }
         out.push('\n');
+        if debug {
+            match &t.kept {
+                Some(k) => {
+                    out += &format!(
+                        "  {:width$}  kept: {} ({} runs, {} files, {} bytes; `mr-host dump FILE` prints one)\n",
+                        "",
+                        k.dir.display(),
+                        k.runs,
+                        k.files,
+                        k.bytes
+                    )
+                }
+                None => out += &format!("  {:width$}  kept: nothing (not run in debug mode)\n", ""),
+            }
+        }
     }
     out
 }

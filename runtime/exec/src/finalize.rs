@@ -187,8 +187,13 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         },
     )?;
     tracing::info!("job completed");
-    cleanup(&task.job.work_dir);
-    out.remove_work();
+    if spec.debug {
+        // Kept for `mr-host dump`; only finalize's staging goes.
+        cleanup_staging(&task.job.work_dir);
+    } else {
+        cleanup(&task.job.work_dir);
+        out.remove_work();
+    }
     task.notify_done(LifecycleEvent::TaskCompleted);
     task.notify_done(LifecycleEvent::JobCompleted);
     Ok(())
@@ -204,6 +209,16 @@ pub(crate) fn cleanup(work_dir: &Path) {
         {
             tracing::warn!("cannot remove the work directory {}: {e}", dir.display());
         }
+    }
+}
+
+/// Removes finalize's staging directory only (`--debug` keeps the work directory).
+pub(crate) fn cleanup_staging(work_dir: &Path) {
+    let dir = work_dir.with_file_name("final");
+    if dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!("cannot remove the staging directory {}: {e}", dir.display());
     }
 }
 

@@ -59,7 +59,7 @@ pub use counters::BUILTIN_COUNTERS;
 pub use error::{ExecError, Step, error_chain};
 pub use hooks::{HookPolicy, NOTIFY, ON_DONE, deliver_hooks};
 pub use pipeline::{
-    Advanced, Advancer, PipelineDef, PipelineStatus, StageDef, StageInput, StageStatus,
+    Advanced, Advancer, KeptData, PipelineDef, PipelineStatus, StageDef, StageInput, StageStatus,
     SubmittedPipeline, advance, check_stage_name, find_pipeline, pipeline_status, resume_pipeline,
     run_pipeline, stage_job_spec, submit_pipeline, topological_order,
 };
@@ -186,7 +186,11 @@ pub fn summary(db: &StoreLocation, id: i64) -> Result<Summary, ExecError> {
     worker::finished(&row)?;
     let spec: JobSpec = JobSpec::parse(&row.spec, id)?;
     if let outdir::OutputDir::Local(_) = outdir::OutputDir::of(&spec.output)? {
-        finalize::cleanup(&spec.work_dir());
+        if spec.debug {
+            finalize::cleanup_staging(&spec.work_dir());
+        } else {
+            finalize::cleanup(&spec.work_dir());
+        }
     }
     summary_of(store.as_ref(), &row, &spec)
 }

@@ -510,6 +510,9 @@ fn settings_key(settings: &SubmitSpec) -> serde_json::Value {
             "max_inflate_ratio",
             "max_counters",
             "max_counter_name_bytes",
+            // Debug mode changes no output; a stage whose job did not keep its data is run
+            // again in debug mode (see `advance`).
+            "debug",
         ] {
             o.remove(gone);
         }
@@ -518,7 +521,8 @@ fn settings_key(settings: &SubmitSpec) -> serde_json::Value {
     value
 }
 
-/// A stage ready to plan: its fingerprint's ingredients and the job's input specs.
+/// A stage's fingerprint ingredients and its inputs (`stage:NAME` still unresolved: its parts
+/// are read, and verified, only when the stage is planned; a reused stage reads nothing).
 struct Prepared {
     ingredients: Ingredients,
     inputs: Vec<String>,
@@ -536,10 +540,7 @@ fn prepare(
         match input {
             StageInput::Stage(up) => {
                 let out = &outputs[up];
-                inputs.extend(
-                    out.verified_parts(up, stage.verify_sha256)
-                        .map_err(|m| format!("input stage:{up}: {m}"))?,
-                );
+                inputs.push(input.to_string());
                 digests.push((input.to_string(), out.digest.clone()));
             }
             StageInput::Spec(spec) => {
@@ -644,6 +645,10 @@ pub fn advance(
             && let Some(job) = job_if_any(store, job_id)?
         {
             match job.phase {
+                Phase::Done if stage.settings.debug && !kept_data(&job) => {
+                    damaged =
+                        Some("debug mode: its job did not keep its map output and runs".to_owned());
+                }
                 Phase::Done => match read_manifest(&def.stage_output(&stage.name)) {
                     Ok(out) => {
                         if !rec.state.is_complete() {
@@ -708,13 +713,28 @@ pub fn advance(
             continue; // another process is planning it
         };
         let reason = match &damaged {
+            Some(message) if message.starts_with("debug mode") => message.clone(),
             Some(message) => format!("its output is damaged ({message})"),
             None if rec.fingerprint.as_deref() == Some(fingerprint.as_str()) => {
                 "retrying its failed job".into()
             }
             None => prepared.ingredients.changed_since(rec.detail.as_deref()),
         };
-        let submitted = plan_stage(ctx, &def, stage, prepared.inputs, damaged.is_some());
+        let mut inputs = Vec::new();
+        for input in &prepared.inputs {
+            match StageInput::parse(input) {
+                StageInput::Stage(up) => {
+                    match outputs[&up].verified_parts(&up, stage.verify_sha256) {
+                        Ok(parts) => inputs.extend(parts),
+                        Err(m) => {
+                            return fail(store, Some(claim), format!("input stage:{up}: {m}"));
+                        }
+                    }
+                }
+                StageInput::Spec(spec) => inputs.push(spec),
+            }
+        }
+        let submitted = plan_stage(ctx, &def, stage, inputs, damaged.is_some());
         let job = match submitted {
             Ok(job) => job,
             Err(e) => return fail(store, Some(claim), crate::error_chain(&e)),
@@ -753,6 +773,11 @@ pub fn advance(
         phase: PipelinePhase::Running,
         planned,
     })
+}
+
+/// Whether a job was planned to keep its work files (`--debug`).
+fn kept_data(job: &mr_store::JobRow) -> bool {
+    JobSpec::parse(&job.spec, job.id).is_ok_and(|spec| spec.debug)
 }
 
 fn job_if_any(store: &dyn JobStore, id: i64) -> Result<Option<mr_store::JobRow>, ExecError> {
@@ -895,6 +920,47 @@ pub struct StageStatus {
     pub tasks_done: u32,
     /// Its job's tasks.
     pub tasks: u32,
+    /// The map output and shuffle runs its job kept (debug mode), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<KeptData>,
+}
+
+/// Data a debug-mode job kept: its work directory, for `mr-host dump`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptData {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Run files (`*.run`) in it.
+    pub runs: u64,
+    /// Files in it, in all.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+fn kept_in(dir: &Path) -> KeptData {
+    let mut kept = KeptData {
+        dir: dir.to_owned(),
+        runs: 0,
+        files: 0,
+        bytes: 0,
+    };
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            } else {
+                kept.files += 1;
+                kept.bytes += meta.len();
+                if entry.path().extension().is_some_and(|e| e == "run") {
+                    kept.runs += 1;
+                }
+            }
+        }
+    }
+    kept
 }
 
 /// The status of pipeline `id`.
@@ -932,11 +998,16 @@ pub fn pipeline_status(store: &dyn JobStore, id: i64) -> Result<PipelineStatus, 
         let Some(row) = rows.remove(&name) else {
             continue;
         };
-        let (mut job_phase, mut tasks_done, mut tasks) = (None, 0, 0);
+        let (mut job_phase, mut tasks_done, mut tasks, mut kept) = (None, 0, 0, None);
         if let Some(job) = row.job
             && let Some(j) = job_if_any(store, job)?
         {
             job_phase = Some(j.phase);
+            if let Ok(spec) = JobSpec::parse(&j.spec, job)
+                && spec.debug
+            {
+                kept = Some(kept_in(&spec.work_dir()));
+            }
             for counts in store.status(job, 0)?.tasks {
                 tasks += counts.total;
                 tasks_done += counts.done;
@@ -949,6 +1020,7 @@ pub fn pipeline_status(store: &dyn JobStore, id: i64) -> Result<PipelineStatus, 
             job_phase,
             tasks_done,
             tasks,
+            kept,
         });
     }
     Ok(PipelineStatus { pipeline, stages })

@@ -83,6 +83,10 @@ pub struct SubmitSpec {
     /// (`--sample`): the same records every time.
     #[serde(default)]
     pub sample: Option<f64>,
+    /// Keep the job's map output and shuffle runs (`OUTPUT/_mr/work/`) when it is done, to be
+    /// read with `mr-host dump` (`--debug`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub debug: bool,
 }
 
 /// A size: a number of bytes, or a string such as `"1M"` (as the flags take it).
@@ -208,6 +212,7 @@ impl SubmitSpec {
             overwrite: self.overwrite,
             limit: self.limit,
             sample: self.sample,
+            debug: self.debug,
             hooks: Hooks {
                 notify: self.notify.clone(),
                 on_done: self.on_done.clone(),

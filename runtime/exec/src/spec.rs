@@ -79,6 +79,8 @@ pub struct JobRequest {
     pub limit: Option<u64>,
     /// Map only this fraction of the records, chosen by a hash of their locations.
     pub sample: Option<f64>,
+    /// Keep the map output and shuffle runs when the job is done (`--debug`).
+    pub debug: bool,
     /// What to run when the job ends.
     pub hooks: Hooks,
     /// Confine the job to this directory: every input file, the output and a SQLite sink must
@@ -128,6 +130,7 @@ impl JobRequest {
             replace: false,
             limit: None,
             sample: None,
+            debug: false,
             hooks: Hooks::default(),
             root: None,
         }
@@ -204,6 +207,10 @@ pub struct JobSpec {
     /// Completion hooks (not part of the fingerprint: a rerun may change them).
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// Keep the work files (map output, shuffle runs) when the job is done (not part of the
+    /// fingerprint: it changes no output).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub debug: bool,
 }
 
 fn default_inflate_ratio() -> u64 {
@@ -467,6 +474,7 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         limit: request.limit,
         sample: request.sample,
         hooks: request.hooks.clone(),
+        debug: request.debug,
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
     if db.path().is_none() {

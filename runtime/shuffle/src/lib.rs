@@ -396,6 +396,8 @@ pub struct RunReader {
     len: u64,
     /// Current entry as ranges into `block`.
     current: Option<(usize, usize, usize, usize)>,
+    /// Blocks read (each verified against its checksum).
+    blocks: u64,
 }
 
 impl RunReader {
@@ -415,6 +417,7 @@ impl RunReader {
             offset: 0,
             len,
             current: None,
+            blocks: 0,
         };
         reader.advance()?;
         Ok(reader)
@@ -425,6 +428,11 @@ impl RunReader {
     pub fn current(&self) -> Option<(&[u8], &[u8])> {
         self.current
             .map(|(ks, ke, vs, ve)| (&self.block[ks..ke], &self.block[vs..ve]))
+    }
+
+    /// Blocks read so far, each verified against its checksum (all of them at the end).
+    pub fn blocks(&self) -> u64 {
+        self.blocks
     }
 
     /// Moves to the next entry.
@@ -489,6 +497,7 @@ impl RunReader {
         if xxh3_64(&self.block) != sum {
             return Err(corrupt("block checksum mismatch".into()));
         }
+        self.blocks += 1;
         self.pos = 0;
         Ok(true)
     }
@@ -986,5 +995,106 @@ mod tests {
             }
         };
         assert!(err.to_string().contains("truncated"), "{err}");
+    }
+}
+
+/// What [`dump`] printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dumped {
+    /// Records.
+    pub records: u64,
+    /// Blocks, every one verified against its checksum.
+    pub blocks: u64,
+}
+
+/// Writes run `path` to `out` as readable `key<TAB>value` lines: bytes that are not printable
+/// UTF-8, and tab, newline, carriage return and backslash, are escaped (`\t`, `\n`, `\r`,
+/// `\\`, `\xNN`), so every record is one line. Every block's checksum is verified; a
+/// corrupt block stops the dump with an error naming the file and its byte offset.
+pub fn dump(path: &Path, out: &mut impl Write) -> Result<Dumped, ShuffleError> {
+    let mut reader = RunReader::open(path)?;
+    let mut records = 0;
+    let mut line = Vec::new();
+    let io = |source| ShuffleError::Io {
+        path: PathBuf::from("(output)"),
+        source,
+    };
+    while let Some((k, v)) = reader.current() {
+        line.clear();
+        escape(k, &mut line);
+        line.push(b'\t');
+        escape(v, &mut line);
+        line.push(b'\n');
+        out.write_all(&line).map_err(io)?;
+        records += 1;
+        reader.advance()?;
+    }
+    Ok(Dumped {
+        records,
+        blocks: reader.blocks(),
+    })
+}
+
+fn escape(bytes: &[u8], out: &mut Vec<u8>) {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\t' => out.extend_from_slice(b"\\t"),
+                '\n' => out.extend_from_slice(b"\\n"),
+                '\r' => out.extend_from_slice(b"\\r"),
+                '\\' => out.extend_from_slice(b"\\\\"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+                    }
+                }
+                c => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        for b in chunk.invalid() {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod dump_tests {
+    use super::*;
+
+    #[test]
+    fn a_run_dumps_as_escaped_lines_and_a_damaged_block_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.run");
+        let mut w = RunWriter::create(&path).unwrap();
+        w.push(b"apple", b"1").unwrap();
+        w.push(b"tab\there", b"line\nbreak \xff\x01 \\").unwrap();
+        w.push("caf\u{e9}".as_bytes(), b"").unwrap();
+        w.finish(false).unwrap();
+        let mut out = Vec::new();
+        let dumped = dump(&path, &mut out).unwrap();
+        assert_eq!(
+            dumped,
+            Dumped {
+                records: 3,
+                blocks: 1
+            }
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "apple\t1\ntab\\there\tline\\nbreak \\xff\\x01 \\\\\ncaf\u{e9}\t\n"
+        );
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let e = dump(&path, &mut Vec::new()).unwrap_err().to_string();
+        assert!(
+            e.contains("is corrupt at byte 0: block checksum mismatch"),
+            "{e}"
+        );
     }
 }
