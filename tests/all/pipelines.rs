@@ -441,3 +441,73 @@ fn debug_mode_keeps_every_stages_runs_and_dump_prints_them_verified() {
     run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
     assert!(stages(&out).values().all(|(state, _)| state == "reused"));
 }
+
+/// `pipeline submit` to PostgreSQL, then two `worker` processes that know nothing of the
+/// pipeline: idle workers plan its stages (one claim each), run them, and the outputs equal a
+/// `pipeline run` on SQLite. The component is deleted after submit: stages load it from the
+/// store, as on another host.
+#[test]
+fn workers_on_a_postgres_store_plan_and_run_a_submitted_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    logs(dir.path());
+    let file = write_pipeline(dir.path(), 2);
+    let clean = dir.path().join("clean");
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&clean)]);
+
+    let copy = dir.path().join("wc.wasm");
+    std::fs::copy(guest("wordcount"), &copy).unwrap();
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(s(&guest("wordcount")), s(&copy));
+    let submitted = dir.path().join("submitted.toml");
+    std::fs::write(&submitted, text).unwrap();
+    let url = mr_store::testing::PgServer::shared().fresh_store_url();
+    let out = dir.path().join("out");
+    let id = run_ok(&[
+        "pipeline",
+        "submit",
+        s(&submitted),
+        "--output",
+        s(&out),
+        "--db",
+        &url,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&id.stdout).trim(), "1");
+    std::fs::remove_file(&copy).unwrap();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            mr_host()
+                .args(["worker", "--db", &url, "--workers", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for worker in workers {
+        let done = worker.wait_with_output().unwrap();
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
+    let status = run_ok(&["pipeline", "status", "1", "--db", &url, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["phase"], "done", "{status}");
+    for stage in ["count", "recount", "both"] {
+        assert_eq!(
+            sorted_lines(&out.join(stage)),
+            sorted_lines(&clean.join(stage)),
+            "{stage}"
+        );
+        for part in parts(&clean.join(stage)) {
+            let name = part.file_name().unwrap();
+            assert!(
+                std::fs::read(out.join(stage).join(name)).unwrap() == std::fs::read(&part).unwrap(),
+                "{stage}/{} differs",
+                name.to_string_lossy()
+            );
+        }
+    }
+}

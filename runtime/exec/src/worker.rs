@@ -100,7 +100,8 @@ type LeaseKey = (i64, TaskKind, u32);
 enum Pipelines {
     /// Stage jobs were planned: there is work.
     Planned,
-    /// A pipeline is still running, with nothing to plan here now.
+    /// A pipeline is still running, with nothing to plan here now (another process is
+    /// planning a stage).
     Running,
     /// No pipeline is running (or this worker serves none).
     Over,
@@ -283,12 +284,9 @@ impl Worker<'_> {
                 (None, None) => match self.advance_pipelines(store.as_mut(), &owner)? {
                     // New stage jobs: take their tasks.
                     Pipelines::Planned => {}
-                    // Stages being planned by another process, or a pipeline waiting on
-                    // jobs this process cannot run: look again shortly.
-                    Pipelines::Running if self.options.only_pipeline.is_some() => {
-                        std::thread::sleep(Duration::from_millis(250));
-                    }
-                    Pipelines::Running | Pipelines::Over => match &self.options.follow {
+                    // A stage being planned by another process: its job comes soon.
+                    Pipelines::Running => std::thread::sleep(Duration::from_millis(250)),
+                    Pipelines::Over => match &self.options.follow {
                         Some(follow) => std::thread::sleep(follow.idle_poll),
                         None => return Ok(()),
                     },
@@ -331,7 +329,16 @@ impl Worker<'_> {
                 state = Pipelines::Planned;
             } else if advanced.phase == mr_store::PipelinePhase::Running && state == Pipelines::Over
             {
-                state = Pipelines::Running;
+                // A pipeline waiting on a job this process cannot run would be waited for
+                // forever: only others can move it on.
+                let skipped = self.skipped.lock().expect("skipped lock");
+                let blocked = store
+                    .stages(id)?
+                    .iter()
+                    .any(|s| s.job.is_some_and(|j| skipped.contains_key(&j)));
+                if !blocked {
+                    state = Pipelines::Running;
+                }
             }
         }
         Ok(state)
