@@ -511,3 +511,77 @@ fn workers_on_a_postgres_store_plan_and_run_a_submitted_pipeline() {
         }
     }
 }
+
+#[test]
+fn a_failing_stage_fails_the_pipeline_naming_it_and_a_fixed_rerun_reuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    logs(dir.path());
+    let write = |fail: &str| {
+        let file = dir.path().join("failing.toml");
+        std::fs::write(
+            &file,
+            format!(
+                r#"[stages.count]
+job = "{wc}"
+input = ["logs/*.txt"]
+
+[stages.first-words]
+job = "{faulty}"
+input = ["stage:count"]
+params = {{ fail-reduce = "{fail}" }}
+max_attempts = 1
+"#,
+                wc = guest("wordcount").display(),
+                faulty = guest("faulty").display()
+            ),
+        )
+        .unwrap();
+        file
+    };
+    let out = dir.path().join("out");
+    let file = write("yes");
+    let e = run_err(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    assert!(
+        e.contains("error: pipeline failing: stage first-words: job 2 (`faulty`) failed:"),
+        "{e}"
+    );
+    let failed = stages(&out);
+    assert_eq!(failed["first-words"].0, "failed");
+    // `pipeline resume` retries the failed job: it fails the same way.
+    let db = out.join("_mr/state.db");
+    let e = run_err(&["pipeline", "resume", "1", "--db", s(&db)]);
+    assert!(
+        e.contains("stage first-words: job 2 (`faulty`) failed:"),
+        "{e}"
+    );
+    // Fixed: count is reused, first-words runs again (its params changed).
+    let file = write("no");
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    let fixed = stages(&out);
+    assert_eq!(fixed["count"], ("reused".to_owned(), failed["count"].1));
+    assert_eq!(fixed["first-words"].0, "done");
+    assert!(!sorted_lines(&out.join("first-words")).is_empty());
+
+    // A setting the job cannot honour is refused before anything runs.
+    let map_only = dir.path().join("map-only.toml");
+    std::fs::write(
+        &map_only,
+        format!(
+            "[stages.copy]\njob = \"{}\"\ninput = \"logs\"\nreducers = 2\n",
+            guest("identity").display()
+        ),
+    )
+    .unwrap();
+    let e = run_err(&[
+        "pipeline",
+        "run",
+        s(&map_only),
+        "--output",
+        s(&dir.path().join("o2")),
+    ]);
+    assert!(
+        e.contains("map-only.toml:1: stage copy: it sets `reducers`, but its job `identity`")
+            && e.contains("has no reduce phase"),
+        "{e}"
+    );
+}
