@@ -712,6 +712,16 @@ pub fn advance(
         let Some(claim) = store.claim_stage(id, &stage.name, ctx.owner, CLAIM_MS, dead)? else {
             continue; // another process is planning it
         };
+        // The decision above was made from a snapshot. Another advancer may have planned the
+        // stage between that snapshot and this claim (its update released the claim); planning
+        // again from the stale snapshot would record a finished stage as running.
+        let now = store.stages(id)?.into_iter().find(|s| s.name == stage.name);
+        if now.as_ref().is_none_or(|now| {
+            now.job != rec.job || now.fingerprint != rec.fingerprint || now.state != rec.state
+        }) {
+            store.update_stage(id, &stage.name, Some(claim), &StageUpdate::default())?;
+            continue;
+        }
         let reason = match &damaged {
             Some(message) if message.starts_with("debug mode") => message.clone(),
             Some(message) => format!("its output is damaged ({message})"),

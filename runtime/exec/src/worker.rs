@@ -275,7 +275,15 @@ impl Worker<'_> {
                 }
             }
             match (leased, wake_in) {
-                (Some(lease), _) => self.run_task(store.as_mut(), &mut instance, lease)?,
+                (Some(lease), _) => {
+                    let finalized = lease.kind == TaskKind::Finalize;
+                    self.run_task(store.as_mut(), &mut instance, lease)?;
+                    // A job just ended: if it was a pipeline stage, the stages reading it can
+                    // be planned now, while the other threads are still busy.
+                    if finalized {
+                        self.advance_pipelines(store.as_mut(), &owner)?;
+                    }
+                }
                 (None, Some(ms)) => {
                     // Others hold the runnable tasks: poll, so a phase change or a freed lease
                     // is picked up quickly.
