@@ -13,6 +13,8 @@
 //! - `postgres`: jobs on a PostgreSQL store (a throwaway server), run and by several workers;
 //! - `hosts`: workers on several simulated hosts (network namespaces) sharing only PostgreSQL
 //!   and an S3 server, with hosts killed, cut off and clock-shifted, and the database restarted;
+//! - `pipeline_examples`: the pipelines under examples/ (Rust and Python stages) against
+//!   references, and a changed parameter rerunning only its stage and what reads it;
 //! - `pipelines`: stages chained by their outputs, reuse, resumption after SIGKILL, verified
 //!   inputs;
 //! - `serve`, `serve_browser`: `mr-host serve`'s API, page (in headless Chromium) and hooks;
@@ -28,6 +30,7 @@ mod hosts;
 mod io_formats;
 mod languages;
 mod objects;
+mod pipeline_examples;
 mod pipelines;
 mod postgres;
 mod regression;
