@@ -667,6 +667,7 @@ pub fn advance(
                                 &StageUpdate {
                                     state: Some(state),
                                     reason: reason.as_deref(),
+                                    if_job: Some(job_id),
                                     ..Default::default()
                                 },
                             )?;
@@ -698,6 +699,7 @@ pub fn advance(
                             None,
                             &StageUpdate {
                                 state: Some(StageState::Running),
+                                if_job: Some(job_id),
                                 ..Default::default()
                             },
                         )?;
@@ -760,6 +762,7 @@ pub fn advance(
                 job: Some(job),
                 reason: Some(&reason),
                 detail: Some(&detail),
+                if_job: None,
             },
         )?;
         if recorded {

@@ -963,6 +963,7 @@ pub(crate) fn a_stage_is_claimed_once_and_updated_under_its_claim(b: &dyn Backen
         job: Some(3),
         reason: Some("first run"),
         detail: Some("{}"),
+        if_job: None,
     };
     // A stale claim changes nothing; the live one does, and releases the claim.
     assert!(!t.update_stage(id, "a", Some(9), &running).unwrap());

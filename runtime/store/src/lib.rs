@@ -201,8 +201,8 @@ pub trait JobStore: Send {
     ) -> Result<Option<u32>, StoreError>;
 
     /// Changes stage `name` of `pipeline`. With `claim`, only if that claim is still the
-    /// stage's latest (and it is released); without, unconditionally. Returns whether the
-    /// stage changed.
+    /// stage's latest (and it is released); without, unconditionally; either way only if its
+    /// job is still [`StageUpdate::if_job`] when that is set. Returns whether the stage changed.
     fn update_stage(
         &mut self,
         pipeline: i64,

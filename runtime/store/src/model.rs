@@ -749,4 +749,7 @@ pub struct StageUpdate<'a> {
     pub reason: Option<&'a str>,
     /// What the fingerprint was made of.
     pub detail: Option<&'a str>,
+    /// Change the stage only if this is still its job (an update decided from a snapshot must
+    /// not touch a stage planned again since).
+    pub if_job: Option<i64>,
 }

@@ -1448,7 +1448,8 @@ impl JobStore for SqliteStore {
                             owner = CASE WHEN ? IS NULL THEN owner END,
                             expires_at = CASE WHEN ? IS NULL THEN expires_at END,
                             updated_ms = ?
-                     WHERE pipeline = ? AND name = ? AND (? IS NULL OR claims = ?)",
+                     WHERE pipeline = ? AND name = ? AND (? IS NULL OR claims = ?)
+                       AND (? IS NULL OR job = ?)",
                     params![
                         u.state,
                         u.fingerprint,
@@ -1461,7 +1462,9 @@ impl JobStore for SqliteStore {
                         pipeline,
                         name,
                         claim,
-                        claim
+                        claim,
+                        u.if_job,
+                        u.if_job
                     ],
                 )
                 .map_err(err)?;

@@ -1363,7 +1363,8 @@ impl JobStore for PgStore {
                         owner = CASE WHEN $6::bigint IS NULL THEN owner END,
                         expires_at = CASE WHEN $6::bigint IS NULL THEN expires_at END,
                         updated_ms = $7
-                 WHERE pipeline = $8 AND name = $9 AND ($6::bigint IS NULL OR claims = $6)",
+                 WHERE pipeline = $8 AND name = $9 AND ($6::bigint IS NULL OR claims = $6)
+                   AND ($10::bigint IS NULL OR job = $10)",
                 &[
                     &u.state,
                     &u.fingerprint,
@@ -1374,6 +1375,7 @@ impl JobStore for PgStore {
                     &now_ms,
                     &pipeline,
                     &name,
+                    &u.if_job,
                 ],
             )?;
             Ok(changed == 1)
