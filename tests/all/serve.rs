@@ -1,12 +1,15 @@
 //! `mr-host serve`: the HTTP API end to end (submit, status, events, cancel, delete), its
 //! security (token, loopback, upload limit, data root), completion hooks watched by two
 //! processes, `mr-host cancel` / `delete`, a worker that keeps serving when jobs are cancelled
-//! or deleted, and schemathesis fuzzing the API from its OpenAPI document.
+//! or deleted, pipelines as `pipeline status --json` shows them, and schemathesis fuzzing the
+//! API from its OpenAPI document.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::server::{Answer, Server, TOKEN, call, post, sse_until, submit, wait_for};
+use crate::support::server::{
+    Answer, Server, TOKEN, call, post, sse_until, submit, two_stage_pipeline, wait_for,
+};
 use crate::support::{guest, mr_host, run_ok, s, sorted_lines};
 use serde_json::json;
 
@@ -184,6 +187,8 @@ fn every_mutating_call_needs_the_token_and_reads_too_unless_public() {
             ("GET", "/api/jobs"),
             ("GET", "/api/jobs/1"),
             ("GET", "/api/jobs/1/events"),
+            ("GET", "/api/pipelines"),
+            ("GET", "/api/pipelines/1"),
         ] {
             let a = call(method, &format!("{u}{path}"), token);
             assert_eq!(a.status, 401, "{method} {path}: {a:?}");
@@ -688,6 +693,97 @@ fn a_failed_job_is_reported_with_the_guests_words() {
     assert!(error.contains("found the panic marker"), "{error}");
     assert!(error.contains("in.txt:3"), "{error}");
     assert!(error.contains("src/lib.rs:"), "{error}");
+}
+
+/// A two-stage pipeline run by `mr-host pipeline run` into the store the server serves: the API
+/// shows what `pipeline status --json` shows, the stages in dependency order, both done with
+/// their jobs and tasks and what they read; an unknown id is a JSON 404.
+#[test]
+fn pipelines_run_beside_the_server_are_shown_with_their_stages_jobs_and_tasks() {
+    let f = fixture(2_000);
+    let server = f.serve(&[]);
+    let u = &server.url;
+    let empty = call("GET", &format!("{u}/api/pipelines"), Some(TOKEN));
+    assert_eq!((empty.status, empty.json()), (200, json!([])), "{empty:?}");
+
+    let file = two_stage_pipeline(f.path(), "words", &f.input);
+    let out = f.data.join("words");
+    run_ok(&[
+        "pipeline",
+        "run",
+        s(&file),
+        "--output",
+        s(&out),
+        "--db",
+        s(&f.db),
+    ]);
+
+    let list = call("GET", &format!("{u}/api/pipelines"), Some(TOKEN));
+    assert_eq!(list.status, 200, "{list:?}");
+    let list = list.json();
+    let cli = run_ok(&["pipeline", "status", "--db", s(&f.db), "--json"]);
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(
+        list, cli,
+        "the API's documents are `pipeline status --json`'s"
+    );
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    let id = list[0]["id"].as_i64().unwrap();
+
+    let one = call("GET", &format!("{u}/api/pipelines/{id}"), Some(TOKEN));
+    assert_eq!(one.status, 200, "{one:?}");
+    let doc = one.json();
+    assert_eq!(doc, list[0]);
+    assert_eq!((doc["name"].as_str(), phase(&doc)), (Some("words"), "done"));
+    assert_eq!(doc["output"].as_str(), Some(s(&out)));
+    let stages = doc["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|st| st["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["count", "recount"], "dependency order");
+    assert_eq!(stages[0]["inputs"], json!([s(&f.input)]));
+    assert_eq!(stages[1]["inputs"], json!(["stage:count"]));
+    let mut jobs = Vec::new();
+    for stage in stages {
+        assert_eq!(stage["state"], "done", "{stage:#}");
+        assert_eq!(stage["job_phase"], "done", "{stage:#}");
+        let job = stage["job"].as_i64().unwrap();
+        // Map shards, 2 reduce partitions and finalize: every one done.
+        let tasks = stage["tasks"].as_u64().unwrap();
+        assert!(tasks >= 4, "{stage:#}");
+        assert_eq!(stage["tasks_done"].as_u64(), Some(tasks), "{stage:#}");
+        // The stage's job is one the jobs API knows, done.
+        let job_doc = call("GET", &format!("{u}/api/jobs/{job}"), Some(TOKEN)).json();
+        assert_eq!(phase(&job_doc), "done", "{job_doc:#}");
+        jobs.push(job);
+    }
+    assert_ne!(jobs[0], jobs[1]);
+
+    // Errors: the shape every other route answers with.
+    let missing = call(
+        "GET",
+        &format!("{u}/api/pipelines/{}", id + 41),
+        Some(TOKEN),
+    );
+    assert_eq!(missing.status, 404, "{missing:?}");
+    let body = missing.json();
+    assert_eq!(body["status"], 404);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("no pipeline {}", id + 41)),
+        "{body}"
+    );
+    let bad = call("GET", &format!("{u}/api/pipelines/words"), Some(TOKEN));
+    assert_eq!(
+        (bad.status, bad.json()["status"].as_i64()),
+        (400, Some(400))
+    );
+    let anonymous = call("GET", &format!("{u}/api/pipelines/{id}"), None);
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    assert_eq!(server.stop().code(), Some(0));
 }
 
 #[test]

@@ -2,16 +2,17 @@
 //! playwright-core from `tests/browser/`, pinned by its package-lock.json): a job submitted
 //! through the API progresses live on the list and reaches `done`; its page's counters equal
 //! `status --json`; a failing job shows the guest's message with `file:line`; a job cancelled
-//! through the API turns `cancelled`. Screenshots go to `target/browser-shots/`.
+//! through the API turns `cancelled`. A pipeline's page draws its stages as a graph that follows
+//! the pipeline live. Screenshots go to `target/browser-shots/`.
 //! `scripts/setup-serve-tests.sh` installs what it needs; without it this test fails.
 
 use std::process::Command;
 
-use crate::support::server::{Server, TOKEN};
+use crate::support::server::{Server, TOKEN, two_stage_pipeline};
 use crate::support::{guest, repo, s};
 
-#[test]
-fn the_page_follows_jobs_live_in_headless_chromium() {
+/// The browser and the directory of the node scripts, checked to be installed.
+fn browser() -> (String, std::path::PathBuf) {
     let chromium = std::env::var("MR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).is_file(),
@@ -22,6 +23,12 @@ fn the_page_follows_jobs_live_in_headless_chromium() {
         browser_dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is not installed in tests/browser: run scripts/setup-serve-tests.sh"
     );
+    (chromium, browser_dir)
+}
+
+#[test]
+fn the_page_follows_jobs_live_in_headless_chromium() {
+    let (chromium, browser_dir) = browser();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -69,6 +76,53 @@ fn the_page_follows_jobs_live_in_headless_chromium() {
         "job-cancelled.png",
         "list.png",
     ] {
+        assert!(shots.join(shot).is_file(), "no screenshot {shot}");
+    }
+}
+
+/// A pipeline submitted with `mr-host pipeline submit` (both stages waiting), then resumed from
+/// the command line while its page is open: the graph shows two boxes in two columns joined by
+/// an edge, and follows them to `done` with their jobs linked and their tasks counted. The
+/// pipeline's name holds markup, which the page must show as text.
+#[test]
+fn the_page_draws_a_pipeline_as_a_graph_that_follows_it_live() {
+    let (chromium, browser_dir) = browser();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let line = "the quick brown fox jumps over the lazy dog\n";
+    std::fs::write(&input, line.repeat(20_000)).unwrap();
+    let name = "words <b>&amp;</b>";
+    let file = two_stage_pipeline(dir.path(), name, &input);
+    let db = dir.path().join("jobs.db");
+    let server = Server::start(&db, &["--token", TOKEN]);
+    let shots = repo().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join("pipeline.mjs"))
+        .current_dir(&browser_dir)
+        .env("MR_URL", &server.url)
+        .env("MR_TOKEN", TOKEN)
+        .env("MR_SHOTS", &shots)
+        .env("MR_CHROMIUM", &chromium)
+        .env("MR_HOST", env!("CARGO_BIN_EXE_mr-host"))
+        .env("MR_DB", &db)
+        .env("MR_PIPELINE", &file)
+        .env("MR_PIPELINE_NAME", name)
+        .env("MR_OUT", dir.path().join("out"))
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser checks failed:\n{stdout}\n{stderr}\nserver:\n{}",
+        server.log()
+    );
+    assert!(
+        stdout.contains("pipeline browser checks: 4 passed, 0 failed"),
+        "{stdout}"
+    );
+    for shot in ["pipeline-waiting.png", "pipeline-done.png", "pipelines.png"] {
         assert!(shots.join(shot).is_file(), "no screenshot {shot}");
     }
 }

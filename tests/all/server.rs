@@ -308,3 +308,22 @@ pub fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     });
     (url, bodies)
 }
+
+/// Writes `DIR/pipeline.toml`: pipeline `name`, two stages of the wordcount guest, `count`
+/// reading `input` and `recount` reading `stage:count` (each with 2 reducers). Returns its path.
+pub fn two_stage_pipeline(dir: &Path, name: &str, input: &Path) -> std::path::PathBuf {
+    let file = dir.join("pipeline.toml");
+    let wordcount = super::guest("wordcount");
+    std::fs::write(
+        &file,
+        format!(
+            "name = {name:?}\n\n\
+             [stages.count]\njob = {wc:?}\ninput = [{input:?}]\nreducers = 2\n\n\
+             [stages.recount]\njob = {wc:?}\ninput = [\"stage:count\"]\nreducers = 2\n",
+            wc = super::s(&wordcount),
+            input = super::s(input),
+        ),
+    )
+    .unwrap();
+    file
+}

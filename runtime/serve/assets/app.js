@@ -1,5 +1,7 @@
-// The mr page: the jobs list (#/) and a page per job (#/jobs/ID), kept live by the server's
-// Server-Sent Events. Plain JavaScript, no framework, nothing fetched from outside the server.
+// The mr page: the jobs list (#/), a page per job (#/jobs/ID), the pipelines (#/pipelines) and
+// a page per pipeline with its stages drawn as a graph (#/pipelines/ID), kept live by the
+// server's Server-Sent Events. Plain JavaScript, no framework, nothing fetched from outside the
+// server. Every text from the store goes through esc() before it reaches innerHTML.
 "use strict";
 
 const app = document.getElementById("app");
@@ -8,6 +10,7 @@ let token = localStorage.getItem("mrToken") || "";
 let stream = null; // the open EventSource
 let clockOffset = 0; // server clock minus ours, ms
 let view = null; // the current view's state
+let pollTimer = null; // the pipeline views' next refresh
 
 // ---- talking to the API -------------------------------------------------------------------
 
@@ -228,6 +231,193 @@ async function showJob(id) {
   });
 }
 
+// ---- pipelines ----------------------------------------------------------------------------
+
+const stageComplete = (s) => s.state === "done" || s.state === "reused";
+const upstreamOf = (s) => s.inputs.filter((i) => i.startsWith("stage:")).map((i) => i.slice("stage:".length));
+const plainInputs = (s) => s.inputs.filter((i) => !i.startsWith("stage:"));
+const stagesDone = (doc) => doc.stages.filter(stageComplete).length;
+
+// A stage's box size and the gaps between boxes in the graph, px.
+const BOX_W = 230, BOX_H = 132, GAP_X = 64, GAP_Y = 22;
+
+// Columns by dependency depth: a stage's column is one more than the deepest stage it reads,
+// 0 when it reads only plain inputs (those are listed in its box). The API gives the stages in
+// dependency order, so every stage's upstream is placed before it; within a column, stages keep
+// that order.
+function layout(stages) {
+  const at = new Map();
+  const perColumn = [];
+  for (const s of stages) {
+    const ups = upstreamOf(s).filter((u) => at.has(u));
+    const col = ups.length ? 1 + Math.max(...ups.map((u) => at.get(u).col)) : 0;
+    perColumn[col] = perColumn[col] || 0;
+    at.set(s.name, { col, row: perColumn[col]++ });
+  }
+  for (let c = 0; c < perColumn.length; c++) perColumn[c] = perColumn[c] || 0;
+  const width = Math.max(1, perColumn.length) * (BOX_W + GAP_X) - GAP_X;
+  // A gap below the lowest box too: the first lane of an edge that skips columns runs there.
+  const height = Math.max(1, ...perColumn) * (BOX_H + GAP_Y);
+  return { at, perColumn, width, height };
+}
+
+const boxX = (p) => p.col * (BOX_W + GAP_X);
+const boxY = (p) => p.row * (BOX_H + GAP_Y);
+
+// A stage's progress bar: its job's tasks done of all (a complete stage is full, whatever its
+// reused job counted).
+function stageBar(s) {
+  const fraction = stageComplete(s) ? 1 : s.tasks > 0 ? Math.min(1, s.tasks_done / s.tasks) : 0;
+  const kind = stageComplete(s) ? "done" : s.state === "failed" ? "failed" : "";
+  return bar(fraction, kind, `${s.tasks_done}/${s.tasks} tasks`);
+}
+
+function stageBox(s, p) {
+  const job = s.job == null ? '<span class="muted">no job yet</span>'
+    : `<a class="job-link" href="#/jobs/${Number(s.job)}">job ${Number(s.job)}</a>${s.job_phase ? ` <span class="muted">${esc(s.job_phase)}</span>` : ""}`;
+  const plain = plainInputs(s);
+  return `<div class="stage ${esc(s.state)}" data-stage="${esc(s.name)}" data-state="${esc(s.state)}"
+      style="left:${boxX(p)}px;top:${boxY(p)}px;width:${BOX_W}px;height:${BOX_H}px">
+    <div class="stage-head"><b class="stage-name">${esc(s.name)}</b><span class="state ${esc(s.state)}">${esc(s.state)}</span></div>
+    <div class="stage-job">${job}</div>
+    <div class="stage-progress">${stageBar(s)}</div>
+    ${plain.length ? `<div class="stage-inputs" title="${esc(plain.join("\n"))}">reads ${esc(plain.join(", "))}</div>` : ""}
+    ${s.reason ? `<div class="stage-reason" title="${esc(s.reason)}">${esc(s.reason)}</div>` : ""}
+  </div>`;
+}
+
+// An edge from the right side of `from`'s box to the left side of `to`'s. Between neighbouring
+// columns, one curve. An edge that skips columns (fan-in from further back) would run behind the
+// boxes in between and look like it went through them, so it runs along `lane`, a line below the
+// lowest box of the columns it crosses, entering and leaving through the gaps between columns.
+function edgePath(from, to, lane) {
+  const x1 = boxX(from) + BOX_W, y1 = boxY(from) + BOX_H / 2;
+  const x2 = boxX(to) - 3, y2 = boxY(to) + BOX_H / 2;
+  if (lane == null) {
+    const mid = (x1 + x2) / 2;
+    return `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`;
+  }
+  const a = x1 + GAP_X, b = boxX(to) - GAP_X;
+  return `M${x1},${y1} C${x1 + GAP_X / 2},${y1} ${x1 + GAP_X / 2},${lane} ${a},${lane} `
+    + `L${b},${lane} C${b + GAP_X / 2},${lane} ${b + GAP_X / 2},${y2} ${x2},${y2}`;
+}
+
+// Lanes of column-skipping edges are this far apart, so two of them never draw one line.
+const LANE_GAP = 8;
+
+// The stages as boxes in columns, with an arrow per `stage:NAME` input (solid once the stage it
+// comes from is complete). Boxes are HTML (they wrap text and hold links); the arrows are an SVG
+// layer under them.
+function pipelineGraph(stages) {
+  const { at, perColumn, width, height: boxes } = layout(stages);
+  const byName = new Map(stages.map((s) => [s.name, s]));
+  let height = boxes, lanes = 0;
+  const edges = stages.flatMap((s) => upstreamOf(s).filter((u) => at.has(u)).map((u) => {
+    const from = at.get(u), to = at.get(s.name);
+    let lane = null;
+    if (to.col - from.col > 1) {
+      const crossed = perColumn.slice(from.col + 1, to.col);
+      lane = Math.max(...crossed) * (BOX_H + GAP_Y) - GAP_Y / 2 + LANE_GAP * lanes++;
+      height = Math.max(height, lane + GAP_Y / 2);
+    }
+    return `<path class="edge${stageComplete(byName.get(u)) ? " ready" : ""}" data-from="${esc(u)}" data-to="${esc(s.name)}"
+      d="${edgePath(from, to, lane)}" marker-end="url(#arrow)"/>`;
+  }));
+  return `<div class="graph-scroll"><div class="graph" id="graph" style="width:${width}px;height:${height}px">
+    <svg class="edges" width="${width}" height="${height}" aria-hidden="true">
+      <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto">
+        <path d="M0,0 L10,5 L0,10 z"/></marker></defs>
+      ${edges.join("")}
+    </svg>
+    ${stages.map((s) => stageBox(s, at.get(s.name))).join("")}
+  </div></div>`;
+}
+
+function stageChips(doc) {
+  return doc.stages.map((s) => `<span class="chip ${esc(s.state)}" title="${esc(s.state)}">${esc(s.name)}</span>`).join("");
+}
+
+function pipelineRow(doc) {
+  const done = stagesDone(doc), n = doc.stages.length;
+  const id = Number(doc.id);
+  return `<tr class="pipeline" data-pipeline="${id}" onclick="location.hash='#/pipelines/${id}'">
+    <td class="num">${id}</td><td class="name">${esc(doc.name)}</td><td class="phase-cell">${badge(doc.phase)}</td>
+    <td class="stages-done">${bar(n ? done / n : 0, doc.phase, `${done}/${n} stages`)}</td>
+    <td class="chips">${stageChips(doc)}</td><td class="muted">${esc(doc.output)}</td></tr>`;
+}
+
+function renderPipelines(docs) {
+  app.innerHTML = `<h1>Pipelines</h1><p class="muted">${docs.length} pipeline${docs.length === 1 ? "" : "s"} in the store; live.</p>
+    <table id="pipelines"><thead><tr><th class="num">id</th><th>name</th><th>phase</th><th>stages done</th><th>stages</th><th>output</th></tr></thead>
+    <tbody>${docs.slice().reverse().map(pipelineRow).join("") || '<tr><td colspan="6" class="muted">no pipelines yet: run one with mr-host pipeline run FILE --output DIR --db STORE</td></tr>'}</tbody></table>`;
+}
+
+function renderPipeline(doc) {
+  const done = stagesDone(doc);
+  app.innerHTML = `
+    <p><a href="#/pipelines">← all pipelines</a></p>
+    <h1>pipeline ${Number(doc.id)} · <span id="pipeline-name">${esc(doc.name)}</span> ${badge(doc.phase)}</h1>
+    <div class="muted">output ${esc(doc.output)} · <span id="stages-done">${done}/${doc.stages.length} stages done</span></div>
+    ${doc.error ? `<h2>Error</h2><pre id="pipeline-error">${markLocations(doc.error)}</pre>` : ""}
+    <h2>Stages</h2>
+    ${pipelineGraph(doc.stages)}
+    <p class="legend">${["waiting", "running", "done", "reused", "failed"].map((s) => `<span class="chip ${s}">${s}</span>`).join(" ")}</p>`;
+}
+
+// Keeps a pipeline view live: it refetches (at most every 250 ms) when an event of one of its
+// jobs arrives, and polls, every second while something runs (a stage can change without any
+// job event: planned, reused, refused before its job started) and every 5 s otherwise (a rerun
+// from the command line starts it again). `load` fetches, `render` draws; nothing is redrawn
+// when the document did not change, so links and hovering are not disturbed.
+function follow(load, render, running, concerns) {
+  const mine = view;
+  let shown = null;
+  let pending = false;
+  const refresh = async () => {
+    clearTimeout(pollTimer);
+    let doc;
+    try { doc = await load(); } catch (e) {
+      if (view !== mine) return;
+      app.innerHTML = `<p class="error-box">${esc(e.message)}</p>`;
+      return;
+    }
+    if (view !== mine) return;
+    const text = JSON.stringify(doc);
+    if (text !== shown) { shown = text; view.doc = doc; render(doc); }
+    pollTimer = setTimeout(refresh, running(doc) ? 1000 : 5000);
+  };
+  openStream("/api/events", (event) => {
+    if (view !== mine || pending) return;
+    if (event && !concerns(view.doc, event.job)) return;
+    pending = true;
+    setTimeout(() => { pending = false; if (view === mine) refresh(); }, 250);
+  });
+  return refresh();
+}
+
+const jobsOf = (doc) => new Set(doc.stages.map((s) => s.job).filter((j) => j != null));
+
+async function showPipelines() {
+  view = { kind: "pipelines", doc: [] };
+  await follow(
+    () => api("/api/pipelines"),
+    renderPipelines,
+    (docs) => docs.some((d) => d.phase === "running"),
+    // A job no pipeline knows may be a new stage's.
+    (docs, job) => docs.some((d) => d.phase === "running" || jobsOf(d).has(job)),
+  );
+}
+
+async function showPipeline(id) {
+  view = { kind: "pipeline", id, doc: null };
+  await follow(
+    () => api(`/api/pipelines/${id}`),
+    renderPipeline,
+    (doc) => doc.phase === "running",
+    (doc, job) => !doc || doc.phase === "running" || jobsOf(doc).has(job),
+  );
+}
+
 // Elapsed time and ETA move between events too.
 setInterval(() => {
   if (!view) return;
@@ -238,9 +428,17 @@ setInterval(() => {
 }, 1000);
 
 async function route() {
-  const match = location.hash.match(/^#\/jobs\/(\d+)/);
+  clearTimeout(pollTimer);
+  const job = location.hash.match(/^#\/jobs\/(\d+)/);
+  const pipeline = location.hash.match(/^#\/pipelines\/(\d+)/);
+  const pipelines = /^#\/pipelines\/?$/.test(location.hash);
+  for (const a of document.querySelectorAll("nav a")) {
+    a.classList.toggle("active", a.dataset.nav === (pipeline || pipelines ? "pipelines" : "jobs"));
+  }
   try {
-    if (match) await showJob(Number(match[1]));
+    if (job) await showJob(Number(job[1]));
+    else if (pipeline) await showPipeline(Number(pipeline[1]));
+    else if (pipelines) await showPipelines();
     else await showList();
   } catch (e) {
     app.innerHTML = `<p class="error-box">${esc(e.message)}</p>`;

@@ -41,6 +41,44 @@ pub async fn list_jobs(
     Ok(Json(jobs))
 }
 
+/// `GET /api/pipelines`: every pipeline's status document (`mr-host pipeline status --json`:
+/// its row and its stages in dependency order, each with its job and tasks), oldest first.
+pub async fn list_pipelines(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<mr_exec::PipelineStatus>>, ApiError> {
+    let pipelines = state
+        .stores
+        .run(|store| {
+            let store = &*store;
+            let mut docs = Vec::new();
+            for pipeline in store.pipelines()? {
+                match mr_exec::pipeline_status(store, pipeline.id) {
+                    Ok(doc) => docs.push(doc),
+                    // Removed between the two reads.
+                    Err(mr_exec::ExecError::Store(mr_store::StoreError::NoSuchPipeline {
+                        ..
+                    })) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(docs)
+        })
+        .await?;
+    Ok(Json(pipelines))
+}
+
+/// `GET /api/pipelines/{id}`: one pipeline's status document (404 for an unknown id).
+pub async fn pipeline(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+) -> Result<Json<mr_exec::PipelineStatus>, ApiError> {
+    let doc = state
+        .stores
+        .run(move |store| Ok(mr_exec::pipeline_status(&*store, id)?))
+        .await?;
+    Ok(Json(doc))
+}
+
 /// `GET /api/jobs/{id}` options.
 #[derive(Debug, Deserialize)]
 pub struct StatusQuery {

@@ -12,7 +12,8 @@ const APP_JS: &str = include_str!("../assets/app.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 const OPENAPI: &str = include_str!("../openapi.json");
 
-/// `GET /`: the page (a small single-page app: the jobs list and a page per job).
+/// `GET /`: the page (a small single-page app: the jobs list, a page per job, and the
+/// pipelines with their stage graphs).
 pub async fn index() -> Response {
     (
         [
@@ -66,6 +67,8 @@ mod tests {
             "/api/jobs/{id}/cancel",
             "/api/events",
             "/api/components",
+            "/api/pipelines",
+            "/api/pipelines/{id}",
         ] {
             assert!(paths.contains_key(route), "{route} is not documented");
         }

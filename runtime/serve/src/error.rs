@@ -54,7 +54,9 @@ impl IntoResponse for ApiError {
 impl From<ExecError> for ApiError {
     fn from(e: ExecError) -> Self {
         let status = match &e {
-            ExecError::Store(StoreError::NoSuchJob { .. }) => StatusCode::NOT_FOUND,
+            ExecError::Store(StoreError::NoSuchJob { .. } | StoreError::NoSuchPipeline { .. }) => {
+                StatusCode::NOT_FOUND
+            }
             ExecError::Store(_)
             | ExecError::Output { .. }
             | ExecError::WorkerPanicked(_)

@@ -15,6 +15,9 @@
 //! - **Security** ([`auth`]): a bearer token for every mutating call (and reads, unless
 //!   `public_read`); no listening beyond loopback without one; uploads capped; paths confined
 //!   to the data root when one is given ([`paths`]). Every error answer is JSON ([`error`]).
+//! - **Pipelines** are read-only here: `/api/pipelines` shows what `mr-host pipeline status
+//!   --json` shows, and the page draws each pipeline's stages as a graph; pipelines are run
+//!   by `mr-host pipeline run` / `submit` and advanced by workers (in-process ones too).
 
 mod api;
 mod assets;
@@ -174,6 +177,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/jobs/{id}/events", get(events::job_events))
         .route("/jobs/{id}/cancel", post(api::cancel))
         .route("/events", get(events::all_events))
+        .route("/pipelines", get(api::list_pipelines))
+        .route("/pipelines/{id}", get(api::pipeline))
         .route("/components", post(api::upload_component))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
