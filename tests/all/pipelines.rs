@@ -585,3 +585,54 @@ max_attempts = 1
         "{e}"
     );
 }
+
+#[test]
+fn a_stage_runs_under_its_own_tighter_memory_and_time_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hoard.txt"), "HOARD 4 GiB\n").unwrap();
+    std::fs::write(dir.path().join("loop.txt"), "LOOP\n").unwrap();
+    let file = dir.path().join("limits.toml");
+    let write = |stage: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "[stages.s]\njob = \"{}\"\nmax_attempts = 1\n{stage}\n",
+                guest("hostile").display()
+            ),
+        )
+        .unwrap();
+    };
+    // The worker's own limits are far larger (gigabytes, 60 s): the stage's apply.
+    write("input = \"hoard.txt\"\nmemory_limit = \"64M\"");
+    let e = run_err(&[
+        "pipeline",
+        "run",
+        s(&file),
+        "--output",
+        s(&dir.path().join("a")),
+    ]);
+    assert!(e.contains("past the 64 MiB limit"), "{e}");
+    write("input = \"loop.txt\"\ncall_timeout = 0.5");
+    let started = std::time::Instant::now();
+    let e = run_err(&[
+        "pipeline",
+        "run",
+        s(&file),
+        "--output",
+        s(&dir.path().join("b")),
+    ]);
+    assert!(e.contains("the call timed out after 0.5 s"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // A limit looser than the worker's does not loosen it.
+    write("input = \"hoard.txt\"\nmemory_limit = \"4G\"");
+    let e = run_err(&[
+        "pipeline",
+        "run",
+        s(&file),
+        "--output",
+        s(&dir.path().join("c")),
+        "--memory-limit",
+        "32M",
+    ]);
+    assert!(e.contains("past the 32 MiB limit"), "{e}");
+}

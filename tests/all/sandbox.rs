@@ -519,10 +519,12 @@ fn counter_caps_are_set_per_job() {
     let strict = job.with_limits(mr_engine::JobLimits {
         max_counters: 10,
         max_counter_name_bytes: 12,
+        ..Default::default()
     });
     let generous = job.with_limits(mr_engine::JobLimits {
         max_counters: 300_000,
         max_counter_name_bytes: 1000,
+        ..Default::default()
     });
     let mut strict = mr_engine::Instance::new(&strict, Default::default()).unwrap();
     let mut generous = mr_engine::Instance::new(&generous, Default::default()).unwrap();

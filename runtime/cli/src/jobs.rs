@@ -365,6 +365,10 @@ impl JobArgs {
             limit: self.limit,
             sample: self.sample,
             debug: self.debug,
+            // --memory-limit and --call-timeout set this process's runtime (see LimitArgs); a
+            // job's own, tighter limits come from a pipeline stage or the API.
+            memory_limit: None,
+            call_timeout: None,
         })
     }
 

@@ -213,7 +213,7 @@ impl Instance {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
-                memory_limit: job.runtime.options.memory_limit,
+                memory_limit: job.options.memory_limit,
             },
             params: job.params.clone(),
             limits: job.limits,
@@ -226,7 +226,7 @@ impl Instance {
         let mut store = Store::new(&job.runtime.engine, state);
         store.limiter(|s| &mut s.limiter);
         // Instantiation runs guest code too: it gets the same budget as a call.
-        arm(&mut store, &job.runtime.options);
+        arm(&mut store, &job.options);
         // Wasmtime's own cap on the bytes one guest-to-host crossing copies ("hostcall fuel",
         // 128 MiB by default) must not refuse results the output cap allows: set it to the cap.
         // `CappedBytes` checks a result's length before wasmtime counts it, so results always
@@ -259,7 +259,7 @@ impl Instance {
             wasmtime::Result::Ok((bindings, lifecycle, param_types, hot))
         })();
         let (bindings, lifecycle, param_types, hot) =
-            instantiated.map_err(|e| GuestError::trap(&e, output.take(), &job.runtime.options))?;
+            instantiated.map_err(|e| GuestError::trap(&e, output.take(), &job.options))?;
         Ok((store, bindings, lifecycle, param_types, hot))
     }
 
@@ -289,7 +289,7 @@ impl Instance {
             self.hot = hot;
         }
         let bindings = self.bindings.as_ref().expect("just instantiated");
-        arm(&mut self.store, &self.job.runtime.options);
+        arm(&mut self.store, &self.job.options);
         Ok((bindings, &mut self.store))
     }
 
@@ -315,11 +315,7 @@ impl Instance {
                 // starts from zero); say so at once rather than at the next call.
                 self.bindings = None;
                 self.store.data_mut().counters.clear();
-                Err(GuestError::trap(
-                    &e,
-                    self.output.take(),
-                    &self.job.runtime.options,
-                ))
+                Err(GuestError::trap(&e, self.output.take(), &self.job.options))
             }
         }
     }

@@ -410,6 +410,7 @@ impl Runtime {
             info: None,
             params: Arc::new(BTreeMap::new()),
             limits: JobLimits::default(),
+            options: Arc::new(self.options.clone()),
             warned_of_event_counters: Arc::new(AtomicBool::new(false)),
         };
         let mut instance =
@@ -522,6 +523,9 @@ pub struct JobComponent {
     info: Option<JobInfo>,
     params: Arc<BTreeMap<String, String>>,
     limits: JobLimits,
+    /// The runtime's options with the job's own memory and time limits applied: what its
+    /// instances run under.
+    options: Arc<RuntimeOptions>,
     /// Whether the user was told that counters incremented in lifecycle events are not
     /// counted; shared by the copies `with_params` and `with_limits` make of a loaded job.
     warned_of_event_counters: Arc<AtomicBool>,
@@ -540,6 +544,7 @@ impl JobComponent {
             info: None,
             params: self.params.clone(),
             limits: self.limits,
+            options: self.options.clone(),
             warned_of_event_counters: self.warned_of_event_counters.clone(),
         }
     }
@@ -588,7 +593,20 @@ impl JobComponent {
     pub fn with_limits(self: &Arc<Self>, limits: JobLimits) -> Arc<JobComponent> {
         let mut job = self.derived();
         job.limits = limits;
+        let mut options = self.runtime.options.clone();
+        if let Some(memory) = limits.memory_limit {
+            options.memory_limit = options.memory_limit.min(memory);
+        }
+        if let (Some(job_timeout), Some(timeout)) = (limits.call_timeout, options.call_timeout) {
+            options.call_timeout = Some(timeout.min(job_timeout));
+        }
+        job.options = Arc::new(options);
         Arc::new(job)
+    }
+
+    /// The options its instances run under: the runtime's, tightened by its own limits.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
     }
 
     /// Tells the user, once per loaded job, that counters a guest incremented while handling a

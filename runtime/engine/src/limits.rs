@@ -36,15 +36,22 @@ pub fn truncate_with_marker(mut text: String, max: usize) -> String {
     text
 }
 
-/// Caps a job sets for its counters; planned with the job, so two jobs in one worker process
-/// may have different ones. Both apply per instance and call: to the counters one call
-/// increments (the exec side also caps the distinct names of a whole job).
+/// Caps a job sets for itself; planned with the job, so two jobs in one worker process may
+/// have different ones. The counter caps apply per instance and call: to the counters one call
+/// increments (the exec side also caps the distinct names of a whole job). The memory and time
+/// limits can only tighten the runtime's (a pipeline stage's own limits): a job never gets more
+/// than the worker that runs it allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobLimits {
     /// Distinct counter names one call may increment (`--max-counters`).
     pub max_counters: usize,
     /// Longest counter name, in bytes (`--max-counter-name-bytes`).
     pub max_counter_name_bytes: usize,
+    /// Guest linear memory per instance, when below the runtime's `memory_limit`.
+    pub memory_limit: Option<usize>,
+    /// Longest call, when below the runtime's `call_timeout` (which must be set: without it
+    /// the engine has no epoch interruption to enforce one).
+    pub call_timeout: Option<std::time::Duration>,
 }
 
 impl JobLimits {
@@ -59,6 +66,8 @@ impl Default for JobLimits {
         JobLimits {
             max_counters: Self::DEFAULT_MAX_COUNTERS,
             max_counter_name_bytes: Self::DEFAULT_MAX_COUNTER_NAME_BYTES,
+            memory_limit: None,
+            call_timeout: None,
         }
     }
 }
@@ -157,6 +166,7 @@ mod tests {
         let limits = JobLimits {
             max_counters: 2,
             max_counter_name_bytes: 4,
+            ..Default::default()
         };
         let mut pending = HashMap::from([("a".to_owned(), 1)]);
         assert!(CounterLimitExceeded::check("abcd", &limits, &pending).is_ok());

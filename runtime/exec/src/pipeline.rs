@@ -493,8 +493,9 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
 
 /// The settings that decide what a stage writes, as its fingerprint sees them: the job's
 /// settings without what is set per stage (inputs, output, params) and without what never
-/// changes a successful job's output: hooks, `overwrite`, and the allowances (attempts, bad
-/// records, inflate ratio, counter caps), which only decide how much failure is tolerated.
+/// changes a successful job's output: hooks, `overwrite`, the allowances (attempts, bad
+/// records, inflate ratio, counter caps) and the limits (memory, call time), which only decide
+/// how much failure is tolerated.
 fn settings_key(settings: &SubmitSpec) -> serde_json::Value {
     let mut value = serde_json::to_value(settings).expect("settings serialise");
     if let Some(o) = value.as_object_mut() {
@@ -510,6 +511,9 @@ fn settings_key(settings: &SubmitSpec) -> serde_json::Value {
             "max_inflate_ratio",
             "max_counters",
             "max_counter_name_bytes",
+            // Limits too only decide whether a call fails, never what a successful one returns.
+            "memory_limit",
+            "call_timeout",
             // Debug mode changes no output; a stage whose job did not keep its data is run
             // again in debug mode (see `advance`).
             "debug",

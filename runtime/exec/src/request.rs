@@ -83,6 +83,17 @@ pub struct SubmitSpec {
     /// (`--sample`): the same records every time.
     #[serde(default)]
     pub sample: Option<f64>,
+    /// Guest memory per instance for this job, below the worker's `--memory-limit` (a limit
+    /// planned with the job, e.g. a pipeline stage's; it never raises the worker's).
+    #[serde(
+        default,
+        deserialize_with = "size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memory_limit: Option<u64>,
+    /// Longest guest call for this job, in seconds, below the worker's `--call-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_timeout: Option<f64>,
     /// Keep the job's map output and shuffle runs (`OUTPUT/_mr/work/`) when it is done, to be
     /// read with `mr-host dump` (`--debug`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -164,6 +175,20 @@ impl SubmitSpec {
         if self.limit == Some(0) {
             return Err(bad("--limit must be at least 1 (records per shard)"));
         }
+        if let Some(m) = self.memory_limit
+            && !((1 << 20)..=(4 << 30)).contains(&m)
+        {
+            return Err(bad(format!(
+                "memory_limit must be between 1M and 4G (got {m} bytes)"
+            )));
+        }
+        if let Some(t) = self.call_timeout
+            && !(t > 0.0 && t.is_finite() && t <= 86_400.0)
+        {
+            return Err(bad(format!(
+                "call_timeout must be a number of seconds above 0, at most a day (got {t})"
+            )));
+        }
         if let Some(f) = self.sample
             && !(f > 0.0 && f <= 1.0)
         {
@@ -213,6 +238,8 @@ impl SubmitSpec {
             limit: self.limit,
             sample: self.sample,
             debug: self.debug,
+            memory_limit: self.memory_limit,
+            call_timeout: self.call_timeout,
             hooks: Hooks {
                 notify: self.notify.clone(),
                 on_done: self.on_done.clone(),

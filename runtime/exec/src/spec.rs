@@ -81,6 +81,10 @@ pub struct JobRequest {
     pub sample: Option<f64>,
     /// Keep the map output and shuffle runs when the job is done (`--debug`).
     pub debug: bool,
+    /// The job's own guest memory limit (tightens the worker's).
+    pub memory_limit: Option<u64>,
+    /// The job's own call timeout in seconds (tightens the worker's).
+    pub call_timeout: Option<f64>,
     /// What to run when the job ends.
     pub hooks: Hooks,
     /// Confine the job to this directory: every input file, the output and a SQLite sink must
@@ -131,6 +135,8 @@ impl JobRequest {
             limit: None,
             sample: None,
             debug: false,
+            memory_limit: None,
+            call_timeout: None,
             hooks: Hooks::default(),
             root: None,
         }
@@ -211,6 +217,14 @@ pub struct JobSpec {
     /// fingerprint: it changes no output).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub debug: bool,
+    /// The job's own guest memory limit, in bytes: workers run it with the smaller of this and
+    /// their `--memory-limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<u64>,
+    /// The job's own call timeout, in seconds: workers run it with the smaller of this and
+    /// their `--call-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_timeout: Option<f64>,
 }
 
 fn default_inflate_ratio() -> u64 {
@@ -231,6 +245,10 @@ impl JobSpec {
         mr_engine::JobLimits {
             max_counters: self.max_counters as usize,
             max_counter_name_bytes: self.max_counter_name_bytes as usize,
+            memory_limit: self
+                .memory_limit
+                .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+            call_timeout: self.call_timeout.map(std::time::Duration::from_secs_f64),
         }
     }
 
@@ -475,6 +493,8 @@ pub fn submit(db: &StoreLocation, request: &JobRequest) -> Result<Submitted, Exe
         sample: request.sample,
         hooks: request.hooks.clone(),
         debug: request.debug,
+        memory_limit: request.memory_limit,
+        call_timeout: request.call_timeout,
     };
     let text = serde_json::to_string(&spec).expect("a plan serialises");
     if db.path().is_none() {
