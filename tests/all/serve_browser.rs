@@ -39,9 +39,18 @@ fn the_page_follows_jobs_live_in_headless_chromium() {
     let db = dir.path().join("jobs.db");
     let wordcount = guest("wordcount");
     let faulty = guest("faulty");
-    let server = Server::start(
+    // The job runs in well under a second on an idle machine: too fast to be seen half done.
+    // Its worker pauses before its sixth slice commit (five of forty committed) until the page
+    // has shown that, and the browser script releases it.
+    let pause = dir.path().join("pause");
+    std::fs::create_dir(&pause).unwrap();
+    let server = Server::start_with_env(
         &db,
         &["--token", TOKEN, "--workers", "1", "--data-root", s(&data)],
+        &[
+            ("MR_PAUSEPOINT", std::path::Path::new("before-commit-map:6")),
+            ("MR_PAUSEPOINT_DIR", &pause),
+        ],
     );
     let shots = repo().join("target/browser-shots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -56,6 +65,7 @@ fn the_page_follows_jobs_live_in_headless_chromium() {
         .env("MR_DB", &db)
         .env("MR_WORDCOUNT", &wordcount)
         .env("MR_FAULTY", &faulty)
+        .env("MR_PAUSE_DIR", &pause)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -3,7 +3,7 @@
 // passes what it needs in the environment. Exits non-zero on the first failed check.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const env = (name) => {
@@ -69,6 +69,8 @@ try {
     if (value > 0 && value < 100 && !midShot) {
       await page.screenshot({ path: `${shots}/list-running.png` });
       midShot = true;
+      // The worker waits at a pause point until the page has shown the job half done.
+      if (process.env.MR_PAUSE_DIR) writeFileSync(`${process.env.MR_PAUSE_DIR}/release`, "");
     }
     if ((await page.textContent(`${row} .phase`)) === "done") break;
     await page.waitForTimeout(50);

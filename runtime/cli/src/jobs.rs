@@ -560,17 +560,27 @@ fn print(summary: &mr_exec::Summary, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn status(args: StatusArgs) -> Result<()> {
-    let db = match (&args.db, &args.output) {
-        (Some(db), _) => db.clone(),
+/// The store a status command reads: `--db`, or the default store of the output directory
+/// `--output` names (of a job, or a pipeline: `what`).
+pub fn store_to_read(
+    db: Option<&str>,
+    output: Option<&std::path::Path>,
+    what: &str,
+) -> Result<mr_store::StoreLocation> {
+    let db = match (db, output) {
+        (Some(db), _) => db.to_owned(),
         (None, Some(out)) => mr_exec::default_store_path(out)
             .to_string_lossy()
             .into_owned(),
         (None, None) => {
-            bail!("say which job store: --db PATH, or --output DIR of a job run without --db")
+            bail!("say which store: --db PATH, or --output DIR of a {what} run without --db")
         }
     };
-    let db = store_location(&db)?;
+    store_location(&db)
+}
+
+pub fn status(args: StatusArgs) -> Result<()> {
+    let db = store_to_read(args.db.as_deref(), args.output.as_deref(), "job")?;
     let store = mr_store::open(&db)?;
     let ids: Vec<i64> = match args.job {
         Some(id) => vec![id],

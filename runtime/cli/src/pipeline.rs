@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use mr_exec::PipelineStatus;
 use mr_pipeline::{Labels, PipelineFile};
@@ -203,16 +203,7 @@ fn finish(
 }
 
 fn status(args: StatusArgs) -> Result<()> {
-    let db = match (&args.db, &args.output) {
-        (Some(db), _) => db.clone(),
-        (None, Some(out)) => mr_exec::default_store_path(out)
-            .to_string_lossy()
-            .into_owned(),
-        (None, None) => {
-            bail!("say which store: --db PATH, or --output DIR of a pipeline run without --db")
-        }
-    };
-    let db = store_location(&db)?;
+    let db = crate::jobs::store_to_read(args.db.as_deref(), args.output.as_deref(), "pipeline")?;
     let store = mr_store::open(&db)?;
     let ids: Vec<i64> = match args.id {
         Some(id) => vec![id],

@@ -53,22 +53,26 @@ pub fn failpoint(name: &str) {
 #[inline(always)]
 pub fn pausepoint(_name: &str) {}
 
-/// A named pause point: the first time it is reached, holds the thread until the test
-/// releases it (see the module).
+/// A named pause point: the first (or N-th) time it is reached, holds the thread until the
+/// test releases it (see the module).
 #[cfg(feature = "failpoints")]
 pub fn pausepoint(name: &str) {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicU64, Ordering};
     // Read once: every crash point (each commit) asks.
-    static ARMED: OnceLock<Option<(String, std::path::PathBuf)>> = OnceLock::new();
-    static HIT: AtomicBool = AtomicBool::new(false);
+    static ARMED: OnceLock<Option<(String, u64, std::path::PathBuf)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
     let armed = ARMED.get_or_init(|| {
-        let point = std::env::var("MR_PAUSEPOINT").ok()?;
+        let spec = std::env::var("MR_PAUSEPOINT").ok()?;
         let dir = std::env::var_os("MR_PAUSEPOINT_DIR")?;
-        Some((point, dir.into()))
+        let (point, n) = match spec.split_once(':') {
+            Some((p, n)) => (p.to_owned(), n.parse().unwrap_or(1)),
+            None => (spec, 1),
+        };
+        Some((point, n.max(1), dir.into()))
     });
-    let Some((point, dir)) = armed else { return };
-    if point != name || HIT.swap(true, Ordering::SeqCst) {
+    let Some((point, n, dir)) = armed else { return };
+    if point != name || HITS.fetch_add(1, Ordering::SeqCst) + 1 != *n {
         return;
     }
     eprintln!(
