@@ -1111,7 +1111,7 @@ mod tests {
         .to_string();
         assert_eq!(
             e,
-            "pipeline p: its stages form a cycle: a -> b -> c -> a (a stage cannot read, even indirectly, its own output)"
+            "pipeline p: its stages form a cycle: b -> c -> a -> b (a stage cannot read, even indirectly, its own output)"
         );
         let e = def(vec![stage("a", &["stage:nope"])])
             .check_and_order()
