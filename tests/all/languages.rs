@@ -13,16 +13,7 @@ use crate::support::*;
 
 /// Fails with the install command when the Python or JavaScript toolchain is missing.
 fn require_toolchains() {
-    let python = python();
-    let ok = Command::new(&python)
-        .args(["-c", "import mr_sdk.build, componentize_py"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{} has no Python SDK with componentize-py: run ./scripts/setup-languages.sh (or set MR_PYTHON to an interpreter where `pip install sdk/python` was done)",
-        python.display()
-    );
+    require_python();
     let componentize_js = repo().join("sdk/js/node_modules/@bytecodealliance/componentize-js");
     assert!(
         componentize_js.is_dir(),

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -361,20 +360,6 @@ fn weblogs_changing_a_param_of_stage_2_reruns_stages_2_and_3_only_and_equals_a_c
     for (name, bytes) in &fresh {
         assert!(rerun[name] == *bytes, "{name} differs from a clean run's");
     }
-}
-
-/// Fails with the install command when the Python toolchain is missing (never skips).
-fn require_python() {
-    let python = python();
-    let ok = Command::new(&python)
-        .args(["-c", "import mr_sdk.build, componentize_py"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{} has no Python SDK with componentize-py: run ./scripts/setup-languages.sh (or set MR_PYTHON to an interpreter where `pip install sdk/python` was done)",
-        python.display()
-    );
 }
 
 #[test]

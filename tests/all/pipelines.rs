@@ -313,6 +313,32 @@ fn a_truncated_upstream_part_is_refused_naming_the_file_and_its_manifest_size() 
         "{e}"
     );
     assert_eq!(status(&out)["phase"], "failed");
+
+    // A part changed in place, at the same size, passes the size check; `verify = "sha256"`
+    // refuses it, naming both checksums.
+    let dir = tempfile::tempdir().unwrap();
+    logs(dir.path());
+    let file = write_pipeline(dir.path(), 1);
+    let out = dir.path().join("out");
+    run_ok(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    let part = out.join("count/part-00000");
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&part, &bytes).unwrap();
+    let text = std::fs::read_to_string(write_pipeline(dir.path(), 2))
+        .unwrap()
+        .replace(
+            "reducers = 2\n\n[stages.both]",
+            "reducers = 2\nverify = \"sha256\"\n\n[stages.both]",
+        );
+    assert!(text.contains("verify"), "{text}");
+    std::fs::write(&file, text).unwrap();
+    let e = run_err(&["pipeline", "run", s(&file), "--output", s(&out)]);
+    assert!(
+        e.contains(&format!("stage count's {} has SHA-256 ", part.display()))
+            && e.contains("but its _MANIFEST lists"),
+        "{e}"
+    );
 }
 
 #[test]

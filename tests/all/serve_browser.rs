@@ -11,8 +11,15 @@ use std::process::Command;
 use crate::support::server::{Server, TOKEN, two_stage_pipeline};
 use crate::support::{guest, repo, s};
 
-/// The browser and the directory of the node scripts, checked to be installed.
-fn browser() -> (String, std::path::PathBuf) {
+/// Runs the node script `script` of `tests/browser/` against `server` (whose store is `db`),
+/// with `env` added, in headless Chromium; fails with the script's and the server's output
+/// unless it succeeds. Returns its stdout and the screenshot directory.
+fn run_script(
+    script: &str,
+    server: &Server,
+    db: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (String, std::path::PathBuf) {
     let chromium = std::env::var("MR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).is_file(),
@@ -23,12 +30,32 @@ fn browser() -> (String, std::path::PathBuf) {
         browser_dir.join("node_modules/playwright-core").is_dir(),
         "playwright-core is not installed in tests/browser: run scripts/setup-serve-tests.sh"
     );
-    (chromium, browser_dir)
+    let shots = repo().join("target/browser-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(browser_dir.join(script))
+        .current_dir(&browser_dir)
+        .env("MR_URL", &server.url)
+        .env("MR_TOKEN", TOKEN)
+        .env("MR_SHOTS", &shots)
+        .env("MR_CHROMIUM", &chromium)
+        .env("MR_HOST", env!("CARGO_BIN_EXE_mr-host"))
+        .env("MR_DB", db)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser checks failed:\n{stdout}\n{stderr}\nserver:\n{}",
+        server.log()
+    );
+    (stdout, shots)
 }
 
 #[test]
 fn the_page_follows_jobs_live_in_headless_chromium() {
-    let (chromium, browser_dir) = browser();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -52,28 +79,15 @@ fn the_page_follows_jobs_live_in_headless_chromium() {
             ("MR_PAUSEPOINT_DIR", &pause),
         ],
     );
-    let shots = repo().join("target/browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("node")
-        .arg(browser_dir.join("page.mjs"))
-        .current_dir(&browser_dir)
-        .env("MR_URL", &server.url)
-        .env("MR_TOKEN", TOKEN)
-        .env("MR_SHOTS", &shots)
-        .env("MR_CHROMIUM", &chromium)
-        .env("MR_HOST", env!("CARGO_BIN_EXE_mr-host"))
-        .env("MR_DB", &db)
-        .env("MR_WORDCOUNT", &wordcount)
-        .env("MR_FAULTY", &faulty)
-        .env("MR_PAUSE_DIR", &pause)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the browser checks failed:\n{stdout}\n{stderr}\nserver:\n{}",
-        server.log()
+    let (stdout, shots) = run_script(
+        "page.mjs",
+        &server,
+        &db,
+        &[
+            ("MR_WORDCOUNT", wordcount.as_os_str()),
+            ("MR_FAULTY", faulty.as_os_str()),
+            ("MR_PAUSE_DIR", pause.as_os_str()),
+        ],
     );
     assert!(
         stdout.contains("browser checks: 5 passed, 0 failed"),
@@ -96,7 +110,6 @@ fn the_page_follows_jobs_live_in_headless_chromium() {
 /// pipeline's name holds markup, which the page must show as text.
 #[test]
 fn the_page_draws_a_pipeline_as_a_graph_that_follows_it_live() {
-    let (chromium, browser_dir) = browser();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.txt");
     let line = "the quick brown fox jumps over the lazy dog\n";
@@ -105,28 +118,16 @@ fn the_page_draws_a_pipeline_as_a_graph_that_follows_it_live() {
     let file = two_stage_pipeline(dir.path(), name, &input);
     let db = dir.path().join("jobs.db");
     let server = Server::start(&db, &["--token", TOKEN]);
-    let shots = repo().join("target/browser-shots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("node")
-        .arg(browser_dir.join("pipeline.mjs"))
-        .current_dir(&browser_dir)
-        .env("MR_URL", &server.url)
-        .env("MR_TOKEN", TOKEN)
-        .env("MR_SHOTS", &shots)
-        .env("MR_CHROMIUM", &chromium)
-        .env("MR_HOST", env!("CARGO_BIN_EXE_mr-host"))
-        .env("MR_DB", &db)
-        .env("MR_PIPELINE", &file)
-        .env("MR_PIPELINE_NAME", name)
-        .env("MR_OUT", dir.path().join("out"))
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the browser checks failed:\n{stdout}\n{stderr}\nserver:\n{}",
-        server.log()
+    let out = dir.path().join("out");
+    let (stdout, shots) = run_script(
+        "pipeline.mjs",
+        &server,
+        &db,
+        &[
+            ("MR_PIPELINE", file.as_os_str()),
+            ("MR_PIPELINE_NAME", std::ffi::OsStr::new(name)),
+            ("MR_OUT", out.as_os_str()),
+        ],
     );
     assert!(
         stdout.contains("pipeline browser checks: 4 passed, 0 failed"),

@@ -245,3 +245,18 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// Fails with the install command when the Python toolchain (the SDK with componentize-py) is
+/// missing: tests that need it never skip.
+pub fn require_python() {
+    let python = python();
+    let ok = Command::new(&python)
+        .args(["-c", "import mr_sdk.build, componentize_py"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{} has no Python SDK with componentize-py: run ./scripts/setup-languages.sh (or set MR_PYTHON to an interpreter where `pip install sdk/python` was done)",
+        python.display()
+    );
+}

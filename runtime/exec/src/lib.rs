@@ -60,8 +60,8 @@ pub use error::{ExecError, Step, error_chain};
 pub use hooks::{HookPolicy, NOTIFY, ON_DONE, deliver_hooks};
 pub use pipeline::{
     Advanced, Advancer, KeptData, PipelineDef, PipelineStatus, StageDef, StageInput, StageStatus,
-    SubmittedPipeline, advance, check_stage_name, find_pipeline, pipeline_status, resume_pipeline,
-    run_pipeline, stage_job_spec, submit_pipeline, topological_order,
+    SubmittedPipeline, advance, check_stage_name, pipeline_status, resume_pipeline, run_pipeline,
+    submit_pipeline, topological_order,
 };
 pub use request::SubmitSpec;
 pub use sink::{Sink, SqliteMode, SqliteShape};

@@ -180,7 +180,7 @@ impl OutputDir {
 }
 
 /// SHA-256 of a file, `None` when it does not exist.
-fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
+pub(crate) fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

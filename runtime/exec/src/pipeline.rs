@@ -469,7 +469,9 @@ impl StageOutput {
                 ));
             }
             if sha256 {
-                let found = file_sha256(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let found = crate::outdir::file_sha256(&path)
+                    .and_then(|sha| sha.ok_or_else(|| std::io::ErrorKind::NotFound.into()))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 if found != file.sha256 {
                     return Err(format!(
                         "stage {upstream}'s {} has SHA-256 {found} but its _MANIFEST lists {}: it changed after stage {upstream} finished, so it is not read",
@@ -482,13 +484,6 @@ impl StageOutput {
         }
         Ok(parts)
     }
-}
-
-fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut file, &mut h)?;
-    Ok(mr_engine::hex(&h.finalize()))
 }
 
 /// The settings that decide what a stage writes, as its fingerprint sees them: the job's
@@ -1041,24 +1036,6 @@ pub fn pipeline_status(store: &dyn JobStore, id: i64) -> Result<PipelineStatus, 
         });
     }
     Ok(PipelineStatus { pipeline, stages })
-}
-
-/// The pipeline recorded for `output`, if any.
-pub fn find_pipeline(store: &dyn JobStore, output: &Path) -> Result<Option<i64>, ExecError> {
-    let output = output.to_string_lossy();
-    Ok(store
-        .pipelines()?
-        .into_iter()
-        .find(|p| p.output == output)
-        .map(|p| p.id))
-}
-
-/// The plan of a stage's job, when it has one (for tools that show where its data is).
-pub fn stage_job_spec(store: &dyn JobStore, job: i64) -> Result<Option<JobSpec>, ExecError> {
-    match job_if_any(store, job)? {
-        Some(row) => Ok(Some(JobSpec::parse(&row.spec, job)?)),
-        None => Ok(None),
-    }
 }
 
 #[cfg(test)]
