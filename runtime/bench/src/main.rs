@@ -26,6 +26,7 @@ mod data;
 mod distributed;
 mod measure;
 mod native;
+mod native_radix;
 mod normalize;
 mod report;
 mod serve_load;
@@ -61,6 +62,9 @@ enum Sub {
         output: PathBuf,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// The partition-first group-by (see native_radix.rs) instead of the hash tables.
+        #[arg(long)]
+        radix: bool,
     },
     /// `mr-host serve` under load: status pollers and SSE subscribers while a word count runs.
     ServeLoad(serve_load::ServeLoadArgs),
@@ -93,7 +97,7 @@ struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mr,native,coreutils,duckdb,polars,pyspark"
+        default_value = "mr,native,native-radix,coreutils,duckdb,duckdb-mem,polars,pyspark"
     )]
     systems: Vec<System>,
     /// mr's memory budget for the group-by (`mr-host run --memory`). With an mr-host that has
@@ -144,19 +148,25 @@ impl Workload {
 enum System {
     Mr,
     Native,
+    /// The partition-first native group-by (group-by only).
+    NativeRadix,
     Coreutils,
     Duckdb,
+    /// DuckDB with mr's memory budget as its `memory_limit` (group-by only).
+    DuckdbMem,
     Polars,
     Pyspark,
 }
 
 impl System {
     /// Table order: the reference first.
-    const ALL: [System; 6] = [
+    const ALL: [System; 8] = [
         System::Native,
+        System::NativeRadix,
         System::Mr,
         System::Coreutils,
         System::Duckdb,
+        System::DuckdbMem,
         System::Polars,
         System::Pyspark,
     ];
@@ -165,15 +175,26 @@ impl System {
         match self {
             System::Mr => "mr",
             System::Native => "native",
+            System::NativeRadix => "native-radix",
             System::Coreutils => "coreutils",
             System::Duckdb => "duckdb",
+            System::DuckdbMem => "duckdb-mem",
             System::Polars => "polars",
             System::Pyspark => "pyspark",
         }
     }
 
     fn is_python(self) -> bool {
-        matches!(self, System::Duckdb | System::Polars | System::Pyspark)
+        matches!(
+            self,
+            System::Duckdb | System::DuckdbMem | System::Polars | System::Pyspark
+        )
+    }
+
+    /// Whether the system has a row in `workload`'s table (the memory-bounded DuckDB and the
+    /// partition-first reference are group-by rows).
+    fn runs(self, workload: Workload) -> bool {
+        workload == Workload::Groupby || !matches!(self, System::NativeRadix | System::DuckdbMem)
     }
 }
 
@@ -185,9 +206,14 @@ fn main() {
             input,
             output,
             threads,
-        }) => match job {
-            Workload::Wordcount => native::wordcount(&input, &output, threads),
-            Workload::Groupby => native::groupby(&input, &output, threads),
+            radix,
+        }) => match (job, radix) {
+            (Workload::Wordcount, false) => native::wordcount(&input, &output, threads),
+            (Workload::Groupby, false) => native::groupby(&input, &output, threads),
+            (Workload::Groupby, true) => native_radix::groupby(&input, &output, threads),
+            (Workload::Wordcount, true) => {
+                Err(anyhow::anyhow!("--radix is a group-by reference only"))
+            }
         }
         .map(|()| true),
         Some(Sub::Boundary { seconds }) => build_identity()
@@ -378,7 +404,10 @@ fn run_workload(
         layout: Layout,
     }
     let mut done = Vec::new();
-    for system in System::ALL.into_iter().filter(|s| args.systems.contains(s)) {
+    for system in System::ALL
+        .into_iter()
+        .filter(|s| args.systems.contains(s) && s.runs(workload))
+    {
         let plan = plan(setup, system, workload, input, &out_dir);
         let log = logs.join(format!("{}-{}.log", workload.name(), system.name()));
         let mut runs = Vec::new();
@@ -496,7 +525,7 @@ fn run_workload(
                     .push(format!("{}: output DIFFERS: {why}", d.label));
             }
             Check::Failed(why) => {
-                if matches!(d.system, System::Mr | System::Native) {
+                if matches!(d.system, System::Mr | System::Native | System::NativeRadix) {
                     ok = false;
                 }
                 table.notes.push(format!("{} failed: {why}", d.label));
@@ -613,11 +642,11 @@ fn plan(setup: &Setup, system: System, workload: Workload, input: &Path, out_dir
             }
             plan.args.extend(args.mr_arg.iter().cloned());
         }
-        System::Native => {
+        System::Native | System::NativeRadix => {
             plan.program = std::env::current_exe()
                 .map(|p| s(&p))
                 .unwrap_or_else(|_| "mr-bench".into());
-            plan.output = out_dir.join("native.tsv");
+            plan.output = out_dir.join(format!("{}.tsv", system.name()));
             plan.args = vec![
                 "native".into(),
                 workload.name().into(),
@@ -627,6 +656,10 @@ fn plan(setup: &Setup, system: System, workload: Workload, input: &Path, out_dir
                 workers,
             ];
             plan.label = format!("native Rust ({} threads)", args.workers);
+            if system == System::NativeRadix {
+                plan.args.push("--radix".into());
+                plan.label = format!("native Rust, partition-first ({} threads)", args.workers);
+            }
         }
         System::Coreutils => {
             let tmp = setup.data.join("tmp");
@@ -663,9 +696,9 @@ sort -t, -k1,1 --parallel="$4" -S 1G -T "$3" "$1" |
             ];
             plan.envs = vec![("LC_ALL".into(), "C".into())];
         }
-        System::Duckdb | System::Polars | System::Pyspark => {
+        System::Duckdb | System::DuckdbMem | System::Polars | System::Pyspark => {
             plan.label = match system {
-                System::Duckdb => "DuckDB",
+                System::Duckdb | System::DuckdbMem => "DuckDB",
                 System::Polars => "Polars",
                 _ => "PySpark local[2]",
             }
@@ -683,8 +716,15 @@ sort -t, -k1,1 --parallel="$4" -S 1G -T "$3" "$1" |
                         s(input),
                         s(&plan.output),
                         "--threads".into(),
-                        workers,
+                        workers.clone(),
                     ];
+                    if system == System::DuckdbMem {
+                        // mr's budget, in DuckDB's own unit spelling.
+                        let bytes = mr_corpus::parse_size(&args.memory).unwrap_or(256 << 20);
+                        plan.args
+                            .extend(["--memory".into(), format!("{}MiB", bytes >> 20)]);
+                        plan.label = format!("DuckDB (memory_limit={}MiB)", bytes >> 20);
+                    }
                 }
                 Err(e) => plan.unavailable = Some(format!("not installed: {e}")),
             }
@@ -706,6 +746,7 @@ fn version_label(system: System, log: &Path, label: &str) -> String {
         if let Some(v) = version {
             return match system {
                 System::Pyspark => format!("{v} {}", label.trim_start_matches("PySpark ")),
+                System::DuckdbMem => format!("{v} {}", label.trim_start_matches("DuckDB ")),
                 _ => v,
             };
         }

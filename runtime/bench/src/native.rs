@@ -25,7 +25,7 @@ use hashbrown::hash_table::Entry;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Bytes per positioned read.
-const BLOCK: usize = 4 << 20;
+pub(crate) const BLOCK: usize = 4 << 20;
 
 /// Counts words of `input` into `output` (`word<TAB>count` lines, unsorted).
 pub fn wordcount(input: &Path, output: &Path, threads: usize) -> Result<()> {
@@ -229,7 +229,7 @@ fn group_lines(piece: &[u8], offset: u64, parts: &mut Partitions<(u64, u64)>) ->
     Ok(())
 }
 
-fn parse_u64(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;
     }
@@ -244,7 +244,7 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -367,7 +367,7 @@ impl<V: Value> Table<V> {
 /// Calls `f(piece, offset)` on consecutive pieces of `file`, each made of whole lines (the last
 /// line of the file may lack its `\n`), together covering exactly the lines that start at an
 /// offset in `start..end`. Reads `block` bytes at a time (more for a longer line).
-fn for_each_lines(
+pub(crate) fn for_each_lines(
     file: &File,
     start: u64,
     end: u64,

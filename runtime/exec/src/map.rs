@@ -522,7 +522,7 @@ fn spill(
     let spec = &task.job.spec;
     let (shard, slice, attempt) = (task.lease.idx, task.lease.slices, task.lease.attempt);
     let mut group_batch = Vec::new();
-    // The keys of a group batch in order, each with its value when it has only one.
+    // The keys of a group batch in order, each with its encoded entry when it has one value.
     let mut order: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
     let mut spilled = 0u64;
     for (p, pairs) in buffer.sorted() {
@@ -536,24 +536,24 @@ fn spill(
         if spec.combine {
             counters.add("combine-input-records", records);
             let mut out_records = 0;
-            let mut sorted = pairs.peekable();
+            let mut sorted = pairs.with_encoded().peekable();
             while sorted.peek().is_some() {
                 group_batch.clear();
                 order.clear();
                 // Fill a group batch with whole groups of two or more values. A key with one
                 // value skips the guest: the combiner may run any number of times on a value,
                 // including none, and a group-by over many keys is mostly such keys.
-                while let Some((key, first)) = sorted.next() {
+                while let Some((key, first, encoded)) = sorted.next() {
                     if sorted
                         .peek()
-                        .is_none_or(|&(k, _)| !mr_shuffle::same_key(k, key))
+                        .is_none_or(|&(k, _, _)| !mr_shuffle::same_key(k, key))
                     {
-                        order.push((key, Some(first)));
+                        order.push((key, Some(encoded)));
                     } else {
                         let at = mr_codec::begin_group(&mut group_batch, key);
                         mr_codec::put_value(&mut group_batch, first);
                         let mut count = 1u32;
-                        while let Some(&(k, v)) = sorted.peek() {
+                        while let Some(&(k, v, _)) = sorted.peek() {
                             // A hot key's values are combined in calls of bounded size: the
                             // combiner may run on any subset of a key's values, so the group
                             // is cut here and the rest of its values start a new group.
@@ -587,8 +587,8 @@ fn spill(
             }
             counters.add("combine-output-records", out_records);
         } else {
-            for (key, value) in pairs {
-                run.push(key, value)?;
+            for (_, _, encoded) in pairs.with_encoded() {
+                run.push_encoded(encoded)?;
             }
         }
         let stats = run.finish(true)?;
@@ -610,7 +610,7 @@ fn spill(
     Ok(())
 }
 
-/// Writes one batch of keys to the run in key order: a key's single value as it is, the
+/// Writes one batch of keys to the run in key order: a key's single pair as it is, the
 /// combiner's output for the others (one counted run of values per combined group, in order).
 /// Returns the number of values written. Malformed guest output is reported as a combine
 /// failure.
@@ -627,8 +627,8 @@ fn write_combined(
     let mut written = 0;
     let mut outputs = mr_codec::counted_values(combined);
     for &(key, single) in order {
-        if let Some(value) = single {
-            run.push(key, value)?;
+        if let Some(encoded) = single {
+            run.push_encoded(encoded)?;
             written += 1;
             continue;
         }

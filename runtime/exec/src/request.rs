@@ -135,6 +135,14 @@ impl SubmitSpec {
         if self.reducers == Some(0) {
             return Err(bad("--reducers must be at least 1"));
         }
+        if let Some(r) = self.reducers
+            && r > mr_shuffle::MAX_PARTITIONS
+        {
+            return Err(bad(format!(
+                "--reducers must be at most {} (got {r}): each reducer is a partition of the shuffle",
+                mr_shuffle::MAX_PARTITIONS
+            )));
+        }
         if let Some(b) = self.batch_size
             && !(1024..=(256 << 20)).contains(&b)
         {
@@ -294,6 +302,13 @@ mod tests {
                 ..base.clone()
             }),
             "--reducers must be at least 1"
+        );
+        assert_eq!(
+            msg(SubmitSpec {
+                reducers: Some(65_537),
+                ..base.clone()
+            }),
+            "--reducers must be at most 65536 (got 65537): each reducer is a partition of the shuffle"
         );
         assert!(
             msg(SubmitSpec {

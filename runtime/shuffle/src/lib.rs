@@ -56,20 +56,56 @@ pub fn partition_of(key: &[u8], partitions: u32) -> u32 {
 pub struct SpillBuffer {
     data: Vec<u8>,
     index: Vec<IndexEntry>,
+    /// The radix sort's second array, as long as `index` while sorting (counted in the budget).
+    scratch: Vec<IndexEntry>,
     budget: usize,
 }
 
-/// 16 bytes per buffered pair.
-#[derive(Clone, Copy)]
+/// Most partitions (reducers) a shuffle has: a partition number is 16 bits in the sort index.
+pub const MAX_PARTITIONS: u32 = 1 << 16;
+
+/// 16 bytes per buffered pair, holding the first 9 key bytes and the key's length: keys of up
+/// to 9 bytes (most words, ids, short codes) sort by these alone, without reading the data.
+#[derive(Clone, Copy, Default)]
 struct IndexEntry {
-    /// First 8 key bytes, big-endian: most comparisons end here.
+    /// First 8 key bytes, big-endian, zero-padded.
     prefix: u64,
-    partition: u32,
     /// Offset of the kv entry in `data`; increases with input order, so it breaks ties.
     offset: u32,
+    /// The partition, below [`MAX_PARTITIONS`].
+    partition: u16,
+    /// The key's ninth byte (0 when it is shorter).
+    ninth: u8,
+    /// The key's length, capped at 255.
+    len: u8,
 }
 
-const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<IndexEntry>();
+impl IndexEntry {
+    #[inline]
+    fn new(partition: u32, key: &[u8], offset: u32) -> IndexEntry {
+        IndexEntry {
+            prefix: prefix(key),
+            offset,
+            partition: u16::try_from(partition)
+                .expect("partitions are capped at MAX_PARTITIONS (--reducers)"),
+            ninth: key.get(8).copied().unwrap_or(0),
+            len: key.len().min(255) as u8,
+        }
+    }
+
+    /// Whether the key is at most 9 bytes, so (prefix, ninth, len) is the whole key.
+    #[inline]
+    fn is_short(&self) -> bool {
+        self.len <= 9
+    }
+}
+
+/// What one buffered pair costs besides its bytes: its index entry and the entry's slot in the
+/// radix sort's scratch array.
+const INDEX_ENTRY_BYTES: usize = 2 * std::mem::size_of::<IndexEntry>();
+
+/// Below this many entries a comparison sort is cheaper than radix passes over 256 buckets.
+const RADIX_MIN_ENTRIES: usize = 1024;
 
 #[inline]
 fn prefix(key: &[u8]) -> u64 {
@@ -93,7 +129,11 @@ pub fn compare_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
         }
         i += 8;
     }
-    a[i..n].cmp(&b[i..n]).then(a.len().cmp(&b.len()))
+    // The last 0..8 common bytes as one zero-padded word each: both are padded alike, so the
+    // words compare as the bytes do (a `memcmp` call cost more than the short keys it compared).
+    prefix(&a[i..n])
+        .cmp(&prefix(&b[i..n]))
+        .then(a.len().cmp(&b.len()))
 }
 
 /// Key equality, 8 bytes per step (see [`compare_keys`]).
@@ -104,12 +144,20 @@ pub fn same_key(a: &[u8], b: &[u8]) -> bool {
 
 #[inline]
 fn entry_at(data: &[u8], offset: u32) -> (&[u8], &[u8]) {
-    let mut c = mr_codec::Cursor::new(&data[offset as usize..]);
+    let (k, v, _) = encoded_entry_at(data, offset);
+    (k, v)
+}
+
+/// The key, the value and the whole encoded entry (as [`mr_codec::put_kv`] wrote it).
+#[inline]
+fn encoded_entry_at(data: &[u8], offset: u32) -> (&[u8], &[u8], &[u8]) {
+    let rest = &data[offset as usize..];
+    let mut c = mr_codec::Cursor::new(rest);
     let k = c.bytes("key").expect("buffer written by SpillBuffer::push");
     let v = c
         .bytes("value")
         .expect("buffer written by SpillBuffer::push");
-    (k, v)
+    (k, v, &rest[..c.position()])
 }
 
 impl SpillBuffer {
@@ -121,6 +169,7 @@ impl SpillBuffer {
         SpillBuffer {
             data: Vec::with_capacity(budget),
             index: Vec::with_capacity(budget / INDEX_ENTRY_BYTES),
+            scratch: Vec::new(),
             budget,
         }
     }
@@ -141,16 +190,13 @@ impl SpillBuffer {
             let offset = offset_of(&cursor);
             let key = cursor.bytes("a key")?;
             cursor.bytes("a value")?;
-            index.push(IndexEntry {
-                prefix: prefix(key),
-                partition: partition(key),
-                offset,
-            });
+            index.push(IndexEntry::new(partition(key), key, offset));
         }
         let budget = batch.len() + index.len() * INDEX_ENTRY_BYTES;
         Ok(SpillBuffer {
             data: batch,
             index,
+            scratch: Vec::new(),
             budget,
         })
     }
@@ -170,11 +216,7 @@ impl SpillBuffer {
     #[inline]
     pub fn push(&mut self, partition: u32, key: &[u8], value: &[u8]) {
         let offset = u32::try_from(self.data.len()).expect("spill buffers stay below 4 GiB");
-        self.index.push(IndexEntry {
-            prefix: prefix(key),
-            partition,
-            offset,
-        });
+        self.index.push(IndexEntry::new(partition, key, offset));
         mr_codec::put_kv(&mut self.data, key, value);
     }
 
@@ -202,23 +244,23 @@ impl SpillBuffer {
     /// were pushed in), and returns each non-empty partition with its pairs in that order.
     pub fn sorted(&mut self) -> Vec<(u32, SortedPairs<'_>)> {
         let data = &self.data;
-        self.index.sort_unstable_by(|a, b| {
-            (a.partition, a.prefix)
-                .cmp(&(b.partition, b.prefix))
-                .then_with(|| {
-                    // Equal prefixes: the first 8 bytes (or the whole shorter key) are equal.
-                    let (ka, kb) = (entry_at(data, a.offset).0, entry_at(data, b.offset).0);
-                    let skip = ka.len().min(kb.len()).min(8);
-                    compare_keys(&ka[skip..], &kb[skip..])
-                })
-                .then(a.offset.cmp(&b.offset))
-        });
+        if self.index.len() < RADIX_MIN_ENTRIES {
+            self.index.sort_unstable_by(|a, b| {
+                (a.partition, a.prefix)
+                    .cmp(&(b.partition, b.prefix))
+                    .then_with(|| compare_tails(data, a, b))
+                    .then(a.offset.cmp(&b.offset))
+            });
+        } else {
+            radix_sort(&mut self.index, &mut self.scratch);
+            order_long_keys(data, &mut self.index);
+        }
         let mut out = Vec::new();
         let mut rest = &self.index[..];
         while let Some(first) = rest.first() {
             let n = rest.partition_point(|e| e.partition == first.partition);
             out.push((
-                first.partition,
+                u32::from(first.partition),
                 SortedPairs {
                     data,
                     entries: rest[..n].iter(),
@@ -233,6 +275,106 @@ impl SpillBuffer {
     pub fn clear(&mut self) {
         self.data.clear();
         self.index.clear();
+        self.scratch.clear();
+    }
+}
+
+/// Orders two entries whose partition and 8-byte prefix are equal by the rest of their keys.
+#[inline]
+fn compare_tails(data: &[u8], a: &IndexEntry, b: &IndexEntry) -> std::cmp::Ordering {
+    // Equal prefixes: the first 8 bytes (or the whole shorter key) are equal.
+    let (ka, kb) = (entry_at(data, a.offset).0, entry_at(data, b.offset).0);
+    let skip = ka.len().min(kb.len()).min(8);
+    compare_keys(&ka[skip..], &kb[skip..])
+}
+
+/// Sorts `index` by (partition, prefix, ninth byte, length), stably, with
+/// least-significant-digit radix passes of one byte each. Entries were pushed in input order
+/// (increasing offsets) and every pass is stable, so equal entries stay in input order. A byte
+/// that is the same in every entry (the leading `k0` of keys like `k00123456`, the high byte of
+/// the partition) costs no pass. Each pass moves every entry once between `index` and `scratch`
+/// (16 bytes, sequential reads, 256 write streams): for a spill of millions of pairs several
+/// times faster than a comparison sort, whose key comparisons also reached into the data for
+/// every tie. Keys longer than 9 bytes are put in order afterwards by [`order_long_keys`].
+fn radix_sort(index: &mut Vec<IndexEntry>, scratch: &mut Vec<IndexEntry>) {
+    /// Least significant first: length, ninth byte, the prefix's 8 bytes, the partition's 2.
+    const DIGITS: usize = 12;
+    #[inline]
+    fn digit(e: &IndexEntry, d: usize) -> usize {
+        match d {
+            0 => e.len as usize,
+            1 => e.ninth as usize,
+            2..=9 => (e.prefix >> (8 * (d - 2))) as u8 as usize,
+            _ => (e.partition >> (8 * (d - 10))) as u8 as usize,
+        }
+    }
+    let n = index.len();
+    let mut counts = vec![[0u32; 256]; DIGITS];
+    for e in index.iter() {
+        counts[0][e.len as usize] += 1;
+        counts[1][e.ninth as usize] += 1;
+        for (d, c) in counts[2..10].iter_mut().enumerate() {
+            c[(e.prefix >> (8 * d)) as u8 as usize] += 1;
+        }
+        counts[10][e.partition as u8 as usize] += 1;
+        counts[11][(e.partition >> 8) as usize] += 1;
+    }
+    scratch.clear();
+    // As much room as the index: after an odd number of passes the two swap, and the next
+    // spill's index must not grow by reallocating (which would hold both copies at once).
+    scratch.reserve_exact(index.capacity());
+    scratch.resize(n, IndexEntry::default());
+    let mut in_index = true;
+    for (d, count) in counts.iter().enumerate() {
+        if count.iter().any(|&c| c as usize == n) {
+            continue;
+        }
+        let mut next = [0usize; 256];
+        let mut sum = 0usize;
+        for (slot, &c) in next.iter_mut().zip(count.iter()) {
+            *slot = sum;
+            sum += c as usize;
+        }
+        let (from, to) = if in_index {
+            (&index[..], &mut scratch[..])
+        } else {
+            (&scratch[..], &mut index[..])
+        };
+        for e in from {
+            let b = digit(e, d);
+            to[next[b]] = *e;
+            next[b] += 1;
+        }
+        in_index = !in_index;
+    }
+    if !in_index {
+        std::mem::swap(index, scratch);
+    }
+    scratch.clear();
+}
+
+/// After [`radix_sort`]: among entries with the same partition and first 9 key bytes, keys
+/// longer than 9 bytes are ordered by the rest of their bytes (the radix sort ordered those
+/// runs by a capped length, which is not key order). The sort is stable, so equal keys keep
+/// input order. Runs of short keys only are already exact and are not touched.
+fn order_long_keys(data: &[u8], index: &mut [IndexEntry]) {
+    let mut start = 0;
+    while start < index.len() {
+        let first = index[start];
+        let mut end = start + 1;
+        let mut any_long = !first.is_short();
+        while end < index.len()
+            && index[end].prefix == first.prefix
+            && index[end].ninth == first.ninth
+            && index[end].partition == first.partition
+        {
+            any_long |= !index[end].is_short();
+            end += 1;
+        }
+        if any_long && end - start > 1 {
+            index[start..end].sort_by(|a, b| compare_tails(data, a, b));
+        }
+        start = end;
     }
 }
 
@@ -256,6 +398,14 @@ impl<'a> Iterator for SortedPairs<'a> {
 }
 
 impl ExactSizeIterator for SortedPairs<'_> {}
+
+impl<'a> SortedPairs<'a> {
+    /// The same pairs, each with its encoded entry (for [`RunWriter::push_encoded`]).
+    pub fn with_encoded(self) -> impl Iterator<Item = (&'a [u8], &'a [u8], &'a [u8])> {
+        let data = self.data;
+        self.entries.map(move |e| encoded_entry_at(data, e.offset))
+    }
+}
 
 /// Target payload size of a run block.
 const BLOCK_BYTES: usize = 64 * 1024;
@@ -315,6 +465,24 @@ impl RunWriter {
             return self.write_block(&parts);
         }
         mr_codec::put_kv(&mut self.block, key, value);
+        if self.block.len() >= BLOCK_BYTES {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    /// Appends a pair given as its encoded entry (`put_kv`'s layout): one copy where
+    /// [`RunWriter::push`] makes four. Pairs must come in key order.
+    #[inline]
+    pub fn push_encoded(&mut self, entry: &[u8]) -> Result<(), ShuffleError> {
+        if entry.len() >= BLOCK_BYTES + mr_codec::KV_OVERHEAD {
+            let mut c = mr_codec::Cursor::new(entry);
+            let key = c.bytes("key").expect("an encoded entry");
+            let value = c.bytes("value").expect("an encoded entry");
+            return self.push(key, value);
+        }
+        self.records += 1;
+        self.block.extend_from_slice(entry);
         if self.block.len() >= BLOCK_BYTES {
             self.flush_block()?;
         }
@@ -576,10 +744,39 @@ pub fn reduce_fan_in(
 }
 
 /// Merges sorted runs into one sorted stream; equal keys come out in run order.
+///
+/// A tree of losers (Knuth's replacement selection): advancing the winner replays only the
+/// matches on its path to the root, one comparison per level, where a binary heap needs two.
+/// Each run's current key prefix (8 bytes, big-endian) is kept beside the tree, so most
+/// matches are one integer comparison that never touches a run's block.
 pub struct Merger {
     runs: Vec<RunReader>,
-    /// Min-heap of indices into `runs` (only runs with a current entry).
-    heap: Vec<usize>,
+    /// `tree[0]` is the winner (the run holding the smallest current entry); `tree[1..k]` hold
+    /// the loser of the match at each inner node. Run `i` is the leaf at node `k + i`.
+    tree: Vec<usize>,
+    /// Per run: the start of its current key, or `None` when it is exhausted.
+    heads: Vec<Option<Head>>,
+}
+
+/// The first 16 bytes of a key (zero-padded, big-endian words) and its length: for keys of up
+/// to 16 bytes this orders them exactly (zero padding, then the length for keys that differ
+/// only by trailing zero bytes); longer keys with equal heads are compared in full.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Head {
+    first: u64,
+    second: u64,
+    len: usize,
+}
+
+impl Head {
+    #[inline]
+    fn of(key: &[u8]) -> Head {
+        Head {
+            first: prefix(key),
+            second: prefix(key.get(8..).unwrap_or_default()),
+            len: key.len(),
+        }
+    }
 }
 
 impl Merger {
@@ -589,82 +786,93 @@ impl Merger {
             .iter()
             .map(|p| RunReader::open(p))
             .collect::<Result<Vec<_>, _>>()?;
+        let heads = runs
+            .iter()
+            .map(|r| r.current().map(|(k, _)| Head::of(k)))
+            .collect();
+        let k = runs.len();
         let mut merger = Merger {
-            heap: Vec::with_capacity(runs.len()),
+            tree: vec![0; k.max(1)],
             runs,
+            heads,
         };
-        for i in 0..merger.runs.len() {
-            if merger.runs[i].current().is_some() {
-                merger.heap.push(i);
-                let n = merger.heap.len() - 1;
-                merger.sift_up(n);
+        if k > 1 {
+            // Play every match bottom-up: `winners[n]` is the winner below node `n`.
+            let mut winners = vec![0usize; 2 * k];
+            for (i, w) in winners[k..].iter_mut().enumerate() {
+                *w = i;
             }
+            for node in (1..k).rev() {
+                let (l, r) = (winners[2 * node], winners[2 * node + 1]);
+                let (winner, loser) = if merger.less(l, r) { (l, r) } else { (r, l) };
+                winners[node] = winner;
+                merger.tree[node] = loser;
+            }
+            merger.tree[0] = winners[1];
         }
         Ok(merger)
     }
 
+    /// Whether run `a`'s current entry comes before run `b`'s: by key, then by run order. An
+    /// exhausted run comes after every other.
     #[inline]
     fn less(&self, a: usize, b: usize) -> bool {
-        let ka = self.runs[a].current().expect("heap runs have entries").0;
-        let kb = self.runs[b].current().expect("heap runs have entries").0;
-        match compare_keys(ka, kb) {
-            std::cmp::Ordering::Less => true,
-            std::cmp::Ordering::Equal => a < b,
-            std::cmp::Ordering::Greater => false,
-        }
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.less(self.heap[i], self.heap[parent]) {
-                self.heap.swap(i, parent);
-                i = parent;
-            } else {
-                break;
+        match (self.heads[a], self.heads[b]) {
+            (Some(ha), Some(hb)) => {
+                if (ha.first, ha.second) != (hb.first, hb.second) {
+                    return (ha.first, ha.second) < (hb.first, hb.second);
+                }
+                if ha.len <= 16 && hb.len <= 16 {
+                    return (ha.len, a) < (hb.len, b);
+                }
+                let ka = self.runs[a]
+                    .current()
+                    .expect("a run with a head has an entry")
+                    .0;
+                let kb = self.runs[b]
+                    .current()
+                    .expect("a run with a head has an entry")
+                    .0;
+                match compare_keys(ka, kb) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => a < b,
+                    std::cmp::Ordering::Greater => false,
+                }
             }
-        }
-    }
-
-    fn sift_down(&mut self, mut i: usize) {
-        loop {
-            let (l, r) = (2 * i + 1, 2 * i + 2);
-            let mut smallest = i;
-            if l < self.heap.len() && self.less(self.heap[l], self.heap[smallest]) {
-                smallest = l;
-            }
-            if r < self.heap.len() && self.less(self.heap[r], self.heap[smallest]) {
-                smallest = r;
-            }
-            if smallest == i {
-                return;
-            }
-            self.heap.swap(i, smallest);
-            i = smallest;
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => a < b,
         }
     }
 
     /// The smallest current entry, `None` when all runs are exhausted.
     #[inline]
     pub fn current(&self) -> Option<(&[u8], &[u8])> {
-        self.heap.first().and_then(|&i| self.runs[i].current())
+        self.runs.get(self.tree[0]).and_then(RunReader::current)
     }
 
     /// Moves past the current entry.
     pub fn advance(&mut self) -> Result<(), ShuffleError> {
-        let Some(&top) = self.heap.first() else {
+        let k = self.runs.len();
+        let mut winner = self.tree[0];
+        let Some(run) = self.runs.get_mut(winner) else {
             return Ok(());
         };
-        self.runs[top].advance()?;
-        if self.runs[top].current().is_none() {
-            let last = self.heap.pop().expect("non-empty");
-            if !self.heap.is_empty() {
-                self.heap[0] = last;
+        if run.current().is_none() {
+            return Ok(());
+        }
+        run.advance()?;
+        self.heads[winner] = run.current().map(|(key, _)| Head::of(key));
+        let mut node = (winner + k) / 2;
+        while node > 0 {
+            let loser = self.tree[node];
+            if self.less(loser, winner) {
+                self.tree[node] = winner;
+                winner = loser;
             }
+            node /= 2;
         }
-        if !self.heap.is_empty() {
-            self.sift_down(0);
-        }
+        self.tree[0] = winner;
         Ok(())
     }
 }
@@ -689,6 +897,147 @@ mod tests {
             partition_of(b"", 1000),
             (((xxh3_64(b"") as u128) * 1000) >> 64) as u32
         );
+    }
+
+    /// A small deterministic generator for the randomized tests.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// Keys that stress the radix sort and its tie-breaking: shared 8-byte prefixes with
+    /// different tails, keys that differ only by trailing zero bytes or by length, empty keys.
+    fn tricky_key(state: &mut u64) -> Vec<u8> {
+        let r = xorshift(state);
+        match r % 6 {
+            0 => Vec::new(),
+            1 => format!("k{:08}", r % 3000).into_bytes(),
+            2 => {
+                let mut k = b"prefix00".to_vec();
+                k.extend(std::iter::repeat_n(0u8, (r >> 8) as usize % 3));
+                k
+            }
+            3 => vec![(r >> 8) as u8 % 4; (r >> 16) as usize % 12],
+            4 => format!("same-prefix-{}", r % 50).into_bytes(),
+            _ => (r >> 8).to_be_bytes()[..(r >> 4) as usize % 9].to_vec(),
+        }
+    }
+
+    #[test]
+    fn pushing_encoded_entries_writes_the_same_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = vec![b'x'; BLOCK_BYTES + 10];
+        let pairs: Vec<(&[u8], &[u8])> = vec![
+            (b"", b"empty key"),
+            (b"a", b""),
+            (b"b", &big),
+            (b"c", b"after the big one"),
+        ];
+        let (plain, encoded) = (dir.path().join("plain"), dir.path().join("encoded"));
+        let mut w = RunWriter::create(&plain).unwrap();
+        let mut e = RunWriter::create(&encoded).unwrap();
+        for _ in 0..3000 {
+            for (k, v) in &pairs {
+                w.push(k, v).unwrap();
+                let mut entry = Vec::new();
+                mr_codec::put_kv(&mut entry, k, v);
+                e.push_encoded(&entry).unwrap();
+            }
+        }
+        assert_eq!(w.finish(false).unwrap(), e.finish(false).unwrap());
+        assert_eq!(
+            std::fs::read(&plain).unwrap(),
+            std::fs::read(&encoded).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_radix_sort_orders_like_a_comparison_sort() {
+        for (pairs, partitions) in [(5_000, 1), (20_000, 3), (30_000, 700)] {
+            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ pairs as u64;
+            let mut b = SpillBuffer::with_budget(64 << 20);
+            let mut expected = Vec::new();
+            for i in 0..pairs {
+                let key = tricky_key(&mut state);
+                let p = (xorshift(&mut state) % partitions) as u32;
+                let value = i.to_string();
+                b.push(p, &key, value.as_bytes());
+                expected.push((p, key, i));
+            }
+            assert!(b.len() >= RADIX_MIN_ENTRIES);
+            // Partition, then key bytes, then input order.
+            expected.sort();
+            let got: Vec<(u32, Vec<u8>, usize)> = b
+                .sorted()
+                .into_iter()
+                .flat_map(|(p, pairs)| {
+                    pairs.map(move |(k, v)| {
+                        (
+                            p,
+                            k.to_vec(),
+                            std::str::from_utf8(v).unwrap().parse().unwrap(),
+                        )
+                    })
+                })
+                .collect();
+            assert_eq!(got, expected, "{pairs} pairs over {partitions} partitions");
+        }
+    }
+
+    #[test]
+    fn compare_keys_matches_slice_order_on_short_tails() {
+        let mut state = 7u64;
+        for _ in 0..20_000 {
+            let (a, b) = (tricky_key(&mut state), tricky_key(&mut state));
+            assert_eq!(compare_keys(&a, &b), a.cmp(&b), "{a:?} {b:?}");
+            assert_eq!(same_key(&a, &b), a == b);
+        }
+    }
+
+    #[test]
+    fn merging_many_runs_orders_keys_then_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = 11u64;
+        let mut expected = Vec::new();
+        let mut paths = Vec::new();
+        // 13 runs (not a power of two), some empty, of different lengths.
+        for run in 0..13usize {
+            let mut pairs: Vec<(Vec<u8>, String)> = (0..(run * 37) % 200)
+                .map(|i| (tricky_key(&mut state), format!("{run}.{i}")))
+                .collect();
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            let path = dir.path().join(format!("{run}.run"));
+            let mut w = RunWriter::create(&path).unwrap();
+            for (k, v) in &pairs {
+                w.push(k, v.as_bytes()).unwrap();
+                expected.push((k.clone(), run, v.clone()));
+            }
+            w.finish(false).unwrap();
+            paths.push(path);
+        }
+        // Stable: within a run, equal keys keep their written order.
+        expected.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut m = Merger::open(&paths).unwrap();
+        let mut got = Vec::new();
+        while let Some((k, v)) = m.current() {
+            let v = String::from_utf8(v.to_vec()).unwrap();
+            let run: usize = v.split('.').next().unwrap().parse().unwrap();
+            got.push((k.to_vec(), run, v));
+            m.advance().unwrap();
+        }
+        m.advance().unwrap();
+        assert_eq!(got, expected);
+        // No runs at all, and one run.
+        assert!(Merger::open(&[]).unwrap().current().is_none());
+        let mut one = Merger::open(&paths[1..2]).unwrap();
+        let mut n = 0;
+        while one.current().is_some() {
+            one.advance().unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 37);
     }
 
     #[test]
@@ -784,8 +1133,8 @@ mod tests {
             b.push(0, b"key-0001", &[7u8; 100]);
             n += 1;
         }
-        // 8 + 8 + 100 bytes of entry and 16 of index per pair.
-        assert_eq!(n, (64 << 10) / 132 + 1);
+        // 8 + 8 + 100 bytes of entry, 16 of index and 16 of radix scratch per pair.
+        assert_eq!(n, (64 << 10) / 148 + 1);
         b.clear();
         assert!(b.is_empty() && !b.is_full());
     }
