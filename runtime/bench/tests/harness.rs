@@ -1,5 +1,5 @@
 //! The benchmark harness end to end at a tiny size, with the systems that need neither Python
-//! nor Java (mr and native Rust): both workloads run, outputs are equal, results.md is written,
+//! nor Java (mr and both native Rust references): both workloads run, outputs are equal, results.md is written,
 //! and a deliberately changed output is caught (non-zero exit, DIFFERS in the table); and
 //! `mr-bench distributed` against a real PostgreSQL and S3 server (scripts/setup-services.sh).
 //!
@@ -15,7 +15,7 @@ fn bench(data: &Path, extra: &[&str]) -> Output {
         // the crash-injection points they need, it made their kill tests fail later in the
         // same `cargo test --workspace`; so here it is built with them.
         .env("MR_BENCH_HOST_FEATURES", "failpoints")
-        .args(["--size", "2M", "--systems", "mr,native", "--data"])
+        .args(["--size", "2M", "--systems", "mr,native,native-radix", "--data"])
         .arg(data)
         .args(extra)
         .output()
@@ -40,7 +40,13 @@ fn runs_both_workloads_checks_outputs_and_catches_a_difference() {
         .lines()
         .filter(|l| l.starts_with("native Rust") || l.starts_with("mr (Rust guest"))
         .collect();
-    assert_eq!(rows.len(), 4, "{stdout}");
+    // The partition-first reference is a group-by row only.
+    assert_eq!(rows.len(), 5, "{stdout}");
+    assert_eq!(
+        stdout.matches("native Rust, partition-first (2 threads)").count(),
+        1,
+        "{stdout}"
+    );
     for row in &rows {
         assert!(row.ends_with("equal"), "{row}");
     }
