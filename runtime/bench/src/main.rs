@@ -711,7 +711,12 @@ sort -t, -k1,1 --parallel="$4" -S 1G -T "$3" "$1" |
                     plan.program = s(python);
                     plan.args = vec![
                         s(&repo_root().join("bench/peers/run.py")),
-                        system.name().into(),
+                        // run.py knows DuckDB once; the limit is its `--memory`.
+                        if system == System::DuckdbMem {
+                            "duckdb".into()
+                        } else {
+                            system.name().into()
+                        },
                         workload.name().into(),
                         s(input),
                         s(&plan.output),
@@ -809,7 +814,14 @@ fn log_tail(log: &Path) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let tail: Vec<String> = lines[lines.len().saturating_sub(3)..]
+    // A Python traceback's message (`_duckdb.OutOfMemoryException: Out of Memory Error: ...`)
+    // says more than the hints printed after it.
+    let raised = lines
+        .iter()
+        .rposition(|l| l.contains("Exception: ") || l.contains("Error: "));
+    let from = raised.unwrap_or(lines.len().saturating_sub(3));
+    let to = raised.map_or(lines.len(), |i| i + 1);
+    let tail: Vec<String> = lines[from..to]
         .iter()
         .map(|l| {
             if l.chars().count() > 300 {
