@@ -130,6 +130,13 @@ fn inflate(
             }
         }
         left -= len as u64;
+        if failed.is_none() && len < want && limit.is_some() {
+            // A stream with a planned length that ends short: the file is not what was
+            // planned (the records past here would be lost without a word).
+            failed = Some(std::io::Error::other(format!(
+                "the decompressed stream ended {left} bytes before the end planned for this shard; the file changed since the job was planned"
+            )));
+        }
         let ended = failed.is_none() && (len < want || left == 0);
         if len > 0 && tx.send(Chunk::Data(buf, len)).is_err() {
             return;
@@ -277,6 +284,22 @@ mod tests {
             assert_eq!(e.to_string(), "corrupt at the end");
             assert!(a.fill_buf().is_err(), "an error is not followed by data");
         }
+    }
+
+    #[test]
+    fn a_stream_shorter_than_its_limit_fails() {
+        let mut a = Ahead::spawn("t", Some(100), move |_| {
+            Box::new(Source {
+                n: 60,
+                at: 0,
+                fail: false,
+            })
+        })
+        .unwrap();
+        let mut got = vec![0u8; 60];
+        a.read_exact(&mut got).unwrap();
+        let e = a.fill_buf().unwrap_err().to_string();
+        assert!(e.contains("ended 40 bytes before the end planned"), "{e}");
     }
 
     #[test]
