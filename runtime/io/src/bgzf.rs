@@ -387,7 +387,7 @@ mod tests {
                 text.clone()
             };
             let packed = bgzf(&text, 997);
-            let files = vec![
+            let files = [
                 input(dir.path(), name, &packed),
                 input(dir.path(), plain, &text),
             ];

@@ -6,8 +6,9 @@
 //! the error locations (compressed and decompressed byte offsets) of [`Inflate`], and reads
 //! exactly the compressed length the planner saw: data appended later is never read, and a
 //! stream that does not end there, or a file whose size changed, fails naming both sizes.
-//! A compressed stream cannot seek, so a resumed slice decompresses from the start and
-//! discards the bytes before its cursor.
+//! A compressed stream cannot seek, so a resumed slice decompresses from the start (a shard of
+//! a BGZF file: from the member it starts at, see `bgzf.rs`) and discards the bytes before its
+//! cursor. Every stream is inflated on a thread of its own, ahead of the reader (`ahead.rs`).
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -132,7 +133,7 @@ pub(crate) fn member_stream(
     }
     // A file whose size changed since planning is not the file planned: its members may have
     // moved. (A stream ending early is caught by the decoder; this catches the rest cheaply.)
-    if let Some(changed) = (Planned::whole(file)).changed(range.start) {
+    if let Some(changed) = Planned::whole(file).changed(range.start) {
         return Err(InputError::Corrupt {
             path: file.display.clone(),
             message: changed,
