@@ -520,3 +520,38 @@ mod tests {
         assert!(e.contains("malformed cursor"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod timing {
+    /// What planning a BGZF file costs: the header walk, and the inflation of its groups (all
+    /// threads, then one group on one thread).
+    /// `MR_BGZF=FILE cargo test --release -p mr-io bgzf_plan_time -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn bgzf_plan_time() {
+        let path = std::path::PathBuf::from(std::env::var("MR_BGZF").unwrap());
+        let len = std::fs::metadata(&path).unwrap().len();
+        let file = crate::InputFile {
+            display: path.display().to_string(),
+            path,
+            len,
+            format: crate::Format::Lines,
+            gzip: true,
+            compression: crate::Compression::Gzip,
+        };
+        let t = std::time::Instant::now();
+        let groups = super::walk(&file, 8).unwrap().unwrap();
+        eprintln!("walk: {:?}, {} groups", t.elapsed(), groups.len());
+        let mut g = groups.clone();
+        let t = std::time::Instant::now();
+        super::inflate_groups(&file, &mut g).unwrap();
+        eprintln!("inflate: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let one = super::count_group(&file, groups[0], groups[1].at).unwrap();
+        eprintln!(
+            "one group of {} bytes, one thread: {:?}",
+            one.out,
+            t.elapsed()
+        );
+    }
+}
