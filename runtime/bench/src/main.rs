@@ -19,11 +19,13 @@
 //! Rust; see `boundary.rs`); `mr-bench boundary` runs only that. `mr-bench serve-load`
 //! measures `mr-host serve` under status pollers and SSE subscribers (see `serve_load.rs`);
 //! `mr-bench distributed` the word count on PostgreSQL + object storage against SQLite + local
-//! files, and one slice commit on each store (see `distributed.rs`).
+//! files, and one slice commit on each store (see `distributed.rs`); `mr-bench gzip` the word
+//! count over plain text, BGZF and single-member gzip (see `gzip.rs`).
 
 mod boundary;
 mod data;
 mod distributed;
+mod gzip;
 mod measure;
 mod native;
 mod native_radix;
@@ -71,6 +73,8 @@ enum Sub {
     /// The word count on SQLite + local files against PostgreSQL + an S3 server, with one and
     /// three worker processes, and one slice commit's latency on each store.
     Distributed(distributed::DistributedArgs),
+    /// Word count over the same text plain, as BGZF and as one gzip member (see `gzip.rs`).
+    Gzip(gzip::GzipArgs),
     /// Only the boundary benchmark: an identity guest over 100-byte records, one core.
     Boundary {
         /// Seconds per measurement.
@@ -237,6 +241,14 @@ fn main() {
             };
             let (wordcount, _) = build_plugins()?;
             distributed::run(args, host, wordcount)
+        })(),
+        Some(Sub::Gzip(args)) => (|| {
+            let host = match &args.mr_host {
+                Some(p) => p.clone(),
+                None => build_mr_host()?,
+            };
+            let (wordcount, _) = build_plugins()?;
+            gzip::run(args, host, wordcount)
         })(),
         None => bench(cli.bench),
     };

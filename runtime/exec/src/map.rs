@@ -22,7 +22,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let spec = &task.job.spec;
     let shard = &spec.shards[task.lease.idx as usize];
     // The cursor is opaque here: each input format defines its own (see mr_io::ShardReader).
-    let mut cursor = task.lease.cursor.clone();
+    let cursor = task.lease.cursor.clone();
     // The whole map-side memory budget of this worker thread: output beyond it spills.
     let mut buffer = if spec.reducers > 0 {
         SpillBuffer::with_budget(task.env.memory_share)
@@ -54,6 +54,11 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         reached: false,
     };
     subset.reached = subset.remaining == Some(0);
+    // One reader for all the task's slices: each slice continues where the last one committed
+    // (its position is the cursor just committed). Reopening it per slice would make a
+    // compressed shard, which cannot seek, inflate and discard everything before the cursor
+    // again at every slice: quadratic in the shard's size.
+    let mut reader = ShardReader::open(&spec.files, shard, &cursor, spec.read_options())?;
     loop {
         let slice = task.lease.slices;
         let span = tracing::debug_span!("slice", slice);
@@ -63,7 +68,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         task.notify_start(LifecycleEvent::SliceStarted)?;
         let mut files = SliceFiles::default();
         let mut counters = SliceCounters::new(spec.max_counters);
-        let mut reader = ShardReader::open(&spec.files, shard, &cursor, spec.read_options())?;
+        let source_before = reader.source_bytes_read();
         let mut bad = crate::bad::BadRecords::new(task)?;
         let result = map_slice(
             task,
@@ -94,7 +99,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         let last = reader.is_finished() || subset.reached;
         let next = reader.position();
         // Progress is against the input files' size: compressed bytes for compressed files.
-        let source_bytes = reader.source_bytes_read();
+        let source_bytes = reader.source_bytes_read() - source_before;
         let outputs = files.outputs();
         let deltas = counters.deltas();
         let committed = task.store.commit_slice(
@@ -118,7 +123,6 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             task.notify_done(LifecycleEvent::TaskCompleted);
             return Ok(());
         }
-        cursor = next;
     }
 }
 

@@ -6,17 +6,17 @@
 //! the error locations (compressed and decompressed byte offsets) of [`Inflate`], and reads
 //! exactly the compressed length the planner saw: data appended later is never read, and a
 //! stream that does not end there, or a file whose size changed, fails naming both sizes.
-//! A compressed stream cannot seek, so a resumed slice decompresses from the start and
-//! discards the bytes before its cursor.
+//! A compressed stream cannot seek, so a resumed slice decompresses from the start (a shard of
+//! a BGZF file: from the member it starts at, see `bgzf.rs`) and discards the bytes before its
+//! cursor. Every stream is inflated on a thread of its own, ahead of the reader (`ahead.rs`).
 
-use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read};
-use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::reader::{Counted, Inflate, Planned, ReadOptions};
-use crate::{InputError, InputFile};
+use crate::ahead::{Ahead, Stoppable};
+use crate::reader::{Counted, Inflate, Planned, ReadOptions, SharedCount};
+use crate::{FileRange, InputError, InputFile, MemberRange};
 
 /// How a text input's bytes are compressed, chosen by its name's last extension.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,7 +84,7 @@ pub(crate) fn text_stream(
 }
 
 /// Compressed bytes a decoder has consumed so far (shared with the stream that counts them).
-pub(crate) type CompressedCount = Rc<Cell<u64>>;
+pub(crate) type CompressedCount = SharedCount;
 
 /// [`text_stream`], with, for a compressed file, the count of compressed bytes the decoder has
 /// consumed so far (progress against the file's size; the decoder reads ahead of the records
@@ -105,43 +105,124 @@ pub(crate) fn text_stream_counted(
                     inner: f,
                     pos: offset,
                     end,
-                    planned: Planned { file: file.clone() },
+                    planned: Planned::whole(file),
                 },
             )),
             None,
         ));
     }
     let f = crate::source::open_range(file, 0, file.len)?;
-    let (mut stream, compressed) = decompressed(f, file, compression, options);
-    let skipped = std::io::copy(&mut (&mut stream).take(offset), &mut std::io::sink())
-        .map_err(io_error(file, 0))?;
-    if skipped != offset {
-        return Err(InputError::Corrupt {
-            path: file.display.clone(),
-            message: format!(
-                "the committed cursor is at decompressed byte {offset}, but the stream ends at {skipped}; the file changed"
-            ),
-        });
-    }
+    let (mut stream, compressed) = decompressed(f, file, compression, options, (0, 0), None)?;
+    skip_to(&mut stream, file, 0, offset)?;
     Ok((stream, Some(compressed)))
 }
 
-/// The whole decompressed content of a compressed file, read from exactly its planned length.
+/// The decompressed lines of a shard of a BGZF file (see [`crate::bgzf`]): the stream starts at
+/// the member at compressed byte `range.start`, is positioned at decompressed byte `offset` of
+/// the file (a line start in the shard), and ends at the shard's last line end; the shard that
+/// ends the file reads to its end, checking the planned length.
+pub(crate) fn member_stream(
+    file: &InputFile,
+    range: &FileRange,
+    members: &MemberRange,
+    offset: u64,
+    options: ReadOptions,
+) -> Result<(Box<dyn BufRead>, CompressedCount), InputError> {
+    if offset < members.start || offset > members.end {
+        return Err(crate::reader::bad_cursor(file, &offset.to_string()));
+    }
+    // A file whose size changed since planning is not the file planned: its members may have
+    // moved. (A stream ending early is caught by the decoder; this catches the rest cheaply.)
+    if let Some(changed) = Planned::whole(file).changed(range.start) {
+        return Err(InputError::Corrupt {
+            path: file.display.clone(),
+            message: changed,
+        });
+    }
+    let f = crate::source::open_range(file, range.start, file.len)?;
+    let limit = (!members.last).then(|| members.end - members.member);
+    let (mut stream, compressed) = decompressed(
+        f,
+        file,
+        Compression::Gzip,
+        options,
+        (range.start, members.member),
+        limit,
+    )?;
+    skip_to(&mut stream, file, members.member, offset)?;
+    Ok((stream, compressed))
+}
+
+/// Discards the decompressed bytes from `from` (where the stream is) to `offset` (a resumed
+/// cursor, or a shard's first line start).
+fn skip_to(
+    stream: &mut Box<dyn BufRead>,
+    file: &InputFile,
+    from: u64,
+    offset: u64,
+) -> Result<(), InputError> {
+    let want = offset - from;
+    let skipped = std::io::copy(&mut stream.take(want), &mut std::io::sink())
+        .map_err(io_error(file, from))?;
+    if skipped != want {
+        return Err(InputError::Corrupt {
+            path: file.display.clone(),
+            message: format!(
+                "the committed cursor is at decompressed byte {offset}, but the stream ends at {}; the file changed",
+                from + skipped
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The decompressed content of a compressed file from compressed byte `base.0` (decompressed
+/// byte `base.1`), read to exactly its planned length, or `limit` decompressed bytes. It is
+/// inflated on a thread of its own, ahead of the reader (see [`crate::ahead`]).
 fn decompressed(
     f: Box<dyn Read + Send>,
     file: &InputFile,
     compression: Compression,
     options: ReadOptions,
-) -> (Box<dyn BufRead>, Rc<Cell<u64>>) {
-    let (counted, compressed) = Counted::new(BufReader::with_capacity(256 << 10, f));
-    let planned = Some(Planned { file: file.clone() });
+    base: (u64, u64),
+    limit: Option<u64>,
+) -> Result<(Box<dyn BufRead>, SharedCount), InputError> {
+    let compressed = SharedCount::default();
+    let count = compressed.clone();
+    let planned = Planned::whole(file);
+    let ahead = Ahead::spawn(&file.display, limit, move |stop| {
+        decoder(
+            Stoppable { inner: f, stop },
+            count,
+            planned,
+            compression,
+            options,
+            base,
+        )
+    })
+    .map_err(io_error(file, base.0))?;
+    Ok((Box::new(ahead), compressed))
+}
+
+/// The decoder stack of a compressed stream: the file's bytes, counted, through the codec's
+/// decoder, inside [`Inflate`] (offsets in messages, the ratio cap, the planned end).
+pub(crate) fn decoder(
+    f: impl Read + Send + 'static,
+    count: SharedCount,
+    planned: Planned,
+    compression: Compression,
+    options: ReadOptions,
+    base: (u64, u64),
+) -> Box<dyn Read> {
+    let counted = Counted::with_count(BufReader::with_capacity(256 << 10, f), count.clone());
     let inflate = |inner: Box<dyn Read>| Inflate {
         inner,
-        compressed: compressed.clone(),
+        compressed: count,
         out: 0,
+        base,
         ratio: options.max_inflate_ratio,
         what: compression.name(),
-        planned,
+        planned: Some(planned),
     };
     // Each decoder continues across concatenated members, frames or streams (a decoder that
     // stopped after the first would lose the rest silently).
@@ -155,10 +236,7 @@ fn decompressed(
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(counted)),
         Compression::None => unreachable!("only compressed files are decompressed"),
     };
-    (
-        Box::new(BufReader::with_capacity(1 << 20, inflate(decoder))),
-        compressed,
-    )
+    Box::new(inflate(decoder))
 }
 
 /// A reader whose first read fails with a decoder's construction error.

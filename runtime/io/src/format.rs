@@ -110,6 +110,7 @@ pub(crate) fn one_range(file: usize, start: u64, end: u64) -> Shard {
             end,
             first_line: 1,
             keys: None,
+            members: None,
         }],
     }
 }

@@ -39,6 +39,7 @@ impl InputFormat for Generate {
                     end: n * (s + 1) / k,
                     first_line: 1,
                     keys: None,
+                    members: None,
                 }],
             })
             .collect();

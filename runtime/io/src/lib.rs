@@ -19,6 +19,8 @@
 //! per map slice, [`ShardReader::open`] at the committed cursor, [`ShardReader::next_batch`]
 //! until the slice is full, and [`ShardReader::position`] to commit with it.
 
+mod ahead;
+mod bgzf;
 mod compress;
 mod csv;
 mod format;
@@ -213,6 +215,26 @@ pub struct FileRange {
     /// For SQLite inputs, the key range (`start`/`end` are unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyRange>,
+    /// For a shard of a BGZF file split at member boundaries, where its lines are in the
+    /// decompressed stream (`start`/`end` are then the compressed offsets of the members it
+    /// starts at and of the next shard's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<MemberRange>,
+}
+
+/// The decompressed side of a shard of a BGZF file (see [`FileRange::members`]): the shard owns
+/// the lines that start in `start..end`, which are line starts (or the stream's ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberRange {
+    /// Decompressed offset of the member the shard starts reading at.
+    pub member: u64,
+    /// Decompressed offset of the shard's first line.
+    pub start: u64,
+    /// Decompressed offset just past its last line.
+    pub end: u64,
+    /// Whether the shard ends the file: it then reads to the file's end, which must be where
+    /// the last member ends, as for a whole file.
+    pub last: bool,
 }
 
 /// The ranges one shard reads, in input order.
@@ -272,6 +294,29 @@ pub(crate) mod testing {
 
     pub(crate) fn gz(data: &[u8]) -> Vec<u8> {
         crate::compress::tests::compress(Compression::Gzip, data)
+    }
+
+    /// `data` as a BGZF file (what bgzip writes): members of at most `block` bytes of text,
+    /// each with the `BC` extra field giving its size, and the empty end-of-file member.
+    pub(crate) fn bgzf(data: &[u8], block: usize) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Vec::new();
+        for chunk in data.chunks(block.max(1)).chain([&[][..]]) {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(chunk).unwrap();
+            let deflated = e.finish().unwrap();
+            let mut crc = flate2::Crc::new();
+            crc.update(chunk);
+            let size = 18 + deflated.len() + 8;
+            out.extend([
+                0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+            ]);
+            out.extend(u16::try_from(size - 1).unwrap().to_le_bytes());
+            out.extend(&deflated);
+            out.extend(crc.sum().to_le_bytes());
+            out.extend((chunk.len() as u32).to_le_bytes());
+        }
+        out
     }
 
     pub(crate) type ReadBack = (Vec<(String, String)>, Vec<BadRecord>);

@@ -6,9 +6,10 @@
 //! ranges of near-equal size; every cut moves forward to just after a `\n`, so each line
 //! belongs to exactly one shard, and the lines before every cut are counted so records carry
 //! their true `path:line`. A shard may span several files; a file may span several shards. A
-//! compressed file cannot seek, so it is one shard.
+//! compressed file cannot seek, so it is one shard, except a BGZF file, which is split at
+//! member boundaries (see [`crate::bgzf`]).
 
-use crate::compress::{Compression, text_stream_counted};
+use crate::compress::{Compression, member_stream, text_stream_counted};
 use crate::format::{Format, InputFormat, one_range};
 use crate::reader::{
     BadRecord, LineError, RangeReader, ReadOptions, Step, line_key, parse_text_position, read_line,
@@ -36,6 +37,11 @@ impl InputFormat for Lines {
         shards: u32,
     ) -> Result<(Vec<Shard>, usize), InputError> {
         if !Self::byte_splittable(&files[first]) {
+            if matches!(files[first].format, Format::Lines | Format::Jsonl)
+                && let Some(shards) = crate::bgzf::plan(files, first, shards)?
+            {
+                return Ok((shards, 1));
+            }
             return Ok((vec![one_range(first, 0, files[first].len)], 1));
         }
         let run = files[first..]
@@ -56,11 +62,31 @@ impl InputFormat for Lines {
         inner: &str,
         options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {
+        if let Some(members) = &range.members {
+            let (offset, line, _) =
+                parse_text_position(file, inner, (members.start, range.first_line))?;
+            let (reader, compressed) = member_stream(file, range, members, offset, options)?;
+            return Ok(Box::new(LinesReader {
+                reader,
+                compressed: Some(compressed),
+                // The decoder may finish the member the next shard starts at: progress stops
+                // at the shard's own compressed size.
+                source_cap: range.end - range.start,
+                display: file.display.clone(),
+                offset,
+                line,
+                json: file.format == Format::Jsonl,
+                cap: options.max_record_bytes,
+                buf: Vec::new(),
+                key: Vec::new(),
+            }));
+        }
         let (offset, line, _) = parse_text_position(file, inner, (range.start, range.first_line))?;
         let (reader, compressed) = text_stream_counted(file, range.end, offset, options)?;
         Ok(Box::new(LinesReader {
             reader,
             compressed,
+            source_cap: u64::MAX,
             display: file.display.clone(),
             offset,
             line,
@@ -121,6 +147,7 @@ fn plan_byte_ranges(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, Inpu
                     end,
                     first_line: line,
                     keys: None,
+                    members: None,
                 });
             }
             match next_cut {
@@ -202,6 +229,8 @@ pub(crate) struct LinesReader {
     pub(crate) reader: Box<dyn BufRead>,
     /// For a compressed file, the compressed bytes consumed so far (see `source_position`).
     pub(crate) compressed: Option<crate::compress::CompressedCount>,
+    /// The most `source_position` reports (the compressed size of a BGZF shard).
+    pub(crate) source_cap: u64,
     /// Key prefix: `path` or `archive/member`.
     pub(crate) display: String,
     pub(crate) offset: u64,
@@ -285,7 +314,9 @@ impl RangeReader for LinesReader {
     }
 
     fn source_position(&self) -> Option<u64> {
-        self.compressed.as_ref().map(|c| c.get())
+        self.compressed
+            .as_ref()
+            .map(|c| c.get().min(self.source_cap))
     }
 }
 

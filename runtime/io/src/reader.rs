@@ -4,10 +4,9 @@
 //! the ratio cap and the planned length around a decompressor), [`read_line`] / [`skip_line`]
 //! (capped line reading) and [`JsonObject`] (ordered JSON objects for CSV rows and SQLite rows).
 
-use std::cell::Cell;
 use std::io::{BufRead, Read};
-
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{InputError, InputFile};
 
@@ -103,24 +102,38 @@ pub(crate) fn line_key(key: &mut Vec<u8>, display: &str, line: u64) {
     key.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
 }
 
+/// A byte count one thread advances and others may read (the compressed bytes a decoder running
+/// ahead on its own thread has consumed). Only one thread ever writes it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedCount(Arc<AtomicU64>);
+
+impl SharedCount {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+}
+
 /// A `BufRead` that counts what its consumer took, into a counter shared with whoever reports
 /// errors above it (the compressed offset a decoder has reached).
 pub(crate) struct Counted<R> {
     inner: R,
-    pos: Rc<Cell<u64>>,
+    pos: SharedCount,
 }
 
 impl<R> Counted<R> {
     /// Wraps `inner`; the returned counter follows the bytes consumed.
-    pub(crate) fn new(inner: R) -> (Self, Rc<Cell<u64>>) {
-        let pos = Rc::new(Cell::new(0));
-        (
-            Counted {
-                inner,
-                pos: pos.clone(),
-            },
-            pos,
-        )
+    pub(crate) fn new(inner: R) -> (Self, SharedCount) {
+        let pos = SharedCount::default();
+        (Self::with_count(inner, pos.clone()), pos)
+    }
+
+    /// Wraps `inner`, advancing `pos`.
+    pub(crate) fn with_count(inner: R, pos: SharedCount) -> Self {
+        Counted { inner, pos }
     }
 }
 
@@ -149,6 +162,19 @@ pub(crate) struct Planned {
     /// The file (or object), to look at its size again when the stream does not end as
     /// planned; its `len` is the size at planning.
     pub(crate) file: crate::InputFile,
+    /// The file offset the stream must end at: the file's length, or for a group of BGZF
+    /// members inflated at planning, the offset of the next group.
+    pub(crate) end: u64,
+}
+
+impl Planned {
+    /// The whole file: the stream ends at its planned length.
+    pub(crate) fn whole(file: &crate::InputFile) -> Self {
+        Planned {
+            file: file.clone(),
+            end: file.len,
+        }
+    }
 }
 
 impl Planned {
@@ -174,10 +200,14 @@ impl Planned {
 /// and the file still has that length (it was not appended to or cut while being read).
 pub(crate) struct Inflate<R> {
     pub(crate) inner: R,
-    /// Compressed bytes consumed so far.
-    pub(crate) compressed: Rc<Cell<u64>>,
-    /// Decompressed bytes produced so far.
+    /// Compressed bytes consumed so far (from `base.0`).
+    pub(crate) compressed: SharedCount,
+    /// Decompressed bytes produced so far (from `base.1`).
     pub(crate) out: u64,
+    /// The compressed and decompressed offsets in the file where this stream starts: (0, 0),
+    /// or a BGZF member's when a shard starts there. Messages give offsets in the file; the
+    /// ratio cap counts from here.
+    pub(crate) base: (u64, u64),
     pub(crate) ratio: u64,
     /// The format's name for messages: `gzip`, `zstd`, `zip member`, ...
     pub(crate) what: &'static str,
@@ -188,7 +218,7 @@ pub(crate) struct Inflate<R> {
 
 impl<R: Read> Read for Inflate<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let at = self.compressed.get();
+        let at = self.base.0 + self.compressed.get();
         let n = match self.inner.read(buf) {
             Ok(n) => n,
             Err(e) => {
@@ -199,7 +229,8 @@ impl<R: Read> Read for Inflate<R> {
                         Some(changed) => format!("{changed}: {e}"),
                         None => format!(
                             "corrupt or truncated {} data at compressed byte {at} (decompressed byte {}): {e}",
-                            self.what, self.out
+                            self.what,
+                            self.base.1 + self.out
                         ),
                     },
                 ));
@@ -209,15 +240,22 @@ impl<R: Read> Read for Inflate<R> {
             && !buf.is_empty()
             && let Some(planned) = &self.planned
         {
-            let at = self.compressed.get();
+            let at = self.base.0 + self.compressed.get();
             if let Some(changed) = planned.changed(at) {
                 return Err(std::io::Error::other(changed));
             }
-            if at != planned.file.len {
-                return Err(std::io::Error::other(format!(
-                    "the {} stream ended at compressed byte {at}, but the file has {} bytes",
-                    self.what, planned.file.len
-                )));
+            if at != planned.end {
+                return Err(std::io::Error::other(if planned.end == planned.file.len {
+                    format!(
+                        "the {} stream ended at compressed byte {at}, but the file has {} bytes",
+                        self.what, planned.file.len
+                    )
+                } else {
+                    format!(
+                        "the {} stream ended at compressed byte {at}, but the members planned end at byte {}",
+                        self.what, planned.end
+                    )
+                }));
             }
         }
         self.out += n as u64;

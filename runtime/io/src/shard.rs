@@ -7,7 +7,7 @@
 //! | format | INNER |
 //! |---|---|
 //! | lines, JSONL (plain) | `OFFSET:LINE`: seek to the byte offset |
-//! | lines, JSONL, CSV (compressed) | `OFFSET:LINE[:RECORD]`: OFFSET counts *decompressed* bytes; a compressed stream cannot seek, so resuming re-decompresses and discards OFFSET bytes |
+//! | lines, JSONL, CSV (compressed) | `OFFSET:LINE[:RECORD]`: OFFSET counts *decompressed* bytes; a compressed stream cannot seek, so resuming re-decompresses and discards OFFSET bytes (a BGZF shard: from the member it starts at) |
 //! | CSV (plain) | `OFFSET:LINE:RECORD`: the header is re-read, then seek |
 //! | zip lines | `MEMBER:OFFSET:LINE`, OFFSET within the decompressed member |
 //! | zip members | `MEMBER` |
@@ -26,7 +26,7 @@ use crate::{BatchStats, FileRange, InputError, InputFile, Shard};
 
 /// Splits every input into shards, each the way its format allows (see the format modules).
 /// `shards` is the target for each splittable input (consecutive plain line files count as
-/// one); compressed text and CSV files are one shard each. An input of nothing but empty files
+/// one); compressed text (except BGZF lines and JSONL) and CSV files are one shard each. An input of nothing but empty files
 /// gives one empty shard.
 pub fn plan(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, InputError> {
     let shards = shards.max(1);

@@ -181,6 +181,7 @@ impl ZipReader {
                 inner: decoded,
                 compressed,
                 out: 0,
+                base: (0, 0),
                 ratio: self.options.max_inflate_ratio,
                 what: "zip member",
                 planned: None,
@@ -294,6 +295,7 @@ impl RangeReader for ZipReader {
             }
             self.lines = Some(LinesReader {
                 compressed: None,
+                source_cap: u64::MAX,
                 reader: Box::new(BufReader::with_capacity(1 << 20, stream)),
                 display: self.name(&self.members[i]),
                 offset,
