@@ -117,3 +117,40 @@ fn a_0_2_0_component_failing_on_a_record_is_blamed_at_its_line() {
         "{bad}"
     );
 }
+
+/// `--sample` hashes a record's location; a 0.2.0 job's records have no key, so the host hashes
+/// the same `path:line` text it would have sent: both versions map the same records.
+#[test]
+fn both_versions_sample_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_files(dir.path());
+    let mut extra = vec!["--sample", "0.5"];
+    extra.extend_from_slice(SLICED);
+    let old = dir.path().join("old");
+    let mut old_extra = vec!["--param", "tag=KEY"];
+    old_extra.extend_from_slice(&extra);
+    run_on(&guest("contract-0-1-0"), &[&a, &b], &old, &old_extra);
+    let mut old_locations: Vec<String> = parts(&old)
+        .iter()
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            text.lines()
+                .map(|l| l.split_once('\t').unwrap().1.to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    old_locations.sort();
+    let new = dir.path().join("new");
+    run_on(&guest("inverted-index"), &[&a, &b], &new, &extra);
+    let both = sorted_lines(&new)
+        .into_iter()
+        .find_map(|l| l.strip_prefix("both\t").map(str::to_owned))
+        .unwrap();
+    let mut new_locations: Vec<String> = both.split(',').map(str::to_owned).collect();
+    new_locations.sort();
+    assert!(
+        !old_locations.is_empty() && old_locations.len() < 52,
+        "{old_locations:?}"
+    );
+    assert_eq!(new_locations, old_locations);
+}

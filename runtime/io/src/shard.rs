@@ -257,6 +257,19 @@ mod tests {
             input(dir.path(), "c.txt.gz", &gz(text.as_bytes())),
             input(dir.path(), "d.jsonl", b"{\"a\":1}\n\nnot json\n[2]\n"),
             input(dir.path(), "e.csv", b"h1,h2\n1,2\n3,4\n"),
+            input(
+                dir.path(),
+                "f.zip",
+                &crate::zip::tests::zip_bytes(&[("m1.txt", b"p\nq\n"), ("m2.txt", b"r")]),
+            ),
+            InputFile {
+                format: crate::format::Format::ZipMembers,
+                ..input(
+                    dir.path(),
+                    "g.zip",
+                    &crate::zip::tests::zip_bytes(&[("n1", b"whole"), ("n2", b"two")]),
+                )
+            },
         ];
         let skip = ReadOptions {
             skip_bad: true,
@@ -270,6 +283,8 @@ mod tests {
                 assert_eq!(located, keyed, "{shards} shards, {k} records per slice");
                 assert!(keyed.0.iter().any(|(key, _)| key == "b.txt:4"));
                 assert!(keyed.0.iter().any(|(key, _)| key == "e.csv:3"));
+                assert!(keyed.0.iter().any(|(key, _)| key == "f.zip/m1.txt:2"));
+                assert!(keyed.0.iter().any(|(key, v)| key == "n2" && v == "two"));
             }
         }
     }
