@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 /// vendored tree keeps these relative paths, so the Rust SDK's `../../wit` still resolves.
 const RUST: &[&str] = &[
     "wit/job.wit",
+    "wit/v0.2/job.wit",
     "sdk/codec/Cargo.toml",
     "sdk/codec/src",
     "sdk/rust/Cargo.toml",

@@ -655,7 +655,7 @@ fn the_readmes_commands_work_as_written() {
         out.status.success(),
         "the README's commands failed:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("contract:    mr:job@0.1.1"), "{stdout}");
+    assert!(stdout.contains("contract:    mr:job@0.2.0"), "{stdout}");
     assert!(stdout.contains("the\t2"), "{stdout}");
     assert!(
         stdout.contains("{\"id\":1,\"email\":\"ann@example.org\"}"),

@@ -168,7 +168,7 @@ fn a_component_of_contract_0_1_0_still_loads_and_runs() {
     assert!(shown.contains("contract:    mr:job@0.1.0"), "{shown}");
     assert!(shown.contains("tag (string, default \"none\")"), "{shown}");
     let ours = String::from_utf8(run_ok(&["inspect", s(&guest("faulty"))]).stdout).unwrap();
-    assert!(ours.contains("contract:    mr:job@0.1.1"), "{ours}");
+    assert!(ours.contains("contract:    mr:job@0.2.0"), "{ours}");
     assert!(ours.contains("flaky-every (integer)"), "{ours}");
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "a b\nc\n").unwrap();

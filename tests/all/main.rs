@@ -29,6 +29,7 @@ mod failures;
 mod hosts;
 mod io_formats;
 mod languages;
+mod locations;
 mod objects;
 mod pipeline_examples;
 mod pipelines;

@@ -16,10 +16,14 @@ impl Job for InvertedIndex {
 impl Mapper for InvertedIndex {
     fn map(&mut self, record: Record<'_>, out: &mut Emitter) -> Result {
         self.seen.clear();
+        // Asked of the host once per record (contract 0.2.0 sends records without keys), and
+        // only for records with a word.
+        let mut location = None;
         for word in record.value.split(|b| !b.is_ascii_alphanumeric()) {
             let word = word.to_ascii_lowercase();
             if !word.is_empty() && !self.seen.contains(&word) {
-                out.emit(&word, record.key);
+                let location = location.get_or_insert_with(|| record.location());
+                out.emit(&word, location.as_bytes());
                 self.seen.push(word);
             }
         }

@@ -43,7 +43,7 @@ impl Mapper for Migrate {
         if changed {
             counter("changed", 1);
         }
-        out.emit(record.key, row);
+        out.emit(record.location().as_bytes(), row);
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! The job contract's names: the WIT package `mr:job` (`wit/job.wit`), its versions and the
-//! fully qualified names of its interfaces (`mr:job/mapper@0.1.1`), in one place.
+//! fully qualified names of its interfaces (`mr:job/mapper@0.2.0`), in one place.
 //!
 //! The version is a parameter everywhere a name is built, so that a later version of the
 //! contract can be added beside this one and components built against either keep loading.
@@ -7,13 +7,25 @@
 /// The WIT package of the job contract.
 pub const PACKAGE: &str = "mr:job";
 
-/// The contract version this host implements (the `@0.1.1` of `package mr:job@0.1.1`).
-pub const VERSION: &str = "0.1.1";
+/// The newest contract version this host implements (`package mr:job@0.2.0`,
+/// `wit/v0.2/job.wit`).
+pub const VERSION: &str = "0.2.0";
+
+/// The 0.1 contract version this host still implements (`wit/job.wit`).
+pub const VERSION_0_1: &str = "0.1.1";
 
 /// Every contract version the host loads, newest first. 0.1.1 only added typed parameters, so
 /// by the component model's semver rules the bindings for 0.1.1 find a 0.1.0 component's
 /// exports and satisfy its imports; the host looks up `param-types` only where it exists.
-pub const SUPPORTED_VERSIONS: &[&str] = &[VERSION, "0.1.0"];
+/// 0.2.0 is bound separately (its map input keys are empty, locations come on demand).
+pub const SUPPORTED_VERSIONS: &[&str] = &[VERSION, VERSION_0_1, "0.1.0"];
+
+/// Whether a component of contract `version` gets map input without keys and asks for
+/// locations on demand (`context.record-location`, 0.2.0), rather than getting each record's
+/// location as its key (0.1.x).
+pub fn locations_on_demand(version: &str) -> bool {
+    !version.starts_with("0.1.")
+}
 
 /// The interfaces a job exports.
 pub mod exports {
@@ -74,11 +86,13 @@ pub fn detect_world(exports: &[String]) -> Option<(crate::World, &'static str)> 
 pub fn expected_exports() -> String {
     let name = |interface| format!("`{}`", interface_name(interface, VERSION));
     format!(
-        "{} and {} (world `mapper-job`), plus {} and {} for world `mapreduce-job`",
+        "{} and {} (world `mapper-job`), plus {} and {} for world `mapreduce-job` (or the same \
+         interfaces of contract {})",
         name(exports::MAPPER),
         name(exports::METADATA),
         name(exports::REDUCER),
-        name(exports::COMBINER)
+        name(exports::COMBINER),
+        SUPPORTED_VERSIONS[1..].join(" or ")
     )
 }
 
@@ -89,8 +103,8 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let name = interface_name(exports::MAPPER, VERSION);
-        assert_eq!(name, "mr:job/mapper@0.1.1");
-        assert_eq!(parse_interface_name(&name), Some(("mapper", "0.1.1")));
+        assert_eq!(name, "mr:job/mapper@0.2.0");
+        assert_eq!(parse_interface_name(&name), Some(("mapper", "0.2.0")));
         assert_eq!(
             parse_interface_name("mr:job/reducer@0.2.0"),
             Some(("reducer", "0.2.0"))
@@ -118,11 +132,18 @@ mod tests {
             detect_world(&["mr:job/metadata@0.1.0".into(), "mr:job/mapper@0.1.0".into()]),
             Some((crate::World::MapperJob, "0.1.0"))
         );
+        assert_eq!(
+            detect_world(&["mr:job/metadata@0.1.1".into(), "mr:job/mapper@0.1.1".into()]),
+            Some((crate::World::MapperJob, "0.1.1"))
+        );
         assert_eq!(detect_world(&["mr:job/mapper@9.9.9".to_owned()]), None);
+        assert!(locations_on_demand("0.2.0"));
+        assert!(!locations_on_demand("0.1.1") && !locations_on_demand("0.1.0"));
         assert_eq!(
             expected_exports(),
-            "`mr:job/mapper@0.1.1` and `mr:job/metadata@0.1.1` (world `mapper-job`), plus \
-             `mr:job/reducer@0.1.1` and `mr:job/combiner@0.1.1` for world `mapreduce-job`"
+            "`mr:job/mapper@0.2.0` and `mr:job/metadata@0.2.0` (world `mapper-job`), plus \
+             `mr:job/reducer@0.2.0` and `mr:job/combiner@0.2.0` for world `mapreduce-job` (or \
+             the same interfaces of contract 0.1.1 or 0.1.0)"
         );
     }
 }

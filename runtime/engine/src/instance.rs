@@ -72,6 +72,9 @@ pub struct HostState {
     counters: HashMap<String, i64>,
     value_source: Option<Box<dyn ValueSource>>,
     value_error: Option<String>,
+    /// Where each record of the batch being mapped came from, for a 0.2.0 job's
+    /// `context.record-location` (empty outside a `map` call and for 0.1.x jobs).
+    pub(crate) locations: mr_codec::Locations,
     /// When the current call must end: `--call-timeout` after [`arm`] armed it, the moment its
     /// epoch deadline stands for. Waits in the host give up then (see `wait.rs`).
     pub(crate) deadline: Option<Instant>,
@@ -124,6 +127,68 @@ impl mapreduce::mr::job::context::Host for HostState {
 }
 
 impl mapreduce::mr::job::values::Host for HostState {}
+
+/// Contract 0.2.0's imports: those of 0.1.1 (the same code) plus `record-location`.
+mod v2_host {
+    use super::HostState;
+    use crate::bindings::mapreduce::mr::job::context::Host as V1Context;
+    use crate::bindings::mapreduce::mr::job::types as v1;
+    use crate::bindings::v2::mapreduce::mr::job::{context, types, values};
+    use crate::instance::ValueStreamHandle;
+    use wasmtime::component::Resource;
+
+    impl types::Host for HostState {}
+
+    impl context::Host for HostState {
+        fn counter_add(&mut self, name: String, delta: i64) -> wasmtime::Result<()> {
+            V1Context::counter_add(self, name, delta)
+        }
+
+        fn log(&mut self, level: types::LogLevel, message: String) {
+            let level = match level {
+                types::LogLevel::Trace => v1::LogLevel::Trace,
+                types::LogLevel::Debug => v1::LogLevel::Debug,
+                types::LogLevel::Info => v1::LogLevel::Info,
+                types::LogLevel::Warn => v1::LogLevel::Warn,
+                types::LogLevel::Error => v1::LogLevel::Error,
+            };
+            V1Context::log(self, level, message)
+        }
+
+        fn param(&mut self, name: String) -> Option<String> {
+            V1Context::param(self, name)
+        }
+
+        fn task(&mut self) -> types::TaskIdentity {
+            let t = V1Context::task(self);
+            types::TaskIdentity {
+                job: t.job,
+                phase: t.phase,
+                shard: t.shard,
+                slice: t.slice,
+                attempt: t.attempt,
+            }
+        }
+
+        fn record_location(&mut self, index: u32) -> Option<String> {
+            self.locations.get(index as usize)
+        }
+    }
+
+    impl values::Host for HostState {}
+
+    impl values::HostValueStream for HostState {
+        fn next_batch(&mut self, stream: Resource<ValueStreamHandle>, max_bytes: u32) -> Vec<u8> {
+            crate::bindings::mapreduce::mr::job::values::HostValueStream::next_batch(
+                self, stream, max_bytes,
+            )
+        }
+
+        fn drop(&mut self, stream: Resource<ValueStreamHandle>) -> wasmtime::Result<()> {
+            crate::bindings::mapreduce::mr::job::values::HostValueStream::drop(self, stream)
+        }
+    }
+}
 
 impl mapreduce::mr::job::values::HostValueStream for HostState {
     fn next_batch(&mut self, _stream: Resource<ValueStreamHandle>, max_bytes: u32) -> Vec<u8> {
@@ -221,6 +286,7 @@ impl Instance {
             counters: HashMap::new(),
             value_source: None,
             value_error: None,
+            locations: mr_codec::Locations::default(),
             deadline: None,
         };
         let mut store = Store::new(&job.runtime.engine, state);
@@ -236,6 +302,7 @@ impl Instance {
             let instance = match &job.pre {
                 JobPre::Mapper(pre) => pre.instance_pre().instantiate(&mut store)?,
                 JobPre::MapReduce(pre) => pre.instance_pre().instantiate(&mut store)?,
+                JobPre::V2(pre) => pre.instantiate(&mut store)?,
             };
             let bindings = match &job.pre {
                 JobPre::Mapper(_) => JobBindings::Mapper(bindings::mapper::MapperJobBase::new(
@@ -244,6 +311,11 @@ impl Instance {
                 JobPre::MapReduce(_) => JobBindings::MapReduce(
                     bindings::mapreduce::MapreduceJobBase::new(&mut store, &instance)?,
                 ),
+                JobPre::V2(_) => JobBindings::V2(bindings::V2Exports::find(
+                    &mut store,
+                    &instance,
+                    job.contract_version,
+                )?),
             };
             let lifecycle = job
                 .lifecycle
@@ -324,6 +396,11 @@ impl Instance {
         let info = match self.bindings()? {
             (JobBindings::Mapper(b), store) => b.mr_job_metadata().call_describe(store),
             (JobBindings::MapReduce(b), store) => b.mr_job_metadata().call_describe(store),
+            (JobBindings::V2(b), store) => (|| {
+                // 0.2.0's `job-info` has 0.1.1's structure: its generated type lifts it.
+                let describe = b.describe.typed::<(), (types::JobInfo,)>(&*store)?;
+                Ok(describe.call(store, ())?.0)
+            })(),
         };
         let info = self.finish(info.map(Ok))?;
         Ok(JobInfo {
@@ -333,7 +410,7 @@ impl Instance {
             world,
             combine: world == World::MapreduceJob && info.phases.contains(types::Phases::COMBINE),
             reduce: world == World::MapreduceJob,
-            events: self.job.lifecycle.is_some(),
+            events: self.job.has_lifecycle(),
             params: info
                 .params
                 .into_iter()
@@ -351,17 +428,28 @@ impl Instance {
     /// `info` with its parameters' types from the `param-types` export (contract 0.1.1); a
     /// 0.1.0 component's parameters stay strings.
     pub(crate) fn type_params(&mut self, mut info: JobInfo) -> Result<JobInfo, TypeParamsError> {
-        if self.param_types.is_none() {
+        if !self.job.has_param_types() {
             return Ok(info);
         }
-        self.bindings().map_err(TypeParamsError::Guest)?;
-        let exported = self
-            .param_types
-            .as_ref()
-            .expect("instantiated with its param-types export");
-        let out = exported
-            .call_param_types(&mut self.store)
-            .map(Ok::<_, types::JobError>);
+        let v2 = match self.bindings().map_err(TypeParamsError::Guest)? {
+            (JobBindings::V2(b), _) => Some(*b),
+            _ => None,
+        };
+        let store = &mut self.store;
+        let out = match (v2, &self.param_types) {
+            (Some(b), _) => (|| {
+                let f = b.param_types.ok_or_else(|| {
+                    wasmtime::Error::msg("the component exports no param-types.param-types")
+                })?;
+                let typed = f.typed::<(), (Vec<bindings::WitParamTypeInfo>,)>(&*store)?;
+                Ok(typed.call(&mut *store, ())?.0)
+            })(),
+            (None, Some(exported)) => exported.call_param_types(&mut *store),
+            (None, None) => Err(wasmtime::Error::msg(
+                "instantiated without its param-types export",
+            )),
+        }
+        .map(Ok::<_, types::JobError>);
         let declared = self.finish(out).map_err(TypeParamsError::Guest)?;
         let mut seen = std::collections::HashSet::new();
         for typed in declared {
@@ -399,10 +487,13 @@ impl Instance {
     /// to no committed slice; the first time a job does that, a warning names the counters and
     /// the event.
     pub fn notify(&mut self, event: LifecycleEvent) -> Result<(), GuestError> {
-        if self.job.lifecycle.is_none() {
+        if !self.job.has_lifecycle() {
             return Ok(());
         }
-        self.bindings()?;
+        let v2 = match self.bindings()? {
+            (JobBindings::V2(b), _) => Some(*b),
+            _ => None,
+        };
         let task = bindings::events::mr::job::types::TaskIdentityParam {
             job: &self.task.job,
             phase: self.task.phase,
@@ -417,18 +508,28 @@ impl Instance {
             LifecycleEvent::TaskCompleted => EventKind::TaskCompleted,
             LifecycleEvent::JobCompleted => EventKind::JobCompleted,
         };
-        let lifecycle = self
-            .lifecycle
-            .as_ref()
-            .expect("instantiated with its lifecycle export");
-        let out = lifecycle
-            .call_on_event(&mut self.store, kind, task)
-            .map(|r| {
-                r.map_err(|message| types::JobError {
-                    message,
-                    record_index: None,
-                })
-            });
+        let out = match (v2, &self.lifecycle) {
+            (Some(b), _) => (|| {
+                let f = b.on_event.ok_or_else(|| {
+                    wasmtime::Error::msg("the component exports no lifecycle.on-event")
+                })?;
+                let typed = f.typed::<(
+                    EventKind,
+                    bindings::events::mr::job::types::TaskIdentityParam<'_>,
+                ), (Result<(), String>,)>(&self.store)?;
+                Ok(typed.call(&mut self.store, (kind, task))?.0)
+            })(),
+            (None, Some(lifecycle)) => lifecycle.call_on_event(&mut self.store, kind, task),
+            (None, None) => Err(wasmtime::Error::msg(
+                "instantiated without its lifecycle export",
+            )),
+        };
+        let out = out.map(|r| {
+            r.map_err(|message| types::JobError {
+                message,
+                record_index: None,
+            })
+        });
         let result = self.finish(out);
         if self.bindings.is_some() {
             let ignored = std::mem::take(&mut self.store.data_mut().counters);
@@ -439,12 +540,32 @@ impl Instance {
         result
     }
 
-    /// Calls `map` on a kv batch of input records.
+    /// Calls `map` on a kv batch of input records (with no locations to give a 0.2.0 job).
     pub fn map(&mut self, input: &[u8]) -> Result<Vec<u8>, GuestError> {
+        self.map_located(input, &mut mr_codec::Locations::default())
+    }
+
+    /// Calls `map` on a kv batch of input records; `locations` (one per record, or none) answer
+    /// a 0.2.0 job's `context.record-location` during the call. They are lent to the store for
+    /// the call and handed back unchanged.
+    pub fn map_located(
+        &mut self,
+        input: &[u8],
+        locations: &mut mr_codec::Locations,
+    ) -> Result<Vec<u8>, GuestError> {
         self.bindings()?;
         let func = self.hot.map;
+        std::mem::swap(&mut self.store.data_mut().locations, locations);
         let out = self.call_capped(func, (input,));
+        std::mem::swap(&mut self.store.data_mut().locations, locations);
         self.finish(out)
+    }
+
+    /// Whether the job takes its map input without keys and asks for locations on demand
+    /// (contract 0.2.0): the caller then passes `map_located` a table of locations and empty
+    /// keys; otherwise keys carry the locations (0.1.x).
+    pub fn locations_on_demand(&self) -> bool {
+        self.job.locations_on_demand()
     }
 
     /// Calls a hot export whose result is `result<list<u8>, job-error>`, refusing a result

@@ -373,7 +373,17 @@ impl Runtime {
             contract::exports::PARAM_TYPES,
             version,
         ));
+        let on_demand = contract::locations_on_demand(version);
         let (pre, lifecycle, param_types) = match world {
+            // 0.2.0: its exports other than the hot ones are found by name in each instance.
+            World::MapreduceJob | World::MapperJob if on_demand => {
+                let linker = match world {
+                    World::MapreduceJob => &self.mapreduce_linker,
+                    World::MapperJob => &self.mapper_linker,
+                };
+                let instance_pre = linker.instantiate_pre(&component).map_err(load_err)?;
+                (bindings::JobPre::V2(instance_pre), None, None)
+            }
             World::MapreduceJob => {
                 let instance_pre = self
                     .mapreduce_linker
@@ -405,6 +415,8 @@ impl Runtime {
             contract_version: version,
             lifecycle,
             param_types,
+            exports_lifecycle: has_lifecycle,
+            exports_param_types: has_param_types,
             runtime: self.clone(),
             pre,
             info: None,
@@ -518,6 +530,10 @@ pub struct JobComponent {
     pub(crate) lifecycle: Option<bindings::LifecycleIndices>,
     /// The `param-types` export's indices (contract 0.1.1 components).
     pub(crate) param_types: Option<bindings::ParamTypesIndices>,
+    /// Whether it exports `lifecycle` (any version).
+    exports_lifecycle: bool,
+    /// Whether it exports `param-types` (any version).
+    exports_param_types: bool,
     runtime: Arc<Runtime>,
     pre: bindings::JobPre,
     info: Option<JobInfo>,
@@ -539,6 +555,8 @@ impl JobComponent {
             contract_version: self.contract_version,
             lifecycle: self.lifecycle.clone(),
             param_types: self.param_types.clone(),
+            exports_lifecycle: self.exports_lifecycle,
+            exports_param_types: self.exports_param_types,
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
             info: None,
@@ -570,6 +588,22 @@ impl JobComponent {
     /// [`contract::SUPPORTED_VERSIONS`]).
     pub fn contract_version(&self) -> &'static str {
         self.contract_version
+    }
+
+    /// Whether the job takes map input without keys and asks for locations on demand
+    /// (contract 0.2.0; see [`contract::locations_on_demand`]).
+    pub fn locations_on_demand(&self) -> bool {
+        contract::locations_on_demand(self.contract_version)
+    }
+
+    /// Whether it exports `lifecycle` (wants lifecycle events).
+    pub(crate) fn has_lifecycle(&self) -> bool {
+        self.exports_lifecycle
+    }
+
+    /// Whether it exports `param-types`.
+    pub(crate) fn has_param_types(&self) -> bool {
+        self.exports_param_types
     }
 
     /// SHA-256 of the component file, in hex: identifies exactly which job a store planned.

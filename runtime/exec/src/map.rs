@@ -30,6 +30,9 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         SpillBuffer::default()
     };
     let mut batch = Vec::with_capacity(spec.batch_bytes as usize + 4096);
+    // Where the batch's records came from, for a job that asks on demand (contract 0.2.0);
+    // empty for 0.1.x jobs, whose keys carry it.
+    let mut locations = mr_codec::Locations::default();
     // `--limit`: records this shard may still hand to the job (its committed slices count).
     let mut subset = Subset {
         remaining: match spec.limit {
@@ -75,6 +78,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             &mut reader,
             &mut buffer,
             &mut batch,
+            &mut locations,
             &mut files,
             &mut counters,
             &mut bad,
@@ -135,11 +139,13 @@ fn map_slice(
     reader: &mut ShardReader<'_>,
     buffer: &mut SpillBuffer,
     batch: &mut Vec<u8>,
+    locations: &mut mr_codec::Locations,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
     bad: &mut crate::bad::BadRecords,
     subset: &mut Subset,
 ) -> Result<(), TaskError> {
+    let on_demand = task.instance.locations_on_demand();
     let spec = &task.job.spec;
     let limits = spec.slice;
     let started = Instant::now();
@@ -170,16 +176,18 @@ fn map_slice(
             break;
         }
         batch.clear();
+        locations.clear();
         // Without sampling, `--limit` bounds what is read, so the cursor stays exact.
         let mut max_records = limits.records - records;
         if let (Some(left), None) = (subset.remaining, subset.threshold) {
             max_records = max_records.min(left);
         }
-        let mut stats = reader.next_batch(
-            batch,
-            spec.batch_bytes.min(limits.bytes - bytes),
-            max_records,
-        )?;
+        let max_bytes = spec.batch_bytes.min(limits.bytes - bytes);
+        let mut stats = if on_demand {
+            reader.next_batch_located(batch, locations, max_bytes, max_records)?
+        } else {
+            reader.next_batch(batch, max_bytes, max_records)?
+        };
         bad.add(task, reader.take_bad(), counters, files)?;
         if stats.records == 0 {
             if reader.is_finished() {
@@ -193,20 +201,21 @@ fn map_slice(
         bytes += stats.bytes;
         records += stats.records;
         // `--sample` and `--limit`: the records the job sees (records-in counts only them).
-        stats.records = subset.apply(batch, stats.records)?;
+        stats.records = subset.apply(batch, locations, stats.records)?;
         if stats.records == 0 {
             counters.add("bytes-in", stats.bytes);
             continue;
         }
-        let output = map_batch(task, batch, counters, files, bad)?;
+        let output = map_batch(task, batch, locations, counters, files, bad)?;
         counters.absorb(task.instance)?;
         counters.add("records-in", stats.records);
         counters.add("bytes-in", stats.bytes);
         if let Some(writer) = &mut direct {
             let before = writer.records;
-            writer
-                .write_batch(&output.bytes)
-                .map_err(|e| write_failure(task, Step::Map, batch_location(batch, None), e))?;
+            writer.write_batch(&output.bytes).map_err(|e| {
+                let at = batch_location(batch, locations, None);
+                write_failure(task, Step::Map, at, e)
+            })?;
             counters.add("map-output-records", writer.records - before);
             continue;
         }
@@ -277,18 +286,22 @@ fn shuffle_output(
 fn map_batch(
     task: &mut Task<'_>,
     batch: &[u8],
+    locations: &mut mr_codec::Locations,
     counters: &mut SliceCounters,
     files: &mut SliceFiles,
     bad: &mut crate::bad::BadRecords,
 ) -> Result<Mapped, TaskError> {
-    let mut current: Option<Vec<u8>> = None;
+    let mut current: Option<(Vec<u8>, mr_codec::Locations)> = None;
     loop {
-        let input = current.as_deref().unwrap_or(batch);
-        let error = match map_checked(task, input) {
+        let (input, input_locations) = match &mut current {
+            Some((input, locations)) => (&input[..], locations),
+            None => (batch, &mut *locations),
+        };
+        let error = match map_checked(task, input, input_locations) {
             Ok(mapped) => return Ok(mapped),
             Err(e) => e,
         };
-        let blame = blame(task, input, error);
+        let blame = blame(task, input, input_locations, error);
         let skip = match (blame.index, &blame.location) {
             (Some(index), Some(location))
                 if blame.deterministic && task.job.spec.max_bad_records > 0 =>
@@ -311,10 +324,12 @@ fn map_batch(
             files,
         )?;
         let mut rest = Vec::with_capacity(input.len());
+        let mut rest_locations = mr_codec::Locations::default();
         for (i, kv) in mr_codec::kvs(input).enumerate() {
             let (k, v) = kv.expect("the host wrote this batch");
             if i != index {
                 mr_codec::put_kv(&mut rest, k, v);
+                rest_locations.push_from(input_locations, i);
             }
         }
         if rest.is_empty() {
@@ -323,7 +338,7 @@ fn map_batch(
                 pairs: 0,
             });
         }
-        current = Some(rest);
+        current = Some((rest, rest_locations));
     }
 }
 
@@ -360,10 +375,17 @@ fn one_line(error: &GuestError) -> String {
 /// (map-only output is checked by its writer instead), and no key or value longer than
 /// `--max-record-bytes` (a record the shuffle would otherwise carry to the reducer, however
 /// large). A failed call's counter increments are dropped: they belong to no committed work.
-fn map_checked(task: &mut Task<'_>, input: &[u8]) -> Result<Mapped, GuestError> {
-    let bytes = task.instance.map(input).inspect_err(|_| {
-        drop(task.instance.take_counters());
-    })?;
+fn map_checked(
+    task: &mut Task<'_>,
+    input: &[u8],
+    locations: &mut mr_codec::Locations,
+) -> Result<Mapped, GuestError> {
+    let bytes = task
+        .instance
+        .map_located(input, locations)
+        .inspect_err(|_| {
+            drop(task.instance.take_counters());
+        })?;
     let spec = &task.job.spec;
     if spec.reducers == 0 {
         return Ok(Mapped { bytes, pairs: 0 });
@@ -415,22 +437,36 @@ struct Blame {
 /// - A timeout is not bisected (each probe could take the whole timeout), and when no single
 ///   record fails on its own (the failure depends on state built across records), the batch is
 ///   blamed; neither is deterministic.
-fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
+fn blame(
+    task: &mut Task<'_>,
+    batch: &[u8],
+    locations: &mr_codec::Locations,
+    error: GuestError,
+) -> Blame {
     use mr_engine::{GuestErrorKind, TrapKind};
     let records: Vec<(&[u8], &[u8])> = mr_codec::kvs(batch).filter_map(|kv| kv.ok()).collect();
     let whole = |error: GuestError| Blame {
-        location: batch_location(batch, error.record_index),
+        location: batch_location(batch, locations, error.record_index),
         index: None,
         error,
         deterministic: false,
     };
-    let key = |i: usize| String::from_utf8_lossy(records[i].0).into_owned();
-    let mut probe = |range: &[(&[u8], &[u8])]| -> Option<GuestError> {
-        let mut sub = Vec::with_capacity(range.iter().map(|(k, v)| k.len() + v.len() + 8).sum());
-        for (k, v) in range {
+    let key = |i: usize| record_location(batch, locations, i).unwrap_or_default();
+    // Maps records `range` of the batch alone (with their locations).
+    let mut probe = |range: std::ops::Range<usize>| -> Option<GuestError> {
+        let mut sub = Vec::with_capacity(
+            records[range.clone()]
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 8)
+                .sum(),
+        );
+        let mut sub_locations = mr_codec::Locations::default();
+        for i in range {
+            let (k, v) = records[i];
             mr_codec::put_kv(&mut sub, k, v);
+            sub_locations.push_from(locations, i);
         }
-        let result = map_checked(task, &sub);
+        let result = map_checked(task, &sub, &mut sub_locations);
         drop(task.instance.take_counters());
         result.err()
     };
@@ -443,7 +479,7 @@ fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
             else {
                 return whole(error);
             };
-            let again = probe(&records[i..=i]);
+            let again = probe(i..i + 1);
             let deterministic = again.is_some_and(|again| {
                 again.kind == GuestErrorKind::JobError && again.message == error.message
             });
@@ -466,10 +502,10 @@ fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
             let mut last = None;
             while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2;
-                if let Some(e) = probe(&records[lo..mid]).filter(fails) {
+                if let Some(e) = probe(lo..mid).filter(fails) {
                     hi = mid;
                     last = Some(e);
-                } else if let Some(e) = probe(&records[mid..hi]).filter(fails) {
+                } else if let Some(e) = probe(mid..hi).filter(fails) {
                     lo = mid;
                     last = Some(e);
                 } else {
@@ -481,7 +517,7 @@ fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
                 return whole(error);
             }
             // A batch of one record has failed once: map it alone once more.
-            let last = last.or_else(|| probe(&records[lo..hi]).filter(fails));
+            let last = last.or_else(|| probe(lo..hi).filter(fails));
             let Some(own) = last else {
                 return whole(error);
             };
@@ -496,17 +532,30 @@ fn blame(task: &mut Task<'_>, batch: &[u8], error: GuestError) -> Blame {
     }
 }
 
-/// Where a failed map batch was: the blamed record, or the batch's first and last records.
-fn batch_location(batch: &[u8], record_index: Option<u32>) -> Option<String> {
-    let key = |kv: Result<(&[u8], &[u8]), _>| {
-        kv.ok()
-            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
-    };
-    if let Some(i) = record_index {
-        return mr_codec::kvs(batch).nth(i as usize).and_then(key);
+/// Where record `i` of a map batch came from: its entry in `locations` when the batch has them
+/// (a 0.2.0 job's keyless batch), else its key (`path:line`).
+fn record_location(batch: &[u8], locations: &mr_codec::Locations, i: usize) -> Option<String> {
+    if !locations.is_empty() {
+        return locations.get(i);
     }
-    let first = mr_codec::kvs(batch).next().and_then(key)?;
-    let last = mr_codec::kvs(batch).last().and_then(key)?;
+    mr_codec::kvs(batch)
+        .nth(i)
+        .and_then(|kv| kv.ok())
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+}
+
+/// Where a failed map batch was: the blamed record, or the batch's first and last records.
+fn batch_location(
+    batch: &[u8],
+    locations: &mr_codec::Locations,
+    record_index: Option<u32>,
+) -> Option<String> {
+    if let Some(i) = record_index {
+        return record_location(batch, locations, i as usize);
+    }
+    let count = mr_codec::kvs(batch).count();
+    let first = record_location(batch, locations, 0)?;
+    let last = record_location(batch, locations, count.checked_sub(1)?)?;
     Some(if first == last {
         first
     } else {
@@ -676,7 +725,12 @@ impl Subset {
     /// Drops from `batch` the records outside the sample and past the limit; returns how many
     /// are left. Records past the limit may be dropped only because the shard then ends: its
     /// cursor is never resumed.
-    fn apply(&mut self, batch: &mut Vec<u8>, read: u64) -> Result<u64, TaskError> {
+    fn apply(
+        &mut self,
+        batch: &mut Vec<u8>,
+        locations: &mut mr_codec::Locations,
+        read: u64,
+    ) -> Result<u64, TaskError> {
         let Some(threshold) = self.threshold else {
             // `--limit` alone bounded what was read: nothing to drop, nothing to copy.
             if let Some(left) = &mut self.remaining {
@@ -686,8 +740,10 @@ impl Subset {
             return Ok(read);
         };
         let mut kept = Vec::with_capacity(batch.len());
+        let mut kept_locations = mr_codec::Locations::default();
+        let mut location = Vec::new();
         let mut n = 0u64;
-        for entry in mr_codec::kvs(batch) {
+        for (i, entry) in mr_codec::kvs(batch).enumerate() {
             // The host framed this batch itself; a bad frame is a bug, reported as such.
             let (key, value) = entry.map_err(|e| {
                 TaskError::Failed(crate::ExecError::Input(mr_io::InputError::Corrupt {
@@ -699,8 +755,18 @@ impl Subset {
                 self.reached = true;
                 break;
             }
-            if sample_hash(key) < threshold {
+            // A keyless record (0.2.0) is sampled by its location, the key a 0.1.x job sees,
+            // so that both pick the same records.
+            let hashed = if locations.is_empty() {
+                key
+            } else {
+                location.clear();
+                locations.write(i, &mut location);
+                &location[..]
+            };
+            if sample_hash(hashed) < threshold {
                 mr_codec::put_kv(&mut kept, key, value);
+                kept_locations.push_from(locations, i);
                 n += 1;
             }
         }
@@ -709,6 +775,7 @@ impl Subset {
             self.reached |= *left == 0;
         }
         *batch = kept;
+        *locations = kept_locations;
         Ok(n)
     }
 }

@@ -167,8 +167,14 @@ fn csv_error(file: &InputFile, offset: u64, e: csv::Error) -> InputError {
     }
 }
 
-impl RangeReader for CsvReader {
-    fn next(&mut self, out: &mut Vec<u8>) -> Result<Step, InputError> {
+impl CsvReader {
+    /// The next row: keyed `path:line` (0.1.x), or keyless with its line noted in `locations`
+    /// (0.2.0).
+    fn read_record(
+        &mut self,
+        out: &mut Vec<u8>,
+        locations: Option<&mut mr_codec::Locations>,
+    ) -> Result<Step, InputError> {
         let (offset, line, record) = (self.offset, self.line, self.record);
         // Allow this record the cap (plus the parser's read-ahead) from its start.
         self.limit
@@ -223,9 +229,31 @@ impl RangeReader for CsvReader {
             }
         }
         object.finish();
-        line_key(&mut self.key, &self.display, line);
-        mr_codec::put_kv(out, &self.key, &self.json);
+        match locations {
+            Some(locations) => {
+                locations.push_line(&self.display, line);
+                mr_codec::put_kv(out, b"", &self.json);
+            }
+            None => {
+                line_key(&mut self.key, &self.display, line);
+                mr_codec::put_kv(out, &self.key, &self.json);
+            }
+        }
         Ok(Step::Record(consumed))
+    }
+}
+
+impl RangeReader for CsvReader {
+    fn next(&mut self, out: &mut Vec<u8>) -> Result<Step, InputError> {
+        self.read_record(out, None)
+    }
+
+    fn next_located(
+        &mut self,
+        out: &mut Vec<u8>,
+        locations: &mut mr_codec::Locations,
+    ) -> Result<Step, InputError> {
+        self.read_record(out, Some(locations))
     }
 
     fn cursor(&self) -> String {

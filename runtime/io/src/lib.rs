@@ -357,6 +357,42 @@ pub(crate) mod testing {
         Ok((kvs, bad))
     }
 
+    /// [`read_resumed`] for a 0.2.0 job: keyless records (checked) with their locations read
+    /// from the table beside each batch, as (location, value) pairs.
+    pub(crate) fn read_resumed_located(
+        files: &[InputFile],
+        shards: &[Shard],
+        k: u64,
+        options: ReadOptions,
+    ) -> Result<ReadBack, InputError> {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for shard in shards {
+            let mut cursor = String::new();
+            loop {
+                let mut reader = ShardReader::open(files, shard, &cursor, options)?;
+                let (mut buf, mut locations) = (Vec::new(), mr_codec::Locations::default());
+                let stats = reader.next_batch_located(&mut buf, &mut locations, u64::MAX, k)?;
+                assert_eq!(locations.len() as u64, stats.records);
+                for (i, kv) in mr_codec::kvs(&buf).enumerate() {
+                    let (key, value) = kv.unwrap();
+                    assert!(key.is_empty(), "a located record has a key");
+                    out.push((
+                        locations.get(i).unwrap(),
+                        String::from_utf8_lossy(value).into_owned(),
+                    ));
+                }
+                let skipped = reader.take_bad();
+                cursor = reader.position();
+                if stats.records == 0 && skipped.is_empty() {
+                    break;
+                }
+                bad.extend(skipped);
+            }
+        }
+        Ok((out, bad))
+    }
+
     /// The error reading `plan` ends with (shards read whole); panics if it succeeds.
     pub(crate) fn read_error(files: &[InputFile], plan: &[Shard], options: ReadOptions) -> String {
         match read_resumed(files, plan, u64::MAX, options) {

@@ -257,6 +257,36 @@ impl LinesReader {
 
 impl RangeReader for LinesReader {
     fn next(&mut self, out: &mut Vec<u8>) -> Result<Step, InputError> {
+        self.read_record(out, None)
+    }
+
+    fn next_located(
+        &mut self,
+        out: &mut Vec<u8>,
+        locations: &mut mr_codec::Locations,
+    ) -> Result<Step, InputError> {
+        self.read_record(out, Some(locations))
+    }
+
+    fn cursor(&self) -> String {
+        format!("{}:{}", self.offset, self.line)
+    }
+
+    fn source_position(&self) -> Option<u64> {
+        self.compressed
+            .as_ref()
+            .map(|c| c.get().min(self.source_cap))
+    }
+}
+
+impl LinesReader {
+    /// The next record: keyed `path:line` (0.1.x), or keyless with its line noted in
+    /// `locations` (0.2.0), which skips formatting the key and copying it to the guest.
+    fn read_record(
+        &mut self,
+        out: &mut Vec<u8>,
+        locations: Option<&mut mr_codec::Locations>,
+    ) -> Result<Step, InputError> {
         loop {
             self.buf.clear();
             let n = match read_line(&mut self.reader, &mut self.buf, self.cap) {
@@ -303,20 +333,18 @@ impl RangeReader for LinesReader {
                     return Ok(Step::Bad(BadRecord { location, reason }, n as u64));
                 }
             }
-            line_key(&mut self.key, &self.display, line);
-            mr_codec::put_kv(out, &self.key, value);
+            match locations {
+                Some(locations) => {
+                    locations.push_line(&self.display, line);
+                    mr_codec::put_kv(out, b"", value);
+                }
+                None => {
+                    line_key(&mut self.key, &self.display, line);
+                    mr_codec::put_kv(out, &self.key, value);
+                }
+            }
             return Ok(Step::Record(n as u64));
         }
-    }
-
-    fn cursor(&self) -> String {
-        format!("{}:{}", self.offset, self.line)
-    }
-
-    fn source_position(&self) -> Option<u64> {
-        self.compressed
-            .as_ref()
-            .map(|c| c.get().min(self.source_cap))
     }
 }
 

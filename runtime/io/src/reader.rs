@@ -54,6 +54,21 @@ pub(crate) enum Step {
 pub(crate) trait RangeReader {
     /// Appends the next record to `out` (a kv batch).
     fn next(&mut self, out: &mut Vec<u8>) -> Result<Step, InputError>;
+    /// Appends the next record to `out` with an empty key, and its location (the key `next`
+    /// would have written) to `locations`. Formats whose key is costly to format (`path:line`)
+    /// override this to record it compactly instead; the others move their key out of `out`.
+    fn next_located(
+        &mut self,
+        out: &mut Vec<u8>,
+        locations: &mut mr_codec::Locations,
+    ) -> Result<Step, InputError> {
+        let start = out.len();
+        let step = self.next(out)?;
+        if let Step::Record(_) = step {
+            move_key(out, start, locations);
+        }
+        Ok(step)
+    }
     /// Where the next record starts (the INNER part of the cursor).
     fn cursor(&self) -> String;
     /// Bytes of the file consumed so far, when they are not the records' bytes (a compressed
@@ -91,6 +106,23 @@ pub(crate) fn parse_text_position(
         [o, l, r] => Ok((o, l, r)),
         _ => Err(bad_cursor(file, inner)),
     }
+}
+
+/// Moves the key of the kv entry at `out[start..]` (the last one) to `locations`, leaving the
+/// entry with an empty key.
+fn move_key(out: &mut Vec<u8>, start: usize, locations: &mut mr_codec::Locations) {
+    let len_at = |at: usize| {
+        out.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let Some(key_len) = len_at(start) else {
+        return;
+    };
+    let key_end = start + 4 + key_len;
+    locations.push_text(&out[start + 4..key_end]);
+    out[start..start + 4].copy_from_slice(&0u32.to_le_bytes());
+    out.copy_within(key_end.., start + 4);
+    out.truncate(out.len() - key_len);
 }
 
 /// Sets `key` to `display:line`, the key of every text record, without formatting machinery
@@ -400,6 +432,22 @@ mod tests {
         o.field("a", &1);
         o.finish();
         assert_eq!(out, br#"{"z":"a\"b","a":1}"#);
+    }
+
+    #[test]
+    fn moving_a_key_leaves_the_entry_keyless() {
+        let mut out = Vec::new();
+        mr_codec::put_kv(&mut out, b"first", b"1");
+        let start = out.len();
+        mr_codec::put_kv(&mut out, b"row-9", b"value");
+        let mut locations = mr_codec::Locations::default();
+        move_key(&mut out, start, &mut locations);
+        let kvs: Vec<_> = mr_codec::kvs(&out).map(Result::unwrap).collect();
+        assert_eq!(
+            kvs,
+            vec![(&b"first"[..], &b"1"[..]), (&b""[..], &b"value"[..])]
+        );
+        assert_eq!(locations.get(0).as_deref(), Some("row-9"));
     }
 
     #[test]

@@ -145,6 +145,29 @@ impl<'a> ShardReader<'a> {
         max_bytes: u64,
         max_records: u64,
     ) -> Result<BatchStats, InputError> {
+        self.read_batch(out, None, max_bytes, max_records)
+    }
+
+    /// Like [`ShardReader::next_batch`], but the records' keys are left empty and their
+    /// locations (the keys `next_batch` would write, formatted only when asked) are appended to
+    /// `locations`, one per record: map input for jobs of contract 0.2.0.
+    pub fn next_batch_located(
+        &mut self,
+        out: &mut Vec<u8>,
+        locations: &mut mr_codec::Locations,
+        max_bytes: u64,
+        max_records: u64,
+    ) -> Result<BatchStats, InputError> {
+        self.read_batch(out, Some(locations), max_bytes, max_records)
+    }
+
+    fn read_batch(
+        &mut self,
+        out: &mut Vec<u8>,
+        mut locations: Option<&mut mr_codec::Locations>,
+        max_bytes: u64,
+        max_records: u64,
+    ) -> Result<BatchStats, InputError> {
         let mut stats = BatchStats::default();
         while stats.bytes < max_bytes && stats.records + (self.bad.len() as u64) < max_records {
             if self.range >= self.ranges.len() {
@@ -167,7 +190,11 @@ impl<'a> ShardReader<'a> {
                 self.source_seen = if inner.is_some() { at } else { at.map(|_| 0) };
             }
             let reader = self.current.as_mut().expect("opened above");
-            match reader.next(out)? {
+            let step = match locations.as_deref_mut() {
+                Some(locations) => reader.next_located(out, locations)?,
+                None => reader.next(out)?,
+            };
+            match step {
                 Step::Record(n) => {
                     stats.records += 1;
                     stats.bytes += n;
@@ -215,6 +242,49 @@ mod tests {
             cursor = reader.position();
             if stats.records == 0 || reader.is_finished() {
                 return out;
+            }
+        }
+    }
+
+    #[test]
+    fn located_batches_name_every_record_as_its_key_would() {
+        use crate::testing::{read_resumed, read_resumed_located};
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..500).map(|i| format!("line {i}\n")).collect();
+        let files = vec![
+            input(dir.path(), "a.txt", text.as_bytes()),
+            input(dir.path(), "b.txt", b"x\r\ny\n\nlast"),
+            input(dir.path(), "c.txt.gz", &gz(text.as_bytes())),
+            input(dir.path(), "d.jsonl", b"{\"a\":1}\n\nnot json\n[2]\n"),
+            input(dir.path(), "e.csv", b"h1,h2\n1,2\n3,4\n"),
+            input(
+                dir.path(),
+                "f.zip",
+                &crate::zip::tests::zip_bytes(&[("m1.txt", b"p\nq\n"), ("m2.txt", b"r")]),
+            ),
+            InputFile {
+                format: crate::format::Format::ZipMembers,
+                ..input(
+                    dir.path(),
+                    "g.zip",
+                    &crate::zip::tests::zip_bytes(&[("n1", b"whole"), ("n2", b"two")]),
+                )
+            },
+        ];
+        let skip = ReadOptions {
+            skip_bad: true,
+            ..Default::default()
+        };
+        for shards in [1, 3, 7] {
+            let plan = crate::plan(&files, shards).unwrap();
+            for k in [1, 2, 5, u64::MAX] {
+                let keyed = read_resumed(&files, &plan, k, skip).unwrap();
+                let located = read_resumed_located(&files, &plan, k, skip).unwrap();
+                assert_eq!(located, keyed, "{shards} shards, {k} records per slice");
+                assert!(keyed.0.iter().any(|(key, _)| key == "b.txt:4"));
+                assert!(keyed.0.iter().any(|(key, _)| key == "e.csv:3"));
+                assert!(keyed.0.iter().any(|(key, _)| key == "f.zip/m1.txt:2"));
+                assert!(keyed.0.iter().any(|(key, v)| key == "n2" && v == "two"));
             }
         }
     }

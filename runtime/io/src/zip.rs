@@ -231,9 +231,43 @@ impl<R: Read> Read for Checked<R> {
 
 impl RangeReader for ZipReader {
     fn next(&mut self, out: &mut Vec<u8>) -> Result<Step, InputError> {
+        self.read_record(out, None)
+    }
+
+    fn next_located(
+        &mut self,
+        out: &mut Vec<u8>,
+        locations: &mut mr_codec::Locations,
+    ) -> Result<Step, InputError> {
+        self.read_record(out, Some(locations))
+    }
+
+    fn cursor(&self) -> String {
+        match &self.lines {
+            Some(lines) => format!("{}:{}", self.member, lines.cursor()),
+            None => match self.resume {
+                Some((o, l)) => format!("{}:{o}:{l}", self.member),
+                None => self.member.to_string(),
+            },
+        }
+    }
+}
+
+impl ZipReader {
+    /// The next record: keyed (0.1.x), or keyless with its location noted in `locations`
+    /// (0.2.0).
+    fn read_record(
+        &mut self,
+        out: &mut Vec<u8>,
+        mut locations: Option<&mut mr_codec::Locations>,
+    ) -> Result<Step, InputError> {
         loop {
             if let Some(lines) = &mut self.lines {
-                match lines.next(out)? {
+                let step = match locations.as_deref_mut() {
+                    Some(locations) => lines.next_located(out, locations)?,
+                    None => lines.next(out)?,
+                };
+                match step {
                     Step::End => {
                         self.lines = None;
                         self.member += 1;
@@ -277,7 +311,13 @@ impl RangeReader for ZipReader {
                         self.members[i].compressed,
                     ));
                 }
-                mr_codec::put_kv(out, name.as_bytes(), &self.buf);
+                match locations {
+                    Some(locations) => {
+                        locations.push_text(name.as_bytes());
+                        mr_codec::put_kv(out, b"", &self.buf);
+                    }
+                    None => mr_codec::put_kv(out, name.as_bytes(), &self.buf),
+                }
                 return Ok(Step::Record(n as u64));
             }
             // Zip lines: open the member (skipping what a resumed cursor says was read).
@@ -305,16 +345,6 @@ impl RangeReader for ZipReader {
                 buf: Vec::new(),
                 key: Vec::new(),
             });
-        }
-    }
-
-    fn cursor(&self) -> String {
-        match &self.lines {
-            Some(lines) => format!("{}:{}", self.member, lines.cursor()),
-            None => match self.resume {
-                Some((o, l)) => format!("{}:{o}:{l}", self.member),
-                None => self.member.to_string(),
-            },
         }
     }
 }

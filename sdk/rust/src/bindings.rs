@@ -9,7 +9,7 @@ use crate::{Combiner, EventKind, JobInfo, Lifecycle, Mapper, ParamKind, Reducer,
 #[allow(missing_docs)]
 pub mod mapreduce {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/v0.2",
         world: "mapreduce-job-with-events",
         pub_export_macro: true,
         export_macro_name: "export_mapreduce_job",

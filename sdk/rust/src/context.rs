@@ -66,6 +66,12 @@ pub fn task() -> Task {
     backend::task()
 }
 
+/// Where record `index` of the batch being mapped came from (`context.record-location`);
+/// `None` natively, where records carry their location as their key.
+pub(crate) fn record_location(index: u32) -> Option<String> {
+    backend::record_location(index)
+}
+
 /// Log levels of [`log::write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -120,6 +126,10 @@ mod backend {
         context::param(name)
     }
 
+    pub fn record_location(index: u32) -> Option<String> {
+        context::record_location(index)
+    }
+
     pub fn task() -> Task {
         let t = context::task();
         Task {
@@ -146,4 +156,8 @@ mod backend {
 #[cfg(not(target_arch = "wasm32"))]
 mod backend {
     pub use crate::testing::native::{counter_add, log, param, task};
+
+    pub fn record_location(_index: u32) -> Option<String> {
+        None
+    }
 }

@@ -64,7 +64,7 @@ pub(crate) fn map<J: Mapper>(job: &mut J, input: &[u8]) -> Result<Vec<u8>, Failu
     let mut out = Emitter::with_buffer(Vec::with_capacity(input.len()));
     for (index, entry) in mr_codec::kvs(input).enumerate() {
         let (key, value) = entry.map_err(|e| Failure::malformed("map batch", e))?;
-        job.map(Record { key, value }, &mut out)
+        job.map(Record::at(key, value, index as u32), &mut out)
             .map_err(|e| Failure::job(e, Some(index as u32)))?;
     }
     Ok(out.into_buffer())

@@ -172,17 +172,55 @@ pub trait Job: Default + 'static {
 }
 
 /// One input record.
+///
+/// Under contract `mr:job@0.2.0` (what this SDK builds) the host sends map input without keys:
+/// `key` is empty and [`Record::location`] asks the host where the record came from, only
+/// when called. Jobs that read the location must call `location()`, not `key`.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
-    /// Where the record came from, e.g. `logs/a.txt:17` for line 17 of a text file.
+    /// The record's key as the host sent it: empty for map input from the host (contract
+    /// 0.2.0); the location in the native test harness and in records made with
+    /// [`Record::new`]. Use [`Record::location`] for where the record came from.
     pub key: &'a [u8],
     /// The record itself (a line without its terminator, for text input).
     pub value: &'a [u8],
+    /// The record's index in its batch, to ask the host for its location.
+    index: Option<u32>,
 }
 
 impl<'a> Record<'a> {
-    /// The location as text (lossy for non-UTF-8 keys).
+    /// A record whose location is `key` (for tests of job code; the host's records come
+    /// through the export macro).
+    pub fn new(key: &'a [u8], value: &'a [u8]) -> Self {
+        Record {
+            key,
+            value,
+            index: None,
+        }
+    }
+
+    /// Record `index` of a map batch.
+    pub(crate) fn at(key: &'a [u8], value: &'a [u8], index: u32) -> Self {
+        Record {
+            key,
+            value,
+            index: Some(index),
+        }
+    }
+
+    /// Where the record came from, e.g. `logs/a.txt:17` for line 17 of a text file (the
+    /// format's own location for other inputs: see `wit/v0.2/job.wit`,
+    /// `context.record-location`). A record with a key names it (lossy for non-UTF-8 keys);
+    /// a keyless one from the host is looked up with one host call, formatted only now.
+    /// Empty when neither knows.
     pub fn location(&self) -> std::borrow::Cow<'a, str> {
+        if self.key.is_empty()
+            && let Some(index) = self.index
+        {
+            return crate::context::record_location(index)
+                .unwrap_or_default()
+                .into();
+        }
         String::from_utf8_lossy(self.key)
     }
 

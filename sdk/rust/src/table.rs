@@ -333,12 +333,14 @@ pub(crate) fn map_and_combine<J: Mapper + Combiner>(
                 break;
             }
         };
-        let mapped = job.map(Record { key, value }, &mut out).and_then(|()| {
-            if set_aside.is_none() {
-                out.table_mut().combine_due(job)?;
-            }
-            Ok(())
-        });
+        let mapped = job
+            .map(Record::at(key, value, index as u32), &mut out)
+            .and_then(|()| {
+                if set_aside.is_none() {
+                    out.table_mut().combine_due(job)?;
+                }
+                Ok(())
+            });
         if let Err(e) = mapped {
             result = Err(Failure::job(e, Some(index as u32)));
             break;

@@ -21,7 +21,7 @@ impl Mapper for Lengths {
         }
         if record.value.len() >= min {
             counter("kept", 1);
-            out.emit(record.value.len().to_string(), record.key);
+            out.emit(record.value.len().to_string(), record.location().as_bytes());
         }
         Ok(())
     }

@@ -291,6 +291,7 @@ mod tests {
             let expected: &[&str] = match lang {
                 Lang::Rust => &[
                     "wit/job.wit",
+                    "wit/v0.2/job.wit",
                     "sdk/rust/Cargo.toml",
                     "sdk/rust/src/lib.rs",
                     "sdk/rust/mapper-world/src/lib.rs",

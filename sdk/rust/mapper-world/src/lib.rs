@@ -18,7 +18,7 @@ pub mod bindings {
     #[allow(missing_docs)]
     pub mod mapper {
         wit_bindgen::generate!({
-            path: "../../../wit",
+            path: "../../../wit/v0.2",
             world: "mapper-job-with-events",
             pub_export_macro: true,
             export_macro_name: "export_mapper_job",

@@ -1,7 +1,7 @@
 //! A map-only job built directly against contract `mr:job@0.1.0` (the WIT in `wit/` is that
 //! version, verbatim): the host of a later 0.1.x contract must keep loading it. It declares one
 //! parameter, `tag` (a string, as every 0.1.0 parameter is), and maps each line to
-//! `(line, tag)`.
+//! `(line, tag)`; with `tag=KEY`, to `(line, key)`, to show the keys 0.1.x jobs get.
 
 wit_bindgen::generate!({
     path: "wit",
@@ -50,14 +50,14 @@ impl Mapper for Job {
         let mut rest = input.as_slice();
         let mut out = Vec::new();
         while !rest.is_empty() {
-            let (Some(_key), Some(value)) = (take(&mut rest), take(&mut rest)) else {
+            let (Some(key), Some(value)) = (take(&mut rest), take(&mut rest)) else {
                 return Err(JobError {
                     message: "malformed kv batch".into(),
                     record_index: None,
                 });
             };
             put(&mut out, value);
-            put(&mut out, tag.as_bytes());
+            put(&mut out, if tag == "KEY" { key } else { tag.as_bytes() });
         }
         Ok(out)
     }
