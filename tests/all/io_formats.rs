@@ -961,23 +961,11 @@ fn gzip_progress_is_against_the_compressed_size_and_never_past_100_percent() {
 /// `data` as a BGZF file (bgzip's layout): gzip members of at most 64 KiB of text, each with
 /// the `BC` extra field giving its size, then the empty end-of-file member.
 fn bgzf(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for chunk in data.chunks(65_280).chain([&[][..]]) {
-        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(chunk).unwrap();
-        let deflated = e.finish().unwrap();
-        let mut crc = flate2::Crc::new();
-        crc.update(chunk);
-        let size = 18 + deflated.len() + 8;
-        out.extend([
-            0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
-        ]);
-        out.extend(u16::try_from(size - 1).unwrap().to_le_bytes());
-        out.extend(&deflated);
-        out.extend(crc.sum().to_le_bytes());
-        out.extend((chunk.len() as u32).to_le_bytes());
-    }
-    out
+    let chunks = data.chunks(mr_io::bgzf::MEMBER_TEXT_BYTES);
+    chunks
+        .chain([&[][..]])
+        .flat_map(|chunk| mr_io::bgzf::encode_member(chunk, flate2::Compression::fast()).unwrap())
+        .collect()
 }
 
 /// The output's part files, byte for byte.

@@ -40,7 +40,11 @@ pub fn python() -> PathBuf {
 pub fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
-    let mut built = built.lock().unwrap();
+    // A guest that failed to build panics its test while holding the lock; the list stays
+    // valid, so later tests go on (and fail on their own account, not on a poisoned lock).
+    let mut built = built
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
         return p.clone();
     }

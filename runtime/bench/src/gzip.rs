@@ -41,7 +41,7 @@ pub struct GzipArgs {
 }
 
 /// BGZF members hold at most 64 KiB of text; bgzip puts 65280 bytes in each.
-const BGZF_BLOCK: usize = 65_280;
+const BGZF_BLOCK: usize = mr_io::bgzf::MEMBER_TEXT_BYTES;
 
 /// Writes the inputs, runs the word counts and prints the table; Ok(false) when an output
 /// differs from the plain run's.
@@ -196,21 +196,10 @@ fn write_bgzf(input: &Path, out: &mut impl Write) -> Result<()> {
 }
 
 fn bgzf_member(data: &[u8]) -> Result<Vec<u8>> {
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data)?;
-    let deflated = e.finish()?;
-    let mut crc = flate2::Crc::new();
-    crc.update(data);
-    let size = 18 + deflated.len() + 8;
-    let mut m = Vec::with_capacity(size);
-    m.extend([
-        0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
-    ]);
-    m.extend(u16::try_from(size - 1)?.to_le_bytes());
-    m.extend(&deflated);
-    m.extend(crc.sum().to_le_bytes());
-    m.extend((data.len() as u32).to_le_bytes());
-    Ok(m)
+    Ok(mr_io::bgzf::encode_member(
+        data,
+        flate2::Compression::default(),
+    )?)
 }
 
 /// The file as one gzip member (what `gzip` writes).

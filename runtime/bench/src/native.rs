@@ -189,6 +189,32 @@ fn count_words(piece: &[u8], _offset: u64, parts: &mut Partitions<u64>) -> Resul
 }
 
 fn group_lines(piece: &[u8], offset: u64, parts: &mut Partitions<(u64, u64)>) -> Result<()> {
+    for_each_key_value(piece, offset, |key, value| {
+        let mut overflow = false;
+        parts.add(key, |(count, sum)| {
+            *count += 1;
+            match sum.checked_add(value) {
+                Some(s) => *sum = s,
+                None => overflow = true,
+            }
+        })?;
+        if overflow {
+            bail!(
+                "the sum of key {:?} overflows u64",
+                String::from_utf8_lossy(key)
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Calls `f(key, value)` for each `key,value` line of `piece` (starting at byte `offset` of the
+/// input): split at the last comma, a trailing `\r` dropped, the value a decimal u64.
+pub(crate) fn for_each_key_value(
+    piece: &[u8],
+    offset: u64,
+    mut f: impl FnMut(&[u8], u64) -> Result<()>,
+) -> Result<()> {
     let mut at = 0;
     while at < piece.len() {
         let end = memchr::memchr(b'\n', &piece[at..]).map_or(piece.len(), |i| at + i);
@@ -210,20 +236,7 @@ fn group_lines(piece: &[u8], offset: u64, parts: &mut Partitions<(u64, u64)>) ->
                 String::from_utf8_lossy(line)
             );
         };
-        let mut overflow = false;
-        parts.add(&line[..comma], |(count, sum)| {
-            *count += 1;
-            match sum.checked_add(value) {
-                Some(s) => *sum = s,
-                None => overflow = true,
-            }
-        })?;
-        if overflow {
-            bail!(
-                "the sum of key {:?} overflows u64",
-                String::from_utf8_lossy(&line[..comma])
-            );
-        }
+        f(&line[..comma], value)?;
         at = end + 1;
     }
     Ok(())

@@ -17,11 +17,11 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use hashbrown::HashTable;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::native::{BLOCK, for_each_lines, parse_u64, push_u64};
+use crate::native::{BLOCK, for_each_key_value, for_each_lines, push_u64};
 
 /// Partitions of the key space (the hash's top byte).
 const PARTITIONS: usize = 256;
@@ -88,35 +88,13 @@ pub fn groupby(input: &Path, output: &Path, threads: usize) -> Result<()> {
 
 /// Appends each line of `piece` (starting at byte `offset` of the input) to its partition.
 fn scatter(piece: &[u8], offset: u64, parts: &mut [Vec<u8>]) -> Result<()> {
-    let mut at = 0;
-    while at < piece.len() {
-        let end = memchr::memchr(b'\n', &piece[at..]).map_or(piece.len(), |i| at + i);
-        let mut line = &piece[at..end];
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        let Some(comma) = memchr::memrchr(b',', line) else {
-            bail!(
-                "byte {}: expected a `key,value` line, found {:?}",
-                offset + at as u64,
-                String::from_utf8_lossy(line)
-            );
-        };
-        let Some(value) = parse_u64(&line[comma + 1..]) else {
-            bail!(
-                "byte {}: the value is not a decimal u64 in {:?}",
-                offset + at as u64,
-                String::from_utf8_lossy(line)
-            );
-        };
-        let key = &line[..comma];
+    for_each_key_value(piece, offset, |key, value| {
         let part = &mut parts[(xxh3_64(key) >> 56) as usize];
         part.extend_from_slice(&u32::try_from(key.len())?.to_le_bytes());
         part.extend_from_slice(key);
         part.extend_from_slice(&value.to_le_bytes());
-        at = end + 1;
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Aggregates one partition of every thread; returns its `key<TAB>count<TAB>sum` lines.

@@ -15,7 +15,13 @@ fn bench(data: &Path, extra: &[&str]) -> Output {
         // the crash-injection points they need, it made their kill tests fail later in the
         // same `cargo test --workspace`; so here it is built with them.
         .env("MR_BENCH_HOST_FEATURES", "failpoints")
-        .args(["--size", "2M", "--systems", "mr,native,native-radix", "--data"])
+        .args([
+            "--size",
+            "2M",
+            "--systems",
+            "mr,native,native-radix",
+            "--data",
+        ])
         .arg(data)
         .args(extra)
         .output()
@@ -43,7 +49,9 @@ fn runs_both_workloads_checks_outputs_and_catches_a_difference() {
     // The partition-first reference is a group-by row only.
     assert_eq!(rows.len(), 5, "{stdout}");
     assert_eq!(
-        stdout.matches("native Rust, partition-first (2 threads)").count(),
+        stdout
+            .matches("native Rust, partition-first (2 threads)")
+            .count(),
         1,
         "{stdout}"
     );

@@ -30,6 +30,37 @@ use crate::{FileRange, InputError, InputFile, MemberRange, Shard};
 const HEADER: usize = 12;
 const TRAILER: u64 = 8;
 
+/// Most text one BGZF member holds (bgzip's block: a member, headers included, fits 64 KiB).
+pub const MEMBER_TEXT_BYTES: usize = 65_280;
+
+/// `text` (at most [`MEMBER_TEXT_BYTES`]) as one BGZF member, what `bgzip` writes: a gzip member
+/// whose `BC` extra field gives its size. An empty `text` is the end-of-file member. mr reads
+/// BGZF and never writes it; this is for tests and `mr-bench`, which need such files.
+pub fn encode_member(text: &[u8], level: flate2::Compression) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), level);
+    e.write_all(text)?;
+    let deflated = e.finish()?;
+    let mut crc = flate2::Crc::new();
+    crc.update(text);
+    let size = 18 + deflated.len() + 8;
+    let bsize = u16::try_from(size - 1).map_err(|_| {
+        std::io::Error::other(format!(
+            "{} bytes of text do not fit one BGZF member",
+            text.len()
+        ))
+    })?;
+    let mut member = Vec::with_capacity(size);
+    member.extend([
+        0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
+    ]);
+    member.extend(bsize.to_le_bytes());
+    member.extend(&deflated);
+    member.extend(crc.sum().to_le_bytes());
+    member.extend((text.len() as u32).to_le_bytes());
+    Ok(member)
+}
+
 /// A BGZF member's total size (`BSIZE + 1`) from its header bytes (at least the fixed header
 /// and the extra field), or `None` when it is not a BGZF member header.
 pub(crate) fn block_size(head: &[u8]) -> Option<u64> {

@@ -20,7 +20,7 @@
 //! until the slice is full, and [`ShardReader::position`] to commit with it.
 
 mod ahead;
-mod bgzf;
+pub mod bgzf;
 mod compress;
 mod csv;
 mod format;
@@ -299,24 +299,12 @@ pub(crate) mod testing {
     /// `data` as a BGZF file (what bgzip writes): members of at most `block` bytes of text,
     /// each with the `BC` extra field giving its size, and the empty end-of-file member.
     pub(crate) fn bgzf(data: &[u8], block: usize) -> Vec<u8> {
-        use std::io::Write;
-        let mut out = Vec::new();
-        for chunk in data.chunks(block.max(1)).chain([&[][..]]) {
-            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-            e.write_all(chunk).unwrap();
-            let deflated = e.finish().unwrap();
-            let mut crc = flate2::Crc::new();
-            crc.update(chunk);
-            let size = 18 + deflated.len() + 8;
-            out.extend([
-                0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 0xff, 6, 0, b'B', b'C', 2, 0,
-            ]);
-            out.extend(u16::try_from(size - 1).unwrap().to_le_bytes());
-            out.extend(&deflated);
-            out.extend(crc.sum().to_le_bytes());
-            out.extend((chunk.len() as u32).to_le_bytes());
-        }
-        out
+        data.chunks(block.max(1))
+            .chain([&[][..]])
+            .flat_map(|chunk| {
+                crate::bgzf::encode_member(chunk, flate2::Compression::fast()).unwrap()
+            })
+            .collect()
     }
 
     pub(crate) type ReadBack = (Vec<(String, String)>, Vec<BadRecord>);
