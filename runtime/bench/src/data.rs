@@ -47,7 +47,10 @@ pub fn groupby_input(dir: &Path, bytes: u64, keys: u64) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn create_once(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
+pub(crate) fn create_once(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<()> {
     if path.is_file() {
         return Ok(());
     }

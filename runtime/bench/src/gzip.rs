@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::measure;
 
@@ -39,9 +39,6 @@ pub struct GzipArgs {
     #[arg(long)]
     pub mr_host: Option<PathBuf>,
 }
-
-/// BGZF members hold at most 64 KiB of text; bgzip puts 65280 bytes in each.
-const BGZF_BLOCK: usize = mr_io::bgzf::MEMBER_TEXT_BYTES;
 
 /// Writes the inputs, runs the word counts and prints the table; Ok(false) when an output
 /// differs from the plain run's.
@@ -149,20 +146,17 @@ fn parts(dir: &Path) -> Result<Vec<u8>> {
     Ok(all)
 }
 
-/// Writes `path` through a temporary file renamed when complete (an interrupted run leaves
-/// nothing to reuse).
-fn create_once(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
-    if path.is_file() {
-        return Ok(());
-    }
-    eprintln!("mr-bench: writing {}", path.display());
-    let partial = path.with_extension("partial");
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&partial)?);
-    write(&mut out)?;
-    out.flush()?;
-    out.get_ref().sync_all()?;
-    drop(out);
-    std::fs::rename(&partial, path).with_context(|| format!("cannot create {}", path.display()))
+/// Writes `path` once, buffered, through the generator's temporary-file-and-rename
+/// ([`crate::data::create_once`]).
+fn create_once(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
+) -> Result<()> {
+    crate::data::create_once(path, |file| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        write(&mut out).map_err(std::io::Error::other)?;
+        out.flush()
+    })
 }
 
 /// Each line of the text as a JSON string.
@@ -174,11 +168,11 @@ fn to_jsonl(text: &Path, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// The file as BGZF: members of at most [`BGZF_BLOCK`] bytes, each with its size in a `BC`
-/// extra field, and the empty end-of-file member bgzip writes.
+/// The file as BGZF: members of at most [`mr_io::bgzf::MEMBER_TEXT_BYTES`] bytes, each with its
+/// size in a `BC` extra field, and the empty end-of-file member bgzip writes.
 fn write_bgzf(input: &Path, out: &mut impl Write) -> Result<()> {
     let mut f = BufReader::with_capacity(1 << 20, File::open(input)?);
-    let mut chunk = vec![0u8; BGZF_BLOCK];
+    let mut chunk = vec![0u8; mr_io::bgzf::MEMBER_TEXT_BYTES];
     loop {
         let mut n = 0;
         while n < chunk.len() {
@@ -188,18 +182,14 @@ fn write_bgzf(input: &Path, out: &mut impl Write) -> Result<()> {
             }
             n += k;
         }
-        out.write_all(&bgzf_member(&chunk[..n])?)?;
+        out.write_all(&mr_io::bgzf::encode_member(
+            &chunk[..n],
+            flate2::Compression::default(),
+        )?)?;
         if n == 0 {
             return Ok(());
         }
     }
-}
-
-fn bgzf_member(data: &[u8]) -> Result<Vec<u8>> {
-    Ok(mr_io::bgzf::encode_member(
-        data,
-        flate2::Compression::default(),
-    )?)
 }
 
 /// The file as one gzip member (what `gzip` writes).

@@ -86,28 +86,10 @@ fn run<V: Value>(
     format: fn(&mut Vec<u8>, &[u8], &V),
 ) -> Result<()> {
     let threads = threads.max(1);
-    let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
-    let size = file.metadata()?.len();
     // Phase 1: every thread aggregates its byte range into `threads` partitions.
-    let per_thread: Vec<Vec<Table<V>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads as u64)
-            .map(|t| {
-                let file = &file;
-                s.spawn(move || -> Result<Vec<Table<V>>> {
-                    let (start, end) = (size * t / threads as u64, size * (t + 1) / threads as u64);
-                    let mut parts = Partitions::new(threads);
-                    for_each_lines(file, start, end, BLOCK, |piece, offset| {
-                        aggregate(piece, offset, &mut parts)
-                    })?;
-                    Ok(parts.tables)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("aggregating thread panicked"))
-            .collect::<Result<_>>()
-    })?;
+    let per_thread = per_thread_ranges(input, threads, || Partitions::new(threads), aggregate)?
+        .into_iter()
+        .map(|parts| parts.tables);
     // Phase 2: partition p of every thread merged and formatted by thread p.
     let mut by_partition: Vec<Vec<Table<V>>> = (0..threads).map(|_| Vec::new()).collect();
     for tables in per_thread {
@@ -141,11 +123,50 @@ fn run<V: Value>(
             .map(|h| h.join().expect("merging thread panicked"))
             .collect::<Result<_>>()
     })?;
-    let mut out =
-        File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
-    for part in &formatted {
+    write_parts(output, &formatted)
+}
+
+/// Phase 1 of both references: thread `t` of `threads` reads the lines starting in its
+/// `1/threads` of `input` and folds each piece of whole lines into its own state (`init()`).
+pub(crate) fn per_thread_ranges<S: Send>(
+    input: &Path,
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    fold: impl Fn(&[u8], u64, &mut S) -> Result<()> + Sync,
+) -> Result<Vec<S>> {
+    let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let size = file.metadata()?.len();
+    let threads = threads as u64;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (file, init, fold) = (&file, &init, &fold);
+                s.spawn(move || -> Result<S> {
+                    let (start, end) = (size * t / threads, size * (t + 1) / threads);
+                    let mut state = init();
+                    for_each_lines(file, start, end, BLOCK, |piece, offset| {
+                        fold(piece, offset, &mut state)
+                    })?;
+                    Ok(state)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("reading thread panicked"))
+            .collect()
+    })
+}
+
+/// Writes the formatted partitions to `output`, in order.
+pub(crate) fn write_parts(output: &Path, parts: &[Vec<u8>]) -> Result<()> {
+    let mut out = std::io::BufWriter::new(
+        File::create(output).with_context(|| format!("cannot create {}", output.display()))?,
+    );
+    for part in parts {
         out.write_all(part)?;
     }
+    out.flush()?;
     Ok(())
 }
 

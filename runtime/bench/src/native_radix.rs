@@ -12,8 +12,6 @@
 //!
 //! Semantics equal the other reference and mr's `plugins/groupby`.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,7 +19,7 @@ use anyhow::{Context, Result};
 use hashbrown::HashTable;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::native::{BLOCK, for_each_key_value, for_each_lines, push_u64};
+use crate::native::{for_each_key_value, push_u64};
 
 /// Partitions of the key space (the hash's top byte).
 const PARTITIONS: usize = 256;
@@ -29,28 +27,13 @@ const PARTITIONS: usize = 256;
 /// Per-key count and sum of `input`'s `key,value` lines into `output`, partition first.
 pub fn groupby(input: &Path, output: &Path, threads: usize) -> Result<()> {
     let threads = threads.max(1);
-    let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
-    let size = file.metadata()?.len();
     // Phase 1: scatter.
-    let scattered: Vec<Vec<Vec<u8>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads as u64)
-            .map(|t| {
-                let file = &file;
-                s.spawn(move || -> Result<Vec<Vec<u8>>> {
-                    let (start, end) = (size * t / threads as u64, size * (t + 1) / threads as u64);
-                    let mut parts = vec![Vec::new(); PARTITIONS];
-                    for_each_lines(file, start, end, BLOCK, |piece, offset| {
-                        scatter(piece, offset, &mut parts)
-                    })?;
-                    Ok(parts)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("scatter thread panicked"))
-            .collect::<Result<_>>()
-    })?;
+    let scattered = crate::native::per_thread_ranges(
+        input,
+        threads,
+        || vec![Vec::new(); PARTITIONS],
+        |piece, offset, parts: &mut Vec<Vec<u8>>| scatter(piece, offset, parts),
+    )?;
     // Phase 2: aggregate partition by partition.
     let next = AtomicUsize::new(0);
     let mut formatted: Vec<(usize, Vec<u8>)> = std::thread::scope(|s| {
@@ -76,14 +59,8 @@ pub fn groupby(input: &Path, output: &Path, threads: usize) -> Result<()> {
         Ok::<_, anyhow::Error>(all)
     })?;
     formatted.sort_by_key(|(p, _)| *p);
-    let mut out = std::io::BufWriter::new(
-        File::create(output).with_context(|| format!("cannot create {}", output.display()))?,
-    );
-    for (_, text) in &formatted {
-        out.write_all(text)?;
-    }
-    out.flush()?;
-    Ok(())
+    let parts: Vec<Vec<u8>> = formatted.into_iter().map(|(_, text)| text).collect();
+    crate::native::write_parts(output, &parts)
 }
 
 /// Appends each line of `piece` (starting at byte `offset` of the input) to its partition.

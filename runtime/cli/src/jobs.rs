@@ -36,7 +36,8 @@ pub struct JobArgs {
     /// Number of input shards [default: 4 per core].
     #[arg(long)]
     shards: Option<u32>,
-    /// Number of reduce partitions, i.e. output part files [default: one per core].
+    /// Number of reduce partitions, i.e. output part files (at most 65536) [default: one per
+    /// core].
     #[arg(long)]
     reducers: Option<u32>,
     /// Job parameter; repeatable.

@@ -62,31 +62,26 @@ impl InputFormat for Lines {
         inner: &str,
         options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {
-        if let Some(members) = &range.members {
-            let (offset, line, _) =
-                parse_text_position(file, inner, (members.start, range.first_line))?;
-            let (reader, compressed) = member_stream(file, range, members, offset, options)?;
-            return Ok(Box::new(LinesReader {
-                reader,
-                compressed: Some(compressed),
-                // The decoder may finish the member the next shard starts at: progress stops
-                // at the shard's own compressed size.
-                source_cap: range.end - range.start,
-                display: file.display.clone(),
-                offset,
-                line,
-                json: file.format == Format::Jsonl,
-                cap: options.max_record_bytes,
-                buf: Vec::new(),
-                key: Vec::new(),
-            }));
-        }
-        let (offset, line, _) = parse_text_position(file, inner, (range.start, range.first_line))?;
-        let (reader, compressed) = text_stream_counted(file, range.end, offset, options)?;
+        // A BGZF shard reads from its first member; any other file from its byte range (a
+        // compressed one from its start).
+        let (start, source_cap) = match &range.members {
+            // The decoder may finish the member the next shard starts at: progress stops at
+            // the shard's own compressed size.
+            Some(members) => (members.start, range.end - range.start),
+            None => (range.start, u64::MAX),
+        };
+        let (offset, line, _) = parse_text_position(file, inner, (start, range.first_line))?;
+        let (reader, compressed) = match &range.members {
+            Some(members) => {
+                let (reader, compressed) = member_stream(file, range, members, offset, options)?;
+                (reader, Some(compressed))
+            }
+            None => text_stream_counted(file, range.end, offset, options)?,
+        };
         Ok(Box::new(LinesReader {
             reader,
             compressed,
-            source_cap: u64::MAX,
+            source_cap,
             display: file.display.clone(),
             offset,
             line,

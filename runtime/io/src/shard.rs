@@ -26,8 +26,8 @@ use crate::{BatchStats, FileRange, InputError, InputFile, Shard};
 
 /// Splits every input into shards, each the way its format allows (see the format modules).
 /// `shards` is the target for each splittable input (consecutive plain line files count as
-/// one); compressed text (except BGZF lines and JSONL) and CSV files are one shard each. An input of nothing but empty files
-/// gives one empty shard.
+/// one); compressed text (except BGZF lines and JSONL) and CSV files are one shard each. An
+/// input of nothing but empty files gives one empty shard.
 pub fn plan(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, InputError> {
     let shards = shards.max(1);
     let mut out: Vec<Shard> = Vec::new();
