@@ -159,13 +159,15 @@ fn killed_anywhere_then_rerun_gives_identical_output() {
     );
 
     // Kills at seeded random moments (anywhere from start-up to the end of the job), rerunning
-    // the same command after each, until 20 random kills have happened.
+    // the same command after each, until 20 random kills have happened and at least 10 of them
+    // landed inside a task. How many land inside one depends on how start-up time compares with
+    // task time on the machine, so the test keeps killing (up to a cap) rather than hoping.
     let mut rng = Rng(0x00c0_ffee_d00d_f00d);
     let window = clean_run.as_millis() as u64 + 200;
     let mut random_kills = 0;
     let mut taken_over = 0;
     let mut episode = 0;
-    while random_kills < 20 {
+    while random_kills < 20 || (taken_over < 10 && random_kills < 60) {
         let out = dir.path().join(format!("episode-{episode}"));
         episode += 1;
         loop {
@@ -212,7 +214,7 @@ fn killed_anywhere_then_rerun_gives_identical_output() {
     eprintln!("{random_kills} random kills in {episode} episodes; {taken_over} leases taken over");
     assert!(
         taken_over >= 10,
-        "only {taken_over} kills landed inside a task"
+        "only {taken_over} of {random_kills} random kills landed inside a task"
     );
     assert!(kills >= 27, "{kills} kills");
     assert_no_busy_errors(&logs);
