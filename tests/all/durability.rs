@@ -33,7 +33,7 @@ fn million_lines(dir: &Path) -> PathBuf {
 }
 
 /// Every file of an output directory except the store's `_mr`, with its bytes.
-fn output_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn output_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
@@ -52,10 +52,10 @@ fn manifest(dir: &Path) -> serde_json::Value {
 }
 
 /// A deterministic generator for the kill schedule.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -64,7 +64,7 @@ impl Rng {
 }
 
 /// Starts `mr-host ARGS` with stderr going to a fresh file under `logs`.
-fn spawn(args: &[String], logs: &Path, env: Option<(&str, &str)>) -> (Child, PathBuf) {
+pub(crate) fn spawn(args: &[String], logs: &Path, env: Option<(&str, &str)>) -> (Child, PathBuf) {
     std::fs::create_dir_all(logs).unwrap();
     let n = std::fs::read_dir(logs).unwrap().count();
     let log = logs.join(format!("{n:04}.stderr"));

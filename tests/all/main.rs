@@ -18,6 +18,7 @@
 //! - `pipelines`: stages chained by their outputs, reuse, resumption after SIGKILL, verified
 //!   inputs;
 //! - `serve`, `serve_browser`: `mr-host serve`'s API, page (in headless Chromium) and hooks;
+//! - `stragglers`: running map tasks split for idle workers, same bytes, SIGKILL;
 //! - `regression`: each test pins a bug found by an adversarial run, and names it.
 
 mod support;
@@ -38,3 +39,4 @@ mod regression;
 mod sandbox;
 mod serve;
 mod serve_browser;
+mod stragglers;

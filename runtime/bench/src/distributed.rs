@@ -330,6 +330,8 @@ fn commit_latencies(location: &StoreLocation, n: u32, reducers: u32) -> Result<(
             counters: &counters,
             last: false,
             max_job_counters: None,
+            answers_split: false,
+            split: None,
         };
         let started = Instant::now();
         store.commit_slice(&mut lease, &commit)?;

@@ -130,7 +130,7 @@ fn run_mr(
 }
 
 /// The output's part files, concatenated in order.
-fn parts(dir: &Path) -> Result<Vec<u8>> {
+pub(crate) fn parts(dir: &Path) -> Result<Vec<u8>> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
         .collect::<std::io::Result<_>>()?;

@@ -20,7 +20,8 @@
 //! measures `mr-host serve` under status pollers and SSE subscribers (see `serve_load.rs`);
 //! `mr-bench distributed` the word count on PostgreSQL + object storage against SQLite + local
 //! files, and one slice commit on each store (see `distributed.rs`); `mr-bench gzip` the word
-//! count over plain text, BGZF and single-member gzip (see `gzip.rs`).
+//! count over plain text, BGZF and single-member gzip (see `gzip.rs`); `mr-bench stragglers`
+//! two shards of unequal cost with and without straggler splitting (see `stragglers.rs`).
 
 mod boundary;
 mod data;
@@ -32,6 +33,7 @@ mod native_radix;
 mod normalize;
 mod report;
 mod serve_load;
+mod stragglers;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -75,6 +77,9 @@ enum Sub {
     Distributed(distributed::DistributedArgs),
     /// Word count over the same text plain, as BGZF and as one gzip member (see `gzip.rs`).
     Gzip(gzip::GzipArgs),
+    /// Two shards of unequal cost, with and without straggler splitting, against many small
+    /// shards (see `stragglers.rs`).
+    Stragglers(stragglers::StragglersArgs),
     /// Only the boundary benchmark: an identity guest over 100-byte records, one core.
     Boundary {
         /// Seconds per measurement.
@@ -249,6 +254,14 @@ fn main() {
             };
             let (wordcount, _) = build_plugins()?;
             gzip::run(args, host, wordcount)
+        })(),
+        Some(Sub::Stragglers(args)) => (|| {
+            let host = match &args.mr_host {
+                Some(p) => p.clone(),
+                None => build_mr_host()?,
+            };
+            let (wordcount, _) = build_plugins()?;
+            stragglers::run(args, host, wordcount)
         })(),
         None => bench(cli.bench),
     };

@@ -191,6 +191,12 @@ pub struct WorkerArgs {
     /// [default: $MR_WORK_DIR, else TMPDIR/mr-work].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Never split a running map task. By default a worker thread that finds no task to take
+    /// asks the map task with the most unread input to give about half of it to a new task
+    /// (cut in plain text, where a later slice would start anyway), so one slow shard does not
+    /// leave the other workers idle. The output, _MANIFEST included, is the same either way.
+    #[arg(long)]
+    no_split: bool,
 }
 
 #[derive(clap::Args)]
@@ -402,6 +408,7 @@ impl WorkerArgs {
                 .work_dir
                 .clone()
                 .unwrap_or_else(mr_exec::default_scratch),
+            split_stragglers: !self.no_split,
         })
     }
 }

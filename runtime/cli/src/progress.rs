@@ -298,7 +298,6 @@ pub fn format_status(doc: &StatusDocument) -> Result<String, std::fmt::Error> {
     Ok(out)
 }
 
-/// `mr-host status --tasks`: one line per task.
 /// The job's completion hooks, one line each (nothing when it has none).
 pub fn format_hooks(hooks: &[mr_store::HookRow]) -> String {
     hooks
@@ -319,6 +318,7 @@ pub fn format_hooks(hooks: &[mr_store::HookRow]) -> String {
         .collect()
 }
 
+/// `mr-host status --tasks`: one line per task.
 pub fn format_tasks(tasks: &[mr_store::TaskRow]) -> Result<String, std::fmt::Error> {
     use std::fmt::Write;
     let mut out = String::new();
@@ -335,13 +335,16 @@ pub fn format_tasks(tasks: &[mr_store::TaskRow]) -> Result<String, std::fmt::Err
             .collect();
         writeln!(
             out,
-            "    {:<8} {:>5}  {:<7} attempt {} ({} failed), {} slices{}{}",
+            "    {:<8} {:>5}  {:<7} attempt {} ({} failed), {} slices{}{}{}",
             t.kind,
             t.idx,
             t.state,
             t.attempt,
             t.failures,
             t.slices,
+            t.split_from
+                .map(|shard| format!(", split off shard {shard}"))
+                .unwrap_or_default(),
             t.owner
                 .as_ref()
                 .map(|o| format!(", held by {o}"))

@@ -184,6 +184,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             counters: &[],
             last: true,
             max_job_counters: None,
+            answers_split: false,
+            split: None,
         },
     )?;
     tracing::info!("job completed");
@@ -255,7 +257,9 @@ fn compose_map_outputs(
     let mut by_shard: Vec<Vec<mr_store::CommittedOutput>> = vec![Vec::new(); spec.shards.len()];
     for o in task.store.outputs(task.job.id, TaskKind::Map)? {
         if o.file.part != BAD_PART {
-            by_shard[o.idx as usize].push(o);
+            // A task split off a shard writes into that shard's part, after it (the store
+            // lists outputs in input order).
+            by_shard[o.origin as usize].push(o);
         }
     }
     let mut files = Vec::new();

@@ -42,6 +42,7 @@ mod reduce;
 mod request;
 mod sink;
 mod spec;
+mod split;
 mod status;
 mod task;
 mod worker;

@@ -20,7 +20,13 @@ const COMBINE_BATCH_BYTES: usize = 256 * 1024;
 
 pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     let spec = &task.job.spec;
-    let shard = &spec.shards[task.lease.idx as usize];
+    // The planned shard, or what is left of it for this task after straggler splits.
+    let (shard, first_range) = crate::split::shard_of(
+        task.job.id,
+        spec,
+        task.lease.idx,
+        task.lease.bounds.as_deref(),
+    )?;
     // The cursor is opaque here: each input format defines its own (see mr_io::ShardReader).
     let cursor = task.lease.cursor.clone();
     // The whole map-side memory budget of this worker thread: output beyond it spills.
@@ -61,7 +67,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     // (its position is the cursor just committed). Reopening it per slice would make a
     // compressed shard, which cannot seek, inflate and discard everything before the cursor
     // again at every slice: quadratic in the shard's size.
-    let mut reader = ShardReader::open(&spec.files, shard, &cursor, spec.read_options())?;
+    let mut reader = ShardReader::open(&spec.files, &shard, &cursor, spec.read_options())?;
     loop {
         let slice = task.lease.slices;
         let span = tracing::debug_span!("slice", slice);
@@ -106,6 +112,21 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         let source_bytes = reader.source_bytes_read() - source_before;
         let outputs = files.outputs();
         let deltas = counters.deltas();
+        // Asked to split: cut the unread rest at a later slice's start (see crate::split).
+        let answers_split = crate::split::allowed(spec) && task.store.split_wanted(task.lease)?;
+        let plan = if answers_split && !last {
+            reader
+                .plan_split(spec.slice.bytes, crate::split::MIN_SPLIT_BYTES)
+                .unwrap_or_else(|e| {
+                    tracing::warn!("not splitting: {e}");
+                    None
+                })
+        } else {
+            None
+        };
+        let encoded = plan
+            .as_ref()
+            .map(|plan| crate::split::encode(&spec.files, first_range, plan));
         let committed = task.store.commit_slice(
             task.lease,
             &mr_store::SliceCommit {
@@ -114,11 +135,28 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
                 counters: &deltas,
                 last,
                 max_job_counters: Some(spec.max_counters),
+                answers_split,
+                split: encoded
+                    .as_ref()
+                    .map(|(kept, given, position, detail)| mr_store::SplitOff {
+                        kept,
+                        given,
+                        position,
+                        detail,
+                    }),
             },
         );
-        if let Err(e) = committed {
-            files.remove_all();
-            return Err(e.into());
+        let split_to = match committed {
+            Ok(split_to) => split_to,
+            Err(e) => {
+                files.remove_all();
+                return Err(e.into());
+            }
+        };
+        if let (Some(new_task), Some(plan), Some((.., detail))) = (split_to, &plan, &encoded) {
+            // Committed: from now on this task reads only what it kept.
+            reader.apply_split(plan);
+            tracing::info!(new_task, "split off {detail}");
         }
         tracing::debug!(cursor = %next, "committed");
         task.progress(Progress::Mapped(source_bytes));

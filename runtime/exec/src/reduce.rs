@@ -79,6 +79,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             counters: &counters.deltas(),
             last: true,
             max_job_counters: Some(spec.max_counters),
+            answers_split: false,
+            split: None,
         },
     );
     if let Err(e) = committed {

@@ -90,7 +90,7 @@ pub(crate) fn mapped_bytes(spec: &JobSpec, tasks: &[TaskRow]) -> u64 {
         .iter()
         .filter(|t| t.kind == TaskKind::Map)
         .map(|t| {
-            let Some(shard) = spec.shards.get(t.idx as usize) else {
+            let Some(shard) = task_shard(spec, t) else {
                 return 0;
             };
             let planned = shard.bytes();
@@ -119,9 +119,19 @@ fn views(rows: Vec<TaskRow>, spec: &JobSpec) -> Vec<TaskView> {
     rows.into_iter()
         .map(|row| TaskView {
             planned_bytes: (row.kind == TaskKind::Map)
-                .then(|| spec.shards.get(row.idx as usize).map(|s| s.bytes()))
+                .then(|| task_shard(spec, &row).map(|s| s.bytes()))
                 .flatten(),
             row,
         })
         .collect()
+}
+
+/// What map task `t` reads now: its planned shard, or its bounds after a straggler split.
+fn task_shard(spec: &JobSpec, t: &TaskRow) -> Option<mr_io::Shard> {
+    if t.bounds.is_none() && spec.shards.get(t.idx as usize).is_none() {
+        return None;
+    }
+    crate::split::shard_of(0, spec, t.idx, t.bounds.as_deref())
+        .ok()
+        .map(|(shard, _)| shard)
 }

@@ -44,6 +44,9 @@ pub struct WorkerOptions {
     /// here before they are uploaded, and committed files other workers wrote are downloaded
     /// here to be read. (A local output's work files live in its own `_mr/work`.)
     pub scratch: PathBuf,
+    /// When a thread finds no task to take while map tasks run, ask the slowest of them to
+    /// give part of its unread input to a new task (see [`crate::split`]).
+    pub split_stragglers: bool,
 }
 
 /// The default of [`WorkerOptions::scratch`]: `$MR_WORK_DIR`, else a directory under the
@@ -76,6 +79,7 @@ impl Default for WorkerOptions {
             memory: DEFAULT_MEMORY,
             follow: None,
             scratch: default_scratch(),
+            split_stragglers: true,
         }
     }
 }
@@ -255,6 +259,8 @@ impl Worker<'_> {
             }
             let mut wake_in: Option<i64> = None;
             let mut leased = None;
+            // Jobs with work left that others hold: where a straggler may be split.
+            let mut waiting = Vec::new();
             for id in jobs {
                 // Load before leasing, so a job that cannot load costs no attempt.
                 if self.job(id, store.as_ref())?.is_none() {
@@ -267,6 +273,7 @@ impl Worker<'_> {
                     }
                     Ok(Acquired::Wait { retry_in_ms }) => {
                         wake_in = Some(wake_in.map_or(retry_in_ms, |w| w.min(retry_in_ms)));
+                        waiting.push(id);
                     }
                     Ok(Acquired::Finished { .. }) => {}
                     // Deleted since it was listed: nothing to do for it.
@@ -284,7 +291,14 @@ impl Worker<'_> {
                         self.advance_pipelines(store.as_mut(), &owner)?;
                     }
                 }
-                (None, Some(ms)) => {
+                (None, Some(mut ms)) => {
+                    // Nothing to take anywhere: ask a running map task to give some away.
+                    if self.options.split_stragglers
+                        && self.request_split(store.as_mut(), &waiting)?
+                    {
+                        // Answered at the end of its slice: look for the new task often.
+                        ms = ms.min(100);
+                    }
                     // Others hold the runnable tasks: poll, so a phase change or a freed lease
                     // is picked up quickly.
                     std::thread::sleep(Duration::from_millis(ms.clamp(20, 250) as u64));
@@ -302,6 +316,24 @@ impl Worker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Asks for a straggler split in the first of `jobs` that has one to give (see
+    /// [`crate::split::request`]); whether one is on its way.
+    fn request_split(&self, store: &mut dyn JobStore, jobs: &[i64]) -> Result<bool, ExecError> {
+        for &id in jobs {
+            let Some(job) = self.job(id, store)? else {
+                continue;
+            };
+            match crate::split::request(store, id, &job.spec) {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                // Deleted since it was listed.
+                Err(ExecError::Store(StoreError::NoSuchJob { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// Advances the pipelines this worker serves (see [`crate::advance`]) when it ran out of

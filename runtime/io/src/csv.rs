@@ -31,7 +31,7 @@ impl InputFormat for Csv {
     fn open<'a>(
         &self,
         file: &'a InputFile,
-        range: &'a FileRange,
+        range: &FileRange,
         inner: &str,
         options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {

@@ -49,7 +49,7 @@ impl InputFormat for Generate {
     fn open<'a>(
         &self,
         file: &'a InputFile,
-        range: &'a FileRange,
+        range: &FileRange,
         inner: &str,
         _options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {

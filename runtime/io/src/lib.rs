@@ -41,7 +41,7 @@ pub use compress::Compression;
 pub use format::{Format, PREFIXES};
 pub use reader::{BadRecord, ReadOptions};
 pub use resolve::{parse_settings, resolve_inputs};
-pub use shard::{ShardReader, plan};
+pub use shard::{ShardReader, SplitPlan, plan, splittable_bytes};
 pub use sqlite::{KeyRange, SQLITE_OVERSAMPLING};
 
 use std::path::PathBuf;

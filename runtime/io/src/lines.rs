@@ -23,8 +23,8 @@ use std::io::{BufRead, BufReader, Read};
 pub(crate) struct Lines;
 
 impl Lines {
-    /// Whether the planner may cut this file at any line start.
-    fn byte_splittable(file: &InputFile) -> bool {
+    /// Whether the planner (or a straggler split) may cut this file at any line start.
+    pub(crate) fn byte_splittable(file: &InputFile) -> bool {
         matches!(file.format, Format::Lines | Format::Jsonl) && file.codec() == Compression::None
     }
 }
@@ -58,7 +58,7 @@ impl InputFormat for Lines {
     fn open<'a>(
         &self,
         file: &'a InputFile,
-        range: &'a FileRange,
+        range: &FileRange,
         inner: &str,
         options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {
@@ -192,6 +192,25 @@ fn next_line_start(f: &InputFile, offset: u64) -> Result<u64, InputError> {
         pos += n as u64;
         reader.consume(n);
     }
+}
+
+/// Where a plain text range read from `from` (line `from_line`) can be cut near `target`: the
+/// first line start at or after it and its line number, if that is before `end`. For a running
+/// task's straggler split (see `ShardReader::plan_split`): the count reads `from..cut` once.
+pub(crate) fn cut_near(
+    f: &InputFile,
+    (from, from_line): (u64, u64),
+    target: u64,
+    end: u64,
+) -> Result<Option<(u64, u64)>, InputError> {
+    if target <= from || target >= end {
+        return Ok(None);
+    }
+    let cut = next_line_start(f, target)?;
+    if cut >= end {
+        return Ok(None);
+    }
+    Ok(Some((cut, from_line + count_newlines(f, from, cut)?)))
 }
 
 /// Ranged GETs in flight while counting an object's lines at plan time.

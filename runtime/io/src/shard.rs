@@ -49,7 +49,8 @@ pub fn plan(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, InputError> 
 /// Reads a shard's records as kv batches, from a cursor.
 pub struct ShardReader<'a> {
     files: &'a [InputFile],
-    ranges: &'a [FileRange],
+    /// The shard's ranges; a straggler split may cut them short (see [`ShardReader::apply_split`]).
+    ranges: Vec<FileRange>,
     range: usize,
     /// INNER cursor to open `range` at, instead of its start.
     resume: Option<String>,
@@ -67,23 +68,14 @@ impl<'a> ShardReader<'a> {
     /// [`ShardReader::position`] of an earlier reader of the same shard).
     pub fn open(
         files: &'a [InputFile],
-        shard: &'a Shard,
+        shard: &Shard,
         cursor: &str,
         options: ReadOptions,
     ) -> Result<Self, InputError> {
-        let (range, resume) = if cursor.is_empty() {
-            (0, None)
-        } else {
-            let (r, inner) = cursor.split_once(':').unwrap_or((cursor, ""));
-            let r = r.parse::<usize>().map_err(|_| InputError::Corrupt {
-                path: "job store".into(),
-                message: format!("malformed cursor {cursor:?} (expected RANGE:POSITION)"),
-            })?;
-            (r, (!inner.is_empty()).then(|| inner.to_owned()))
-        };
+        let (range, resume) = parse_cursor(cursor)?;
         Ok(ShardReader {
             files,
-            ranges: &shard.ranges,
+            ranges: shard.ranges.clone(),
             range,
             resume,
             current: None,
@@ -223,6 +215,252 @@ impl<'a> ShardReader<'a> {
     }
 }
 
+/// `RANGE:INNER` (or empty: the shard's start) as the range index and its INNER cursor.
+fn parse_cursor(cursor: &str) -> Result<(usize, Option<String>), InputError> {
+    if cursor.is_empty() {
+        return Ok((0, None));
+    }
+    let (r, inner) = cursor.split_once(':').unwrap_or((cursor, ""));
+    let r = r.parse::<usize>().map_err(|_| InputError::Corrupt {
+        path: "job store".into(),
+        message: format!("malformed cursor {cursor:?} (expected RANGE:POSITION)"),
+    })?;
+    Ok((r, (!inner.is_empty()).then(|| inner.to_owned())))
+}
+
+/// How the unread rest of a running shard is cut in two (see [`ShardReader::plan_split`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitPlan {
+    /// What the reader keeps: a prefix of its ranges, the last one perhaps ending earlier, so
+    /// every cursor it handed out stays valid.
+    pub kept: Vec<FileRange>,
+    /// What a new task reads, in input order.
+    pub given: Vec<FileRange>,
+    /// The index (among the reader's ranges) of the range the given part starts in.
+    pub at_range: usize,
+    /// Where in that range it starts (the range's units: a byte offset for text).
+    pub at: u64,
+}
+
+/// Whether a range is plain text: read from a seekable file, every byte a record's byte, so
+/// where slices end can be worked out without reading the records.
+fn is_plain(files: &[InputFile], range: &FileRange) -> bool {
+    range.keys.is_none()
+        && range.members.is_none()
+        && crate::lines::Lines::byte_splittable(&files[range.file])
+}
+
+/// A position in a shard: a range and a byte offset in its file, with the line number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct At {
+    range: usize,
+    offset: u64,
+    line: u64,
+}
+
+/// Where a reader at `range`:`inner` is, if that range is plain text.
+fn plain_position(
+    files: &[InputFile],
+    ranges: &[FileRange],
+    range: usize,
+    inner: Option<&str>,
+) -> Result<Option<At>, InputError> {
+    let Some(r) = ranges.get(range) else {
+        return Ok(None);
+    };
+    if inner == Some("end") || !is_plain(files, r) {
+        return Ok(None);
+    }
+    let (offset, line, _) = crate::reader::parse_text_position(
+        &files[r.file],
+        inner.unwrap_or(""),
+        (r.start, r.first_line),
+    )?;
+    Ok(Some(At {
+        range,
+        offset,
+        line,
+    }))
+}
+
+/// Bytes of plain text from `at` up to the first range that is not plain (or the end).
+fn plain_bytes_from(files: &[InputFile], ranges: &[FileRange], at: At) -> u64 {
+    let mut bytes = ranges[at.range].end.saturating_sub(at.offset);
+    for r in ranges[at.range + 1..]
+        .iter()
+        .take_while(|r| is_plain(files, r))
+    {
+        bytes += r.end - r.start;
+    }
+    bytes
+}
+
+/// How much of a shard's unread rest, from a committed `cursor`, a straggler split could give
+/// to another task: the plain text from the cursor up to the first range that is not plain
+/// (zero when the cursor is in one). See [`ShardReader::plan_split`].
+pub fn splittable_bytes(files: &[InputFile], ranges: &[FileRange], cursor: &str) -> u64 {
+    let Ok((range, inner)) = parse_cursor(cursor) else {
+        return 0;
+    };
+    match plain_position(files, ranges, range, inner.as_deref()) {
+        Ok(Some(at)) => plain_bytes_from(files, ranges, at),
+        _ => 0,
+    }
+}
+
+impl ShardReader<'_> {
+    /// Where the slice starting at `from` ends when slices are `slice_bytes` of records: the
+    /// first record end at least that far on, crossing into the next ranges as a slice does;
+    /// `None` past the plain text or at the shard's end.
+    fn slice_end(&self, from: At, slice_bytes: u64) -> Result<Option<At>, InputError> {
+        let mut left = slice_bytes;
+        let mut at = from;
+        loop {
+            let r = &self.ranges[at.range];
+            let here = r.end - at.offset;
+            if left < here {
+                break;
+            }
+            left -= here;
+            // The slice takes the rest of this range: it ends where the next one starts, or
+            // goes on into it.
+            let next = at.range + 1;
+            match self.ranges.get(next) {
+                Some(n) if is_plain(self.files, n) => {
+                    at = At {
+                        range: next,
+                        offset: n.start,
+                        line: n.first_line,
+                    };
+                    if left == 0 {
+                        return Ok(Some(at));
+                    }
+                }
+                _ => return Ok(None),
+            }
+        }
+        let r = &self.ranges[at.range];
+        let target = at.offset + left;
+        match crate::lines::cut_near(&self.files[r.file], (at.offset, at.line), target, r.end)? {
+            Some((offset, line)) => Ok(Some(At {
+                range: at.range,
+                offset,
+                line,
+            })),
+            // The record ends the range: the slice ends where the next range starts.
+            None => match self.ranges.get(at.range + 1) {
+                Some(n) if is_plain(self.files, n) => Ok(Some(At {
+                    range: at.range + 1,
+                    offset: n.start,
+                    line: n.first_line,
+                })),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// Where to cut the unread rest of the shard, called at the end of a slice, so that another
+    /// task can read about half of it: at the start of a later slice, exactly where a slice of
+    /// `slice_bytes` would start if the shard were read whole. Both parts are then read in the
+    /// same slices, and so in the same batches, as without the split: every slice's output,
+    /// and every counter, is the same either way. Slice ends are worked out only through plain
+    /// text (seekable files whose bytes are all records' bytes; a few bytes are read near each
+    /// end to find its line start), so a reader inside a compressed file, a zip member or a
+    /// table is not split, nor is what follows one. `None` when less than `min_bytes` of plain
+    /// text is left or no slice end falls inside it. The reader is not changed:
+    /// [`ShardReader::apply_split`] does that once the split is committed.
+    pub fn plan_split(
+        &self,
+        slice_bytes: u64,
+        min_bytes: u64,
+    ) -> Result<Option<SplitPlan>, InputError> {
+        let inner = match (&self.current, &self.resume) {
+            (Some(r), _) => Some(r.cursor()),
+            (None, inner) => inner.clone(),
+        };
+        let Some(from) = plain_position(self.files, &self.ranges, self.range, inner.as_deref())?
+        else {
+            return Ok(None);
+        };
+        let plain = plain_bytes_from(self.files, &self.ranges, from);
+        if plain < min_bytes.max(1) || slice_bytes == 0 {
+            return Ok(None);
+        }
+        // What is left, plain or not: the given part takes the end, so it should be about half.
+        let rest: u64 = plain
+            + self.ranges[from.range + 1..]
+                .iter()
+                .skip_while(|r| is_plain(self.files, r))
+                .map(|r| r.end - r.start)
+                .sum::<u64>();
+        let half = rest / 2;
+        let distance = |at: At| -> u64 {
+            let mut d = 0;
+            for (i, r) in self
+                .ranges
+                .iter()
+                .enumerate()
+                .take(at.range + 1)
+                .skip(from.range)
+            {
+                let a = if i == from.range {
+                    from.offset
+                } else {
+                    r.start
+                };
+                let b = if i == at.range { at.offset } else { r.end };
+                d += b - a;
+            }
+            d
+        };
+        let mut best: Option<(u64, At)> = None;
+        let mut at = from;
+        while let Some(end) = self.slice_end(at, slice_bytes)? {
+            let d = distance(end);
+            let off_by = d.abs_diff(half);
+            if best.is_none_or(|(b, _)| off_by < b) {
+                best = Some((off_by, end));
+            }
+            if d >= half {
+                break;
+            }
+            at = end;
+        }
+        let Some((_, cut)) = best else {
+            return Ok(None);
+        };
+        let j = cut.range;
+        let (kept, given) = if cut.offset == self.ranges[j].start {
+            (self.ranges[..j].to_vec(), self.ranges[j..].to_vec())
+        } else {
+            let mut kept = self.ranges[..=j].to_vec();
+            kept[j].end = cut.offset;
+            let mut given = self.ranges[j..].to_vec();
+            given[0].start = cut.offset;
+            given[0].first_line = cut.line;
+            (kept, given)
+        };
+        Ok(Some(SplitPlan {
+            kept,
+            given,
+            at_range: j,
+            at: cut.offset,
+        }))
+    }
+
+    /// Keeps only `plan.kept` (a split of this reader's rest was committed): a range cut short
+    /// while being read is reopened at the reader's position, with its new end.
+    pub fn apply_split(&mut self, plan: &SplitPlan) {
+        let cut_current = plan.kept.len() == self.range + 1
+            && self.ranges.get(self.range).map(|r| r.end) != plan.kept.last().map(|r| r.end);
+        self.ranges = plan.kept.clone();
+        if cut_current && let Some(reader) = self.current.take() {
+            self.resume = Some(reader.cursor());
+            self.source_seen = None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +482,165 @@ mod tests {
                 return out;
             }
         }
+    }
+
+    /// Reads up to `n` records of `reader` as (key, value) pairs.
+    fn take(reader: &mut ShardReader<'_>, n: u64) -> Vec<(String, String)> {
+        let mut buf = Vec::new();
+        let mut left = n;
+        while left > 0 && !reader.is_finished() {
+            let stats = reader.next_batch(&mut buf, u64::MAX, left).unwrap();
+            if stats.records == 0 {
+                break;
+            }
+            left -= stats.records;
+        }
+        mr_codec::kvs(&buf)
+            .map(|kv| {
+                let (k, v) = kv.unwrap();
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                (text(k), text(v))
+            })
+            .collect()
+    }
+
+    /// Reads one slice as a map task does: batches until `slice` bytes of records.
+    fn read_slice(reader: &mut ShardReader<'_>, slice: u64) -> Vec<(String, String)> {
+        let mut buf = Vec::new();
+        let mut bytes = 0;
+        while bytes < slice {
+            let max = (64 << 10).min(slice - bytes);
+            let stats = reader.next_batch(&mut buf, max, u64::MAX).unwrap();
+            bytes += stats.bytes;
+            if stats.records == 0 && reader.is_finished() {
+                break;
+            }
+        }
+        mr_codec::kvs(&buf)
+            .map(|kv| {
+                let (k, v) = kv.unwrap();
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                (text(k), text(v))
+            })
+            .collect()
+    }
+
+    /// The rest of `reader`'s shard, slice by slice (empty slices left out).
+    fn slices(reader: &mut ShardReader<'_>, slice: u64) -> Vec<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        while !reader.is_finished() {
+            let records = read_slice(reader, slice);
+            if !records.is_empty() {
+                out.push(records);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_split_cuts_where_a_slice_would_start_so_every_slice_reads_the_same_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..3000).map(|i| format!("line {i}\n")).collect();
+        let files = vec![
+            input(dir.path(), "a.txt", text.as_bytes()),
+            input(dir.path(), "b.txt", b"x\r\ny\n\nlast without newline"),
+            input(dir.path(), "c.jsonl", b"{\"a\":1}\n[2]\n"),
+            input(dir.path(), "d.txt", text.as_bytes()),
+            input(dir.path(), "e.txt.gz", &gz(text.as_bytes())),
+            input(dir.path(), "f.txt", text.as_bytes()),
+        ];
+        let whole = |i: usize| FileRange {
+            file: i,
+            start: 0,
+            end: files[i].len,
+            first_line: 1,
+            keys: None,
+            members: None,
+        };
+        // A shard starting mid-file, as planning cuts them.
+        let mut first = whole(0);
+        first.start = text.find("line 100\n").unwrap() as u64;
+        first.first_line = 101;
+        let shard = Shard {
+            index: 0,
+            ranges: [first].into_iter().chain((1..6).map(whole)).collect(),
+        };
+        let options = ReadOptions::default();
+        let mut splits = 0;
+        for slice in [1000, 4096, 7777, 40_000] {
+            let unsplit = slices(
+                &mut ShardReader::open(&files, &shard, "", options).unwrap(),
+                slice,
+            );
+            assert_eq!(
+                unsplit.iter().map(Vec::len).sum::<usize>(),
+                2900 + 4 + 2 + 9000
+            );
+            assert_eq!(unsplit[0][0].0, "a.txt:101");
+            for k in 0..unsplit.len() {
+                let mut reader = ShardReader::open(&files, &shard, "", options).unwrap();
+                let mut got: Vec<Vec<(String, String)>> =
+                    (0..k).map(|_| read_slice(&mut reader, slice)).collect();
+                // Resuming from the committed cursor must not matter either.
+                let cursor = reader.position();
+                let mut reader = ShardReader::open(&files, &shard, &cursor, options).unwrap();
+                let plain = splittable_bytes(&files, &shard.ranges, &cursor);
+                let Some(plan) = reader.plan_split(slice, 1).unwrap() else {
+                    got.extend(slices(&mut reader, slice));
+                    assert!(got == unsplit, "{slice}-byte slices, no split after {k}");
+                    continue;
+                };
+                splits += 1;
+                assert!(plain > 0, "{slice}/{k}: a split with no plain text left");
+                reader.apply_split(&plan);
+                got.extend(slices(&mut reader, slice));
+                let given = Shard {
+                    index: 1,
+                    ranges: plan.given.clone(),
+                };
+                let mut other = ShardReader::open(&files, &given, "", options).unwrap();
+                // The given part splits again, before it starts.
+                if let Some(again) = other.plan_split(slice, 1).unwrap() {
+                    other.apply_split(&again);
+                    got.extend(slices(&mut other, slice));
+                    let last = Shard {
+                        index: 2,
+                        ranges: again.given,
+                    };
+                    got.extend(slices(
+                        &mut ShardReader::open(&files, &last, "", options).unwrap(),
+                        slice,
+                    ));
+                } else {
+                    got.extend(slices(&mut other, slice));
+                }
+                assert_eq!(
+                    got.len(),
+                    unsplit.len(),
+                    "{slice}-byte slices, split after {k}"
+                );
+                assert!(
+                    got == unsplit,
+                    "{slice}-byte slices, split after {k}: slices differ"
+                );
+            }
+        }
+        assert!(splits >= 20, "{splits}");
+    }
+
+    #[test]
+    fn one_compressed_file_being_read_cannot_be_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..3000).map(|i| format!("line {i}\n")).collect();
+        let files = vec![input(dir.path(), "b.txt.gz", &gz(text.as_bytes()))];
+        let shard = crate::plan(&files, 4).unwrap().remove(0);
+        let mut reader = ShardReader::open(&files, &shard, "", ReadOptions::default()).unwrap();
+        take(&mut reader, 10);
+        assert_eq!(reader.plan_split(100, 1).unwrap(), None);
+        assert_eq!(
+            splittable_bytes(&files, &shard.ranges, &reader.position()),
+            0
+        );
     }
 
     #[test]

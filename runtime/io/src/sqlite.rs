@@ -54,7 +54,7 @@ impl InputFormat for Sqlite {
     fn open<'a>(
         &self,
         file: &'a InputFile,
-        range: &'a FileRange,
+        range: &FileRange,
         inner: &str,
         _options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {

@@ -34,7 +34,7 @@ impl InputFormat for Zip {
     fn open<'a>(
         &self,
         file: &'a InputFile,
-        range: &'a FileRange,
+        range: &FileRange,
         inner: &str,
         options: ReadOptions,
     ) -> Result<Box<dyn RangeReader + 'a>, InputError> {

@@ -43,6 +43,7 @@ macro_rules! conformance_tests {
             components_are_kept_by_content,
             pipelines_are_found_by_output_and_keep_their_stages,
             a_stage_is_claimed_once_and_updated_under_its_claim,
+            a_requested_split_is_answered_at_a_commit_and_outputs_keep_input_order,
         );
     };
     ($fresh:expr; $($name:ident),* $(,)?) => {$(
@@ -107,6 +108,8 @@ pub(crate) fn commit<'a>(
         counters,
         last,
         max_job_counters: None,
+        split: None,
+        answers_split: false,
     }
 }
 
@@ -352,6 +355,7 @@ pub(crate) fn a_resumed_task_starts_from_its_committed_cursor(b: &dyn Backend) {
         outputs,
         vec![CommittedOutput {
             idx: 0,
+            origin: 0,
             slice: 0,
             file: out
         }]
@@ -1007,4 +1011,181 @@ pub(crate) fn a_stage_is_claimed_once_and_updated_under_its_claim(b: &dyn Backen
         (row.state, row.fingerprint.as_deref()),
         (StageState::Done, Some("fp"))
     );
+}
+
+pub(crate) fn a_requested_split_is_answered_at_a_commit_and_outputs_keep_input_order(
+    b: &dyn Backend,
+) {
+    let mut s = b.open();
+    let s = s.as_mut();
+    let job = new_job(s, "fp", 2, 1);
+    let mut a = lease(s, job, "w1");
+    let mut b2 = lease(s, job, "w2");
+    assert_eq!((a.idx, b2.idx, a.bounds.clone()), (0, 1, None));
+    let out = |path: &str| OutputFile {
+        path: path.into(),
+        part: 0,
+        bytes: 1,
+        records: 1,
+        checksum: "x".into(),
+    };
+    let split = |kept: &'static str, given: &'static str, position: &'static str| SplitOff {
+        kept,
+        given,
+        position,
+        detail: "the rest",
+    };
+    // Not asked: a commit carrying a split is committed without it.
+    let unasked = [out("a0")];
+    let committed = s
+        .commit_slice(
+            &mut a,
+            &SliceCommit {
+                outputs: &unasked,
+                split: Some(split("k", "g", "1")),
+                answers_split: true,
+                ..commit("c1", &records(1), false)
+            },
+        )
+        .unwrap();
+    assert_eq!((committed, a.bounds.clone()), (None, None));
+    // Asked: the owner sees it; only a leased map task can be asked, once.
+    assert!(!s.split_wanted(&a).unwrap());
+    assert!(s.request_split(job, 0).unwrap());
+    assert!(!s.request_split(job, 0).unwrap(), "already asked");
+    assert!(!s.request_split(job, 7).unwrap(), "no such task");
+    assert!(s.split_wanted(&a).unwrap());
+    // A commit that does not answer keeps the request.
+    s.commit_slice(&mut a, &commit("c2", &records(1), false))
+        .unwrap();
+    assert!(s.split_wanted(&a).unwrap());
+    // A fenced answer splits nothing.
+    let mut stale = a.clone();
+    stale.attempt += 7;
+    let refused = s.commit_slice(
+        &mut stale,
+        &SliceCommit {
+            split: Some(split("k", "g", "1")),
+            answers_split: true,
+            ..commit("c3", &records(1), false)
+        },
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(s.tasks(job).unwrap().len(), 4);
+    // The answer: a new pending map task, numbered after the planned ones.
+    let second = [out("a2")];
+    let new = s
+        .commit_slice(
+            &mut a,
+            &SliceCommit {
+                outputs: &second,
+                split: Some(split(
+                    "kept-bounds",
+                    "given-bounds",
+                    "0000000001.0000000000000000009",
+                )),
+                answers_split: true,
+                ..commit("c3", &records(1), false)
+            },
+        )
+        .unwrap();
+    assert_eq!(new, Some(2));
+    assert_eq!(a.bounds.as_deref(), Some("kept-bounds"));
+    assert!(!s.split_wanted(&a).unwrap(), "answered");
+    // Split again: the new part starts before the first split-off one (a lower position).
+    assert!(s.request_split(job, 0).unwrap());
+    let third = [out("a3")];
+    let again = s
+        .commit_slice(
+            &mut a,
+            &SliceCommit {
+                outputs: &third,
+                split: Some(split("kept-2", "given-2", "0000000001.0000000000000000005")),
+                answers_split: true,
+                ..commit("c4", &records(1), false)
+            },
+        )
+        .unwrap();
+    assert_eq!((again, a.bounds.as_deref()), (Some(3), Some("kept-2")));
+    let tasks = s.tasks(job).unwrap();
+    let t2 = tasks
+        .iter()
+        .find(|t| t.kind == TaskKind::Map && t.idx == 2)
+        .expect("the split-off task");
+    assert_eq!(
+        (t2.state, t2.split_from, t2.bounds.as_deref()),
+        (TaskState::Pending, Some(0), Some("given-bounds"))
+    );
+    let t0 = &tasks[0];
+    assert_eq!(
+        (t0.split_from, t0.bounds.as_deref()),
+        (None, Some("kept-2"))
+    );
+    // The phase waits for the new task too.
+    finish(s, &mut a, 1);
+    let last_b = [out("b0")];
+    s.commit_slice(
+        &mut b2,
+        &SliceCommit {
+            outputs: &last_b,
+            ..commit("end", &records(1), true)
+        },
+    )
+    .unwrap();
+    assert_eq!(s.job(job).unwrap().phase, Phase::Map);
+    let mut c = lease(s, job, "w3");
+    assert_eq!((c.idx, c.bounds.as_deref()), (2, Some("given-bounds")));
+    // An answer that comes too late (its task ends with this slice) splits nothing.
+    assert!(s.request_split(job, 2).unwrap());
+    let last_c = [out("c0")];
+    let none = s
+        .commit_slice(
+            &mut c,
+            &SliceCommit {
+                outputs: &last_c,
+                split: Some(split("k", "g", "2")),
+                answers_split: true,
+                ..commit("end", &records(1), true)
+            },
+        )
+        .unwrap();
+    assert_eq!(none, None);
+    assert_eq!(s.job(job).unwrap().phase, Phase::Map);
+    let mut d = lease(s, job, "w4");
+    assert_eq!((d.idx, d.bounds.as_deref()), (3, Some("given-2")));
+    let last_d = [out("d0")];
+    s.commit_slice(
+        &mut d,
+        &SliceCommit {
+            outputs: &last_d,
+            ..commit("end", &records(1), true)
+        },
+    )
+    .unwrap();
+    assert_eq!(s.job(job).unwrap().phase, Phase::Reduce);
+    // Outputs in input order: shard 0's own slices, then the tasks split off it by position
+    // (not by number), then shard 1.
+    let order: Vec<(u32, u32, String)> = s
+        .outputs(job, TaskKind::Map)
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.idx, o.origin, o.file.path))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            (0, 0, "a0".to_owned()),
+            (0, 0, "a2".to_owned()),
+            (0, 0, "a3".to_owned()),
+            (3, 0, "d0".to_owned()),
+            (2, 0, "c0".to_owned()),
+            (1, 1, "b0".to_owned()),
+        ]
+    );
+    let events = s.events(job, 0, 1000).unwrap();
+    let splits: Vec<_> = events
+        .iter()
+        .filter(|e| e.event == EventKind::TaskSplit)
+        .collect();
+    assert_eq!(splits.len(), 2, "{events:?}");
 }

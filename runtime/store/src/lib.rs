@@ -41,8 +41,8 @@ pub use failpoint::{failpoint, pausepoint};
 pub use model::{
     Acquired, AttemptError, Cancelled, CommittedOutput, Event, EventKind, Failure, HookOutcome,
     HookRow, HookState, JobRow, JobStatus, Lease, LeaseRow, NewJob, NewPipeline, Outcome,
-    OutputFile, Phase, PipelinePhase, PipelineRow, Retry, SliceCommit, StageRow, StageState,
-    StageUpdate, TaskCounts, TaskKind, TaskRow, TaskState,
+    OutputFile, Phase, PipelinePhase, PipelineRow, Retry, SliceCommit, SplitOff, StageRow,
+    StageState, StageUpdate, TaskCounts, TaskKind, TaskRow, TaskState,
 };
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
@@ -98,18 +98,30 @@ pub trait JobStore: Send {
     /// and [`StoreError::Cancelled`] when the job was cancelled.
     fn heartbeat(&mut self, lease: &Lease, lease_ms: i64) -> Result<(), StoreError>;
 
+    /// Asks the owner of leased map task `idx` to give part of its unread input to a new task
+    /// (an idle worker found nothing pending). The owner polls [`JobStore::split_wanted`] and
+    /// answers at its next slice commit ([`SliceCommit::split`]), so the split is fenced by its
+    /// lease and cut past what it has read. Returns whether the request was recorded (the task
+    /// is leased and no request is pending).
+    fn request_split(&mut self, job: i64, idx: u32) -> Result<bool, StoreError>;
+
+    /// Whether a split of `lease`'s task was requested and not yet answered (a read).
+    fn split_wanted(&self, lease: &Lease) -> Result<bool, StoreError>;
+
     /// Records that a slice started (a lifecycle event; no state changes).
     fn slice_started(&mut self, lease: &Lease) -> Result<(), StoreError>;
 
     /// Commits one slice in one transaction (see [`SliceCommit`]); with `last`, the task is
     /// done and, if it was its phase's last, the next phase opens. Refused, with nothing
     /// written, when the lease was lost, the job cancelled, or the counter cap exceeded. On
-    /// success the lease's cursor and slice count move on.
+    /// success the lease's cursor and slice count move on. Returns the index of the task split
+    /// off, when the commit carried a split that was still wanted (the lease's bounds then
+    /// become the kept part).
     fn commit_slice(
         &mut self,
         lease: &mut Lease,
         commit: &SliceCommit<'_>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Option<u32>, StoreError>;
 
     /// Records a failed attempt. The task goes back to pending, runnable again after the
     /// backoff, or, with [`Retry::Never`] or once it has failed `max_attempts` times, to
@@ -123,7 +135,8 @@ pub trait JobStore: Send {
     /// or the job cancelled.
     fn record_refusal(&mut self, lease: &Lease, what: &str) -> Result<(), StoreError>;
 
-    /// Every committed output of the job's tasks of `kind`, in (task, slice, path) order.
+    /// Every committed output of the job's tasks of `kind`, in input order: by planned shard,
+    /// the position of a split-off task within it, then slice and path.
     fn outputs(&self, job: i64, kind: TaskKind) -> Result<Vec<CommittedOutput>, StoreError>;
 
     /// The job's counters: every task's committed totals, summed, by name.

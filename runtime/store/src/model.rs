@@ -175,6 +175,9 @@ named_enum! {
         SliceCommitted = "slice-committed",
         /// A task's last slice was committed.
         TaskCompleted = "task-completed",
+        /// A running map task handed the unread rest of its shard (part of it) to a new task,
+        /// because a worker had nothing to do (see [`crate::JobStore::request_split`]).
+        TaskSplit = "task-split",
         /// An attempt failed.
         AttemptFailed = "attempt-failed",
         /// A commit was refused (lease lost or job cancelled).
@@ -227,6 +230,9 @@ pub struct Lease {
     pub cursor: String,
     /// Slices committed so far; the next slice's number.
     pub slices: u32,
+    /// What a map task reads when it is not its planned shard: the bounds of a task split off
+    /// another (or of one that gave part of its shard away), as the executor encoded them.
+    pub bounds: Option<String>,
 }
 
 /// What [`crate::JobStore::acquire`] found.
@@ -269,6 +275,9 @@ pub struct OutputFile {
 pub struct CommittedOutput {
     /// Task index (shard or partition).
     pub idx: u32,
+    /// The planned shard whose input the task read: `idx`, except for a task split off
+    /// another (see [`crate::JobStore::request_split`]).
+    pub origin: u32,
     /// Slice number within the task.
     pub slice: u32,
     /// The file.
@@ -328,6 +337,29 @@ pub struct SliceCommit<'a> {
     pub last: bool,
     /// Most distinct `job.` counter names the job may have once this slice is committed.
     pub max_job_counters: Option<u32>,
+    /// A map task's answer to a split request: the part of its shard it keeps and the part a
+    /// new task reads. Applied only while a split is still wanted (see
+    /// [`crate::JobStore::request_split`]); otherwise the slice commits without it.
+    pub split: Option<SplitOff<'a>>,
+    /// Whether this commit answers a split request (with `split`, or without one when the
+    /// task cannot split): the request is cleared either way.
+    pub answers_split: bool,
+}
+
+/// The unread rest of a map task's shard, given to a new map task (see [`SliceCommit::split`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SplitOff<'a> {
+    /// The splitting task's own bounds from now on (executor-encoded; a prefix of what it
+    /// read before, so its committed cursor stays valid).
+    pub kept: &'a str,
+    /// The new task's bounds.
+    pub given: &'a str,
+    /// Where the new task's input starts within its planned shard, as text that sorts in input
+    /// order among the tasks of that shard (the planned task's own position is empty). Outputs
+    /// are ordered by (planned shard, position), so values keep their input order.
+    pub position: &'a str,
+    /// For the event: what was split off, in words.
+    pub detail: &'a str,
 }
 
 /// When a failed task runs again.
@@ -511,6 +543,19 @@ pub struct TaskRow {
     pub slices: u32,
     /// Current lease holder.
     pub owner: Option<String>,
+    /// The planned shard a map task split off another reads part of (`None` for planned
+    /// tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_from: Option<u32>,
+    /// Where its last committed slice ended (opaque; empty before the first).
+    #[serde(skip)]
+    pub cursor: String,
+    /// Its bounds when they are not its planned shard's (see [`Lease::bounds`]).
+    #[serde(skip)]
+    pub bounds: Option<String>,
+    /// Whether a split of this task was asked for and not yet answered.
+    #[serde(skip)]
+    pub split_wanted: bool,
     /// Committed counters of this task, built-in and `job.NAME` (serialized as one map).
     #[serde(serialize_with = "pairs_as_map")]
     pub counters: Vec<(String, i64)>,

@@ -172,6 +172,18 @@ CREATE TABLE stages (
     PRIMARY KEY (pipeline, name)
 );
 ",
+    r"
+-- Straggler splitting: a running map task can hand the unread rest of its shard to a new
+-- task. `origin` is the planned shard a task reads (part of), `position` where in it the
+-- task starts (sorts in input order; empty for the planned task), `bounds` the executor's
+-- encoding of what the task reads when that is not its planned shard, `split_wanted` a
+-- request from an idle worker that the task's owner answers at its next slice commit.
+ALTER TABLE tasks ADD COLUMN origin INTEGER;
+ALTER TABLE tasks ADD COLUMN position TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN bounds TEXT;
+ALTER TABLE tasks ADD COLUMN split_wanted INTEGER NOT NULL DEFAULT 0;
+UPDATE tasks SET origin = idx;
+",
 ];
 
 /// The first migration alone, for the test that upgrades an old store.
@@ -484,7 +496,15 @@ fn advance_phase(
 }
 
 /// A task row as `acquire` reads it.
-type Candidate = (u32, u32, String, u32, TaskState, Option<String>);
+type Candidate = (
+    u32,
+    u32,
+    String,
+    u32,
+    TaskState,
+    Option<String>,
+    Option<String>,
+);
 
 fn candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
     Ok((
@@ -494,6 +514,7 @@ fn candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
@@ -526,7 +547,7 @@ impl JobStore for SqliteStore {
             .map_err(err)?;
             let id = tx.last_insert_rowid();
             let mut insert = tx
-                .prepare("INSERT INTO tasks (job, kind, idx) VALUES (?, ?, ?)")
+                .prepare("INSERT INTO tasks (job, kind, idx, origin) VALUES (?, ?, ?, ?)")
                 .map_err(err)?;
             for (kind, n) in [
                 (TaskKind::Map, job.map_tasks),
@@ -534,7 +555,7 @@ impl JobStore for SqliteStore {
                 (TaskKind::Finalize, 1),
             ] {
                 for idx in 0..n {
-                    insert.execute(params![id, kind, idx]).map_err(err)?;
+                    insert.execute(params![id, kind, idx, idx]).map_err(err)?;
                 }
             }
             let detail = format!("{} map tasks, {} reduce tasks", job.map_tasks, job.reduce_tasks);
@@ -681,7 +702,7 @@ impl JobStore for SqliteStore {
             };
             let mut found: Option<Candidate> = tx
                 .query_row(
-                    "SELECT idx, attempt, cursor, slices, state, owner FROM tasks
+                    "SELECT idx, attempt, cursor, slices, state, owner, bounds FROM tasks
                      WHERE job = ? AND kind = ?
                        AND ((state = 'pending' AND not_before <= ?)
                             OR (state = 'leased' AND expires_at <= ?))
@@ -694,7 +715,7 @@ impl JobStore for SqliteStore {
             if found.is_none() {
                 let mut stmt = tx
                     .prepare(
-                        "SELECT idx, attempt, cursor, slices, state, owner FROM tasks
+                        "SELECT idx, attempt, cursor, slices, state, owner, bounds FROM tasks
                          WHERE job = ? AND kind = ? AND state = 'leased' ORDER BY idx",
                     )
                     .map_err(err)?;
@@ -707,7 +728,7 @@ impl JobStore for SqliteStore {
                     .into_iter()
                     .find(|t| t.5.as_deref().is_some_and(is_dead));
             }
-            let Some((idx, attempt, cursor, slices, state, previous_owner)) = found else {
+            let Some((idx, attempt, cursor, slices, state, previous_owner, bounds)) = found else {
                 let retry_at_ms: Option<i64> = tx
                     .query_row(
                         "SELECT MIN(CASE WHEN state = 'leased' THEN expires_at ELSE not_before END)
@@ -750,6 +771,7 @@ impl JobStore for SqliteStore {
                 owner: owner.to_owned(),
                 cursor,
                 slices,
+                bounds,
             };
             let (name, detail) = EventKind::for_lease(state, previous_owner.as_deref(), attempt);
             event(
@@ -789,6 +811,30 @@ impl JobStore for SqliteStore {
         })
     }
 
+    fn split_wanted(&self, lease: &Lease) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT split_wanted FROM tasks WHERE job = ? AND kind = ? AND idx = ?",
+                params![lease.job, lease.kind, lease.idx],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
+    fn request_split(&mut self, job: i64, idx: u32) -> Result<bool, StoreError> {
+        self.immediate(|tx, err, _| {
+            let changed = tx
+                .execute(
+                    "UPDATE tasks SET split_wanted = 1
+                     WHERE job = ? AND kind = 'map' AND idx = ? AND state = 'leased'
+                       AND split_wanted = 0",
+                    params![job, idx],
+                )
+                .map_err(err)?;
+            Ok(changed == 1)
+        })
+    }
+
     fn slice_started(&mut self, lease: &Lease) -> Result<(), StoreError> {
         self.immediate(|tx, err, now_ms| {
             event(
@@ -807,16 +853,18 @@ impl JobStore for SqliteStore {
         &mut self,
         lease: &mut Lease,
         commit: &SliceCommit<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u32>, StoreError> {
         let SliceCommit {
             cursor,
             outputs,
             last,
             max_job_counters,
+            answers_split,
+            split,
             ..
         } = *commit;
         let held: &Lease = lease;
-        self.immediate(|tx, err, now_ms| {
+        let split_to = self.immediate(|tx, err, now_ms| {
             let lease = held;
             let slice = lease.slices;
             let changed = tx
@@ -831,6 +879,45 @@ impl JobStore for SqliteStore {
                 .map_err(err)?;
             if changed != 1 {
                 return Err(Self::refusal(tx, lease));
+            }
+            let mut split_to = None;
+            if answers_split {
+                let wanted: bool = tx
+                    .query_row(
+                        "SELECT split_wanted FROM tasks WHERE job = ? AND kind = ? AND idx = ?",
+                        params![lease.job, lease.kind, lease.idx],
+                        |r| r.get(0),
+                    )
+                    .map_err(err)?;
+                tx.execute(
+                    "UPDATE tasks SET split_wanted = 0 WHERE job = ? AND kind = ? AND idx = ?",
+                    params![lease.job, lease.kind, lease.idx],
+                )
+                .map_err(err)?;
+                if let (true, false, Some(split)) = (wanted, last, split) {
+                    let new_idx: u32 = tx
+                        .query_row(
+                            "SELECT MAX(idx) + 1 FROM tasks WHERE job = ? AND kind = ?",
+                            params![lease.job, lease.kind],
+                            |r| r.get(0),
+                        )
+                        .map_err(err)?;
+                    tx.execute(
+                        "UPDATE tasks SET bounds = ? WHERE job = ? AND kind = ? AND idx = ?",
+                        params![split.kept, lease.job, lease.kind, lease.idx],
+                    )
+                    .map_err(err)?;
+                    tx.execute(
+                        "INSERT INTO tasks (job, kind, idx, origin, position, bounds)
+                         SELECT job, kind, ?, origin, ?, ? FROM tasks
+                         WHERE job = ? AND kind = ? AND idx = ?",
+                        params![new_idx, split.position, split.given, lease.job, lease.kind, lease.idx],
+                    )
+                    .map_err(err)?;
+                    let detail = format!("task {new_idx}: {}", split.detail);
+                    event(tx, err, lease.job, now_ms, EventKind::TaskSplit, Some((lease, Some(slice))), Some(&detail))?;
+                    split_to = Some(new_idx);
+                }
             }
             let sums = commit.summed_counters();
             let deltas = counters_json(&sums);
@@ -887,12 +974,15 @@ impl JobStore for SqliteStore {
             }
             // Everything is written but not committed: a crash here must lose all of it.
             crate::failpoint(&format!("inside-commit-{}", lease.kind));
-            Ok(())
+            Ok(split_to)
         })?;
         // Only once the commit is durable does the worker's view of its lease move on.
         lease.cursor = cursor.to_owned();
         lease.slices += 1;
-        Ok(())
+        if let (Some(_), Some(split)) = (split_to, split) {
+            lease.bounds = Some(split.kept.to_owned());
+        }
+        Ok(split_to)
     }
 
     fn fail_attempt(&mut self, lease: &Lease, failure: &Failure<'_>) -> Result<bool, StoreError> {
@@ -1004,19 +1094,21 @@ impl JobStore for SqliteStore {
 
     fn outputs(&self, job: i64, kind: TaskKind) -> Result<Vec<CommittedOutput>, StoreError> {
         self.rows(
-            "SELECT idx, slice, part, path, bytes, records, checksum FROM outputs
-             WHERE job = ? AND kind = ? ORDER BY idx, slice, path",
+            "SELECT o.idx, t.origin, o.slice, o.part, o.path, o.bytes, o.records, o.checksum
+             FROM outputs o JOIN tasks t ON t.job = o.job AND t.kind = o.kind AND t.idx = o.idx
+             WHERE o.job = ? AND o.kind = ? ORDER BY t.origin, t.position, o.idx, o.slice, o.path",
             params![job, kind],
             |r| {
                 Ok(CommittedOutput {
                     idx: r.get(0)?,
-                    slice: r.get(1)?,
+                    origin: r.get(1)?,
+                    slice: r.get(2)?,
                     file: OutputFile {
-                        part: r.get(2)?,
-                        path: r.get(3)?,
-                        bytes: r.get::<_, i64>(4)? as u64,
-                        records: r.get::<_, i64>(5)? as u64,
-                        checksum: r.get(6)?,
+                        part: r.get(3)?,
+                        path: r.get(4)?,
+                        bytes: r.get::<_, i64>(5)? as u64,
+                        records: r.get::<_, i64>(6)? as u64,
+                        checksum: r.get(7)?,
                     },
                 })
             },
@@ -1141,18 +1233,26 @@ impl JobStore for SqliteStore {
 
     fn tasks(&self, id: i64) -> Result<Vec<TaskRow>, StoreError> {
         let mut tasks = self.rows(
-            "SELECT kind, idx, state, attempt, failures, slices, owner FROM tasks WHERE job = ?
+            "SELECT kind, idx, state, attempt, failures, slices, owner, origin, cursor, bounds,
+                    split_wanted
+             FROM tasks WHERE job = ?
              ORDER BY CASE kind WHEN 'map' THEN 0 WHEN 'reduce' THEN 1 ELSE 2 END, idx",
             [id],
             |r| {
+                let idx: u32 = r.get(1)?;
+                let origin: u32 = r.get(7)?;
                 Ok(TaskRow {
                     kind: r.get(0)?,
-                    idx: r.get(1)?,
+                    idx,
                     state: r.get(2)?,
                     attempt: r.get(3)?,
                     failures: r.get(4)?,
                     slices: r.get(5)?,
                     owner: r.get(6)?,
+                    split_from: (origin != idx).then_some(origin),
+                    cursor: r.get(8)?,
+                    bounds: r.get(9)?,
+                    split_wanted: r.get(10)?,
                     counters: Vec::new(),
                 })
             },

@@ -76,7 +76,7 @@ impl Store {
         lease: &mut Lease,
         commit: &SliceCommit<'_>,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u32>, StoreError> {
         self.at(now).commit_slice(lease, commit)
     }
 
@@ -297,6 +297,7 @@ fn a_resumed_task_starts_from_its_committed_cursor() {
         outputs,
         vec![CommittedOutput {
             idx: 0,
+            origin: 0,
             slice: 0,
             file: out
         }]

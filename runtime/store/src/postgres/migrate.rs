@@ -13,7 +13,11 @@ use crate::StoreError;
 
 /// The migrations, in order: migration N (from 1) is `MIGRATIONS[N - 1]`. Append; never edit
 /// one a released mr-host has applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema_1.sql"), include_str!("schema_2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_1.sql"),
+    include_str!("schema_2.sql"),
+    include_str!("schema_3.sql"),
+];
 
 /// Every table of the schema, with the version that created it.
 const TABLES: &[(&str, i64)] = &[

@@ -314,6 +314,7 @@ struct Candidate {
     slices: u32,
     state: TaskState,
     owner: Option<String>,
+    bounds: Option<String>,
 }
 
 fn candidate(r: &Row) -> Candidate {
@@ -324,6 +325,7 @@ fn candidate(r: &Row) -> Candidate {
         slices: u32_at(r, 3),
         state: r.get(4),
         owner: r.get(5),
+        bounds: r.get(6),
     }
 }
 
@@ -407,8 +409,8 @@ impl JobStore for PgStore {
             };
             let id: i64 = row.get(0);
             sql.execute(
-                "INSERT INTO tasks (job, kind, idx)
-                 SELECT $1, planned.kind, g
+                "INSERT INTO tasks (job, kind, idx, origin)
+                 SELECT $1, planned.kind, g, g
                  FROM (VALUES ('map', $2::bigint), ('reduce', $3::bigint), ('finalize', 1::bigint))
                       AS planned (kind, n),
                       generate_series(0, planned.n - 1) AS g",
@@ -559,7 +561,7 @@ impl JobStore for PgStore {
             // waited for.
             let mut found = sql
                 .query_opt(
-                    "SELECT idx, attempt, cursor, slices, state, owner FROM tasks
+                    "SELECT idx, attempt, cursor, slices, state, owner, bounds FROM tasks
                      WHERE job = $1 AND kind = $2
                        AND ((state = 'pending' AND not_before <= $3)
                             OR (state = 'leased' AND expires_at <= $3))
@@ -571,7 +573,7 @@ impl JobStore for PgStore {
             if found.is_none() {
                 let leased: Vec<Candidate> = sql
                     .query(
-                        "SELECT idx, attempt, cursor, slices, state, owner FROM tasks
+                        "SELECT idx, attempt, cursor, slices, state, owner, bounds FROM tasks
                          WHERE job = $1 AND kind = $2 AND state = 'leased' ORDER BY idx",
                         &[&job, &kind],
                     )?
@@ -585,7 +587,7 @@ impl JobStore for PgStore {
                     // Still held by that owner, and nobody else taking it over right now.
                     found = sql
                         .query_opt(
-                            "SELECT idx, attempt, cursor, slices, state, owner FROM tasks
+                            "SELECT idx, attempt, cursor, slices, state, owner, bounds FROM tasks
                              WHERE job = $1 AND kind = $2 AND idx = $3
                                AND state = 'leased' AND attempt = $4
                              FOR UPDATE SKIP LOCKED",
@@ -637,6 +639,7 @@ impl JobStore for PgStore {
                 owner: owner.to_owned(),
                 cursor: task.cursor,
                 slices: task.slices,
+                bounds: task.bounds,
             };
             let (name, detail) = EventKind::for_lease(task.state, task.owner.as_deref(), attempt);
             event(sql, job, name, Some((&lease, None)), detail.as_deref())?;
@@ -663,6 +666,30 @@ impl JobStore for PgStore {
         })
     }
 
+    fn split_wanted(&self, lease: &Lease) -> Result<bool, StoreError> {
+        let (job, kind, idx, _) = key(lease);
+        self.read(|sql| {
+            Ok(sql
+                .query_opt(
+                    "SELECT split_wanted FROM tasks WHERE job = $1 AND kind = $2 AND idx = $3",
+                    &[&job, &kind, &idx],
+                )?
+                .is_some_and(|r| r.get(0)))
+        })
+    }
+
+    fn request_split(&mut self, job: i64, idx: u32) -> Result<bool, StoreError> {
+        self.write(|sql| {
+            let changed = sql.execute(
+                "UPDATE tasks SET split_wanted = true
+                 WHERE job = $1 AND kind = 'map' AND idx = $2 AND state = 'leased'
+                   AND NOT split_wanted",
+                &[&job, &i64::from(idx)],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
     fn slice_started(&mut self, lease: &Lease) -> Result<(), StoreError> {
         self.write(|sql| {
             event(
@@ -679,12 +706,14 @@ impl JobStore for PgStore {
         &mut self,
         lease: &mut Lease,
         commit: &SliceCommit<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u32>, StoreError> {
         let SliceCommit {
             cursor,
             outputs,
             last,
             max_job_counters,
+            answers_split,
+            split,
             ..
         } = *commit;
         let held: &Lease = lease;
@@ -693,11 +722,12 @@ impl JobStore for PgStore {
         let sums = commit.summed_counters();
         let deltas = counters_json(&sums);
         let (names, values): (Vec<&str>, Vec<i64>) = sums.iter().map(|(n, v)| (*n, *v)).unzip();
-        self.write(|sql| {
+        let split_to = self.write(|sql| {
             let lease = held;
             let now_ms = sql.now_ms;
-            // A last slice may open the next phase: it decides alone (FOR UPDATE).
-            let phase = lock_job(sql, job, last)?.map(|(p, _)| p);
+            // A last slice may open the next phase, and a split numbers a new task: each decides
+            // alone (FOR UPDATE).
+            let phase = lock_job(sql, job, last || answers_split)?.map(|(p, _)| p);
             let changed = if phase.is_some_and(|p| p != Phase::Cancelled) {
                 sql.execute(
                     "UPDATE tasks SET cursor = $1, slices = slices + 1,
@@ -718,10 +748,64 @@ impl JobStore for PgStore {
                        AND attempt = $5 AND cursor = $6",
                     &[&job, &kind, &idx, &slice, &attempt, &cursor],
                 )?;
-                return match landed {
-                    Some(_) => Ok(()),
-                    None => Err(StoreError::refusal(lease, phase)),
+                let Some(_) = landed else {
+                    return Err(StoreError::refusal(lease, phase));
                 };
+                // Did it split? The task it split off is the one at its position.
+                let Some(split) = split.filter(|_| answers_split) else {
+                    return Ok(None);
+                };
+                return Ok(sql
+                    .query_opt(
+                        "SELECT t.idx FROM tasks t JOIN tasks s
+                           ON s.job = t.job AND s.kind = t.kind AND s.origin = t.origin
+                         WHERE s.job = $1 AND s.kind = $2 AND s.idx = $3
+                           AND t.position = $4 AND t.idx != s.idx",
+                        &[&job, &kind, &idx, &split.position],
+                    )?
+                    .map(|r| u32_at(&r, 0)));
+            }
+            let mut split_to = None;
+            if answers_split {
+                // The row is this transaction's since the update above: no request slips in.
+                let wanted: bool = sql
+                    .query_one(
+                        "SELECT split_wanted FROM tasks WHERE job = $1 AND kind = $2 AND idx = $3",
+                        &[&job, &kind, &idx],
+                    )?
+                    .get(0);
+                sql.execute(
+                    "UPDATE tasks SET split_wanted = false WHERE job = $1 AND kind = $2 AND idx = $3",
+                    &[&job, &kind, &idx],
+                )?;
+                if let (true, false, Some(split)) = (wanted, last, split) {
+                    let new_idx: i64 = sql
+                        .query_one(
+                            "SELECT max(idx) + 1 FROM tasks WHERE job = $1 AND kind = $2",
+                            &[&job, &kind],
+                        )?
+                        .get(0);
+                    sql.execute(
+                        "UPDATE tasks SET bounds = $1 WHERE job = $2 AND kind = $3 AND idx = $4",
+                        &[&split.kept, &job, &kind, &idx],
+                    )?;
+                    sql.execute(
+                        "INSERT INTO tasks (job, kind, idx, origin, position, bounds)
+                         SELECT job, kind, $1, origin, $2, $3 FROM tasks
+                         WHERE job = $4 AND kind = $5 AND idx = $6",
+                        &[&new_idx, &split.position, &split.given, &job, &kind, &idx],
+                    )?;
+                    let new_idx = u32::try_from(new_idx).expect("task indices fit u32");
+                    let detail = format!("task {new_idx}: {}", split.detail);
+                    event(
+                        sql,
+                        job,
+                        EventKind::TaskSplit,
+                        Some((lease, Some(lease.slices))),
+                        Some(&detail),
+                    )?;
+                    split_to = Some(new_idx);
+                }
             }
             sql.execute(
                 "INSERT INTO slices (job, kind, idx, slice, attempt, cursor, counters, committed_ms)
@@ -785,12 +869,15 @@ impl JobStore for PgStore {
             }
             // Everything is written but not committed: a crash here must lose all of it.
             crate::failpoint(&format!("inside-commit-{kind}"));
-            Ok(())
+            Ok(split_to)
         })?;
         // Only once the commit is durable does the worker's view of its lease move on.
         lease.cursor = cursor.to_owned();
         lease.slices += 1;
-        Ok(())
+        if let (Some(_), Some(split)) = (split_to, split) {
+            lease.bounds = Some(split.kept.to_owned());
+        }
+        Ok(split_to)
     }
 
     fn fail_attempt(&mut self, lease: &Lease, failure: &Failure<'_>) -> Result<bool, StoreError> {
@@ -918,20 +1005,25 @@ impl JobStore for PgStore {
         self.read(|sql| {
             Ok(sql
                 .query(
-                    r#"SELECT idx, slice, part, path, bytes, records, checksum FROM outputs
-                       WHERE job = $1 AND kind = $2 ORDER BY idx, slice, path COLLATE "C""#,
+                    r#"SELECT o.idx, t.origin, o.slice, o.part, o.path, o.bytes, o.records, o.checksum
+                       FROM outputs o
+                       JOIN tasks t ON t.job = o.job AND t.kind = o.kind AND t.idx = o.idx
+                       WHERE o.job = $1 AND o.kind = $2
+                       ORDER BY t.origin, t.position COLLATE "C", o.idx, o.slice,
+                                o.path COLLATE "C""#,
                     &[&job, &kind],
                 )?
                 .iter()
                 .map(|r| CommittedOutput {
                     idx: u32_at(r, 0),
-                    slice: u32_at(r, 1),
+                    origin: u32_at(r, 1),
+                    slice: u32_at(r, 2),
                     file: OutputFile {
-                        part: u32_at(r, 2),
-                        path: r.get(3),
-                        bytes: r.get::<_, i64>(4) as u64,
-                        records: r.get::<_, i64>(5) as u64,
-                        checksum: r.get(6),
+                        part: u32_at(r, 3),
+                        path: r.get(4),
+                        bytes: r.get::<_, i64>(5) as u64,
+                        records: r.get::<_, i64>(6) as u64,
+                        checksum: r.get(7),
                     },
                 })
                 .collect())
@@ -1066,8 +1158,9 @@ impl JobStore for PgStore {
             let mut tasks: Vec<TaskRow> = sql
                 .query(
                     concat!(
-                        "SELECT kind, idx, state, attempt, failures, slices, owner FROM tasks
-                         WHERE job = $1 ORDER BY ",
+                        "SELECT kind, idx, state, attempt, failures, slices, owner, origin,
+                                cursor, bounds, split_wanted
+                         FROM tasks WHERE job = $1 ORDER BY ",
                         kind_order!(),
                         ", idx"
                     ),
@@ -1082,6 +1175,10 @@ impl JobStore for PgStore {
                     failures: u32_at(r, 4),
                     slices: u32_at(r, 5),
                     owner: r.get(6),
+                    split_from: Some(u32_at(r, 7)).filter(|&origin| origin != u32_at(r, 1)),
+                    cursor: r.get(8),
+                    bounds: r.get(9),
+                    split_wanted: r.get(10),
                     counters: Vec::new(),
                 })
                 .collect();
