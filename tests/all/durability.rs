@@ -346,7 +346,8 @@ fn four_workers_share_a_store_and_a_stalled_one_is_fenced() {
         .unwrap()
         .map(|r| r.unwrap())
         .collect();
-    assert_eq!(rows.len(), 8 + 3 + 1);
+    // 8 planned map tasks (and any split off them when a worker ran out), 3 reduce, finalize.
+    assert!(rows.len() >= 8 + 3 + 1, "{rows:?}");
     for (kind, idx, slices, rows, max) in rows {
         assert!(slices >= 1, "{kind} {idx}");
         assert_eq!((rows, max), (slices, slices - 1), "{kind} task {idx}");
