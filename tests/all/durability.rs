@@ -78,6 +78,43 @@ pub(crate) fn spawn(args: &[String], logs: &Path, env: Option<(&str, &str)>) -> 
     (cmd.spawn().unwrap(), log)
 }
 
+/// Runs `mr-host ARGS` again and again, each run SIGKILLed at a random moment within
+/// `window_ms` (from the seeded `rng`), until one finishes (it must succeed). Returns how many
+/// runs the kills ended.
+pub(crate) fn killed_until_done(
+    args: &[String],
+    logs: &Path,
+    rng: &mut Rng,
+    window_ms: u64,
+) -> u32 {
+    let mut kills = 0;
+    loop {
+        let (mut child, _) = spawn(args, logs, None);
+        let deadline = Instant::now() + Duration::from_millis(5 + rng.below(window_ms));
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        match finished {
+            Some(status) => {
+                assert!(status.success(), "a resumed run failed: {status}");
+                return kills;
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                if child.wait().unwrap().signal() == Some(9) {
+                    kills += 1;
+                }
+            }
+        }
+    }
+}
+
 /// No run may ever surface SQLite lock contention to the user.
 fn assert_no_busy_errors(logs: &Path) {
     for entry in std::fs::read_dir(logs).unwrap() {
@@ -170,33 +207,14 @@ fn killed_anywhere_then_rerun_gives_identical_output() {
     while random_kills < 20 || (taken_over < 10 && random_kills < 60) {
         let out = dir.path().join(format!("episode-{episode}"));
         episode += 1;
-        loop {
-            let (mut child, _) = spawn(&run_args(&job, &input, &out, &settings), &logs, None);
-            let deadline = Instant::now() + Duration::from_millis(5 + rng.below(window));
-            let finished = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break Some(status);
-                }
-                if Instant::now() >= deadline {
-                    break None;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            };
-            match finished {
-                Some(status) => {
-                    assert!(status.success(), "a resumed run failed: {status}");
-                    break;
-                }
-                None => {
-                    child.kill().unwrap(); // SIGKILL
-                    let status = child.wait().unwrap();
-                    if status.signal() == Some(9) {
-                        random_kills += 1;
-                        kills += 1;
-                    }
-                }
-            }
-        }
+        let landed = killed_until_done(
+            &run_args(&job, &input, &out, &settings),
+            &logs,
+            &mut rng,
+            window,
+        );
+        random_kills += landed;
+        kills += landed;
         assert!(
             output_files(&out) == expected,
             "output of episode {episode} differs from the clean run"
@@ -347,7 +365,8 @@ fn four_workers_share_a_store_and_a_stalled_one_is_fenced() {
         .map(|r| r.unwrap())
         .collect();
     // 8 planned map tasks (and any split off them when a worker ran out), 3 reduce, finalize.
-    assert!(rows.len() >= 8 + 3 + 1, "{rows:?}");
+    let planned = 8 + 3 + 1;
+    assert!(rows.len() >= planned, "{rows:?}");
     for (kind, idx, slices, rows, max) in rows {
         assert!(slices >= 1, "{kind} {idx}");
         assert_eq!((rows, max), (slices, slices - 1), "{kind} task {idx}");

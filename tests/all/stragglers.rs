@@ -4,11 +4,10 @@
 //! byte with runs that never split, map-only parts composed in input order, and SIGKILL at
 //! random moments of a splitting job.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::durability::{Rng, output_files, spawn};
+use crate::durability::{Rng, killed_until_done, output_files};
 use crate::support::*;
 
 /// About 24 MB of lines: enough for several splits past the 1 MiB minimum.
@@ -154,31 +153,12 @@ fn a_splitting_job_killed_anywhere_then_rerun_gives_identical_output() {
         assert!(episodes < 40, "only {kills} kills in {episodes} episodes");
         let out = dir.path().join(format!("episode-{episodes}"));
         episodes += 1;
-        loop {
-            let (mut child, _) = spawn(&run_args(&job, &input, &out, &settings), &logs, None);
-            let deadline = Instant::now() + Duration::from_millis(5 + rng.below(window));
-            let finished = loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break Some(status);
-                }
-                if Instant::now() >= deadline {
-                    break None;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            };
-            match finished {
-                Some(status) => {
-                    assert!(status.success(), "a resumed run failed: {status}");
-                    break;
-                }
-                None => {
-                    child.kill().unwrap();
-                    if child.wait().unwrap().signal() == Some(9) {
-                        kills += 1;
-                    }
-                }
-            }
-        }
+        kills += killed_until_done(
+            &run_args(&job, &input, &out, &settings),
+            &logs,
+            &mut rng,
+            window,
+        );
         assert!(
             output_files(&out) == expected,
             "episode {episodes}: output differs from the unsplit run"
