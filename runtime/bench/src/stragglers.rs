@@ -38,7 +38,8 @@ pub struct StragglersArgs {
     /// Where inputs and outputs go (inputs are reused when present).
     #[arg(long, default_value = "target/bench-data")]
     data: PathBuf,
-    /// Runs of each setting; the table shows the median wall time.
+    /// Runs of each setting, interleaved (a round runs each setting once); the table shows the
+    /// median wall time.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// The mr-host binary [default: build it].
@@ -73,18 +74,26 @@ pub fn run(args: StragglersArgs, host: PathBuf, wordcount: PathBuf) -> Result<bo
         ),
         ("split: --shards 2", &dir, &["--shards", "2"]),
     ];
+    let out_of = |label: &str| {
+        data.join(format!(
+            "stragglers-out/{}",
+            label.split(':').next().expect("a label")
+        ))
+    };
+    // Rounds of one run per setting, not all runs of one setting in a row: on a shared machine
+    // the speed drifts over minutes (the same even run took 17.6 s and, ten minutes later,
+    // 25.7 s), and interleaving spreads that drift over every setting alike.
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); settings.len()];
+    for _ in 0..args.repeat.max(1) {
+        for (i, (label, input, flags)) in settings.iter().enumerate() {
+            runs[i].push(run_mr(&host, &wordcount, input, &out_of(label), flags)?);
+        }
+    }
     let mut reference: Option<(f64, Vec<u8>)> = None;
     let mut rows = Vec::new();
     let mut ok = true;
-    for (label, input, flags) in settings {
-        let out = data.join(format!(
-            "stragglers-out/{}",
-            label.split(':').next().unwrap()
-        ));
-        let mut runs = Vec::new();
-        for _ in 0..args.repeat.max(1) {
-            runs.push(run_mr(&host, &wordcount, input, &out, flags)?);
-        }
+    for ((label, _, _), mut runs) in settings.into_iter().zip(runs) {
+        let out = out_of(label);
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (wall, cpu) = runs[runs.len() / 2];
         let all: Vec<String> = runs.iter().map(|r| format!("{:.2}", r.0)).collect();
