@@ -170,3 +170,123 @@ fn a_splitting_job_killed_anywhere_then_rerun_gives_identical_output() {
     eprintln!("{kills} kills in {episodes} episodes, {split_episodes} of which split");
     assert!(split_episodes >= 2, "{split_episodes} episodes split");
 }
+
+/// Runs `mr-host` with the worker's debug log on; the batches idle threads mapped for others
+/// (the "helped a map task" lines) and the run's output.
+fn run_logged(args: &[String]) -> (u64, std::process::Output) {
+    let out = mr_host()
+        .env("MR_LOG", "mr_exec::worker=debug")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let helped = stderr
+        .lines()
+        .filter(|l| l.contains("helped a map task"))
+        .map(|l| {
+            l.split("batches=").nth(1).expect("a batch count")[..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    (helped, out)
+}
+
+#[test]
+fn a_gzip_stream_is_mapped_by_two_threads_with_the_same_output_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    // One gzip member: one task, which cannot be split; the idle thread maps batches for it.
+    let mut text = few_words(600_000, 6, 0x9e1f);
+    // A marked line near the end, for the failure cases.
+    let at = text.len() * 9 / 10;
+    let at = at + text[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    text.splice(at..at, b"poison here\n".iter().copied());
+    let marked_line = text[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    let input = dir.path().join("words.txt.gz");
+    std::fs::write(&input, gzip(&text)).unwrap();
+    let job = guest("wordcount");
+    let settings = [
+        "--workers",
+        "2",
+        "--batch-size",
+        "64K",
+        "--slice-size",
+        "4M",
+    ];
+    let run = |job: &Path, out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let args = run_args(job, &input, &out, &[&settings[..], extra].concat());
+        let (helped, output) = run_logged(&args);
+        (out, helped, output)
+    };
+
+    let (alone, helped, output) = run(&job, "alone", &["--no-split"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(helped, 0, "--no-split had a helper");
+    let (with_help, helped, output) = run(&job, "helped", &[]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(helped > 0, "the idle thread mapped no batch");
+    assert!(
+        output_files(&with_help) == output_files(&alone),
+        "a helped run's output (_MANIFEST included) differs"
+    );
+
+    // A map-only job's part is its input in order, whichever thread mapped each batch.
+    let upper = guest("uppercase");
+    let (with_help, helped, output) = run(&upper, "upper-helped", &[]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(helped > 0, "the idle thread mapped no batch");
+    let part = std::fs::read(with_help.join("part-00000")).unwrap();
+    assert!(
+        part == text.to_ascii_uppercase(),
+        "a helped map-only part is not its input in order"
+    );
+
+    // A record the job fails on, mapped by whichever thread: skipped and logged the same way.
+    let faulty = guest("faulty");
+    let skip = ["--param", "fail-on=poison", "--max-bad-records", "1"];
+    let (alone, _, output) = run(
+        &faulty,
+        "faulty-alone",
+        &[&skip[..], &["--no-split"]].concat(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let (with_help, helped, output) = run(&faulty, "faulty-helped", &skip);
+    assert!(output.status.success(), "{output:?}");
+    assert!(helped > 0, "the idle thread mapped no batch");
+    let files = output_files(&with_help);
+    assert!(
+        files == output_files(&alone),
+        "a helped run's output differs"
+    );
+    let bad = String::from_utf8_lossy(&files["_bad_records"]).into_owned();
+    assert!(
+        bad.contains(&format!("words.txt.gz:{marked_line}")) && bad.contains("poison"),
+        "{bad}"
+    );
+
+    // Without an allowance the job fails, naming the record, as without a helper.
+    let fail = ["--param", "panic-on=poison"];
+    let (_, _, output) = run(
+        &faulty,
+        "panic-alone",
+        &[&fail[..], &["--no-split"]].concat(),
+    );
+    assert!(!output.status.success());
+    let (_, _, helped_output) = run(&faulty, "panic-helped", &fail);
+    assert!(!helped_output.status.success());
+    let error = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            // The error and the guest's message (not the timestamped log line).
+            .filter(|l| !l.starts_with(|c: char| c.is_ascii_digit()))
+            .filter(|l| l.contains(&format!("words.txt.gz:{marked_line}")))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(!error(&output).is_empty(), "{output:?}");
+    assert_eq!(error(&output), error(&helped_output));
+}

@@ -191,10 +191,12 @@ pub struct WorkerArgs {
     /// [default: $MR_WORK_DIR, else TMPDIR/mr-work].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
-    /// Never split a running map task. By default a worker thread that finds no task to take
+    /// Never split a running map task, nor help one. By default a worker thread that finds no task to take
     /// asks the map task with the most unread input to give about half of it to a new task
     /// (cut in plain text, where a later slice would start anyway), so one slow shard does not
-    /// leave the other workers idle. The output, _MANIFEST included, is the same either way.
+    /// leave the other workers idle; where input cannot be split (a gzip member, a zip member,
+    /// a table), the idle thread maps every other batch for the task instead. --no-split turns
+    /// both off. The output, _MANIFEST included, is the same either way.
     #[arg(long)]
     no_split: bool,
 }

@@ -56,7 +56,16 @@ impl SliceCounters {
     /// Adds the counters an instance collected during a call; fails when the slice alone names
     /// more distinct counters than the job may have.
     pub(crate) fn absorb(&mut self, instance: &mut mr_engine::Instance) -> Result<(), ExecError> {
-        for (name, delta) in instance.take_counters() {
+        self.absorb_counts(instance.take_counters())
+    }
+
+    /// Adds the counters a call incremented (taken from its instance); fails like
+    /// [`SliceCounters::absorb`].
+    pub(crate) fn absorb_counts(
+        &mut self,
+        counts: std::collections::HashMap<String, i64>,
+    ) -> Result<(), ExecError> {
+        for (name, delta) in counts {
             *self.job.entry(name).or_default() += delta;
         }
         if self.job.len() > self.max_job as usize {

@@ -243,6 +243,19 @@ pub enum ExecError {
         /// One of them.
         example: String,
     },
+    /// The thread mapping batches for a map task (see `help.rs`) ended without handing one
+    /// back: a bug in the host; the attempt is retried.
+    #[error(
+        "job `{job}`, map shard {index}, slice {slice}: the helper thread mapping every other batch ended without answering (a host bug; the attempt is retried; --no-split turns helpers off)"
+    )]
+    HelperLost {
+        /// The job's name.
+        job: String,
+        /// The map task.
+        index: u32,
+        /// The slice.
+        slice: u32,
+    },
     /// The guest failed.
     #[error(
         "job `{job}` failed in {step} {} {index}{}, attempt {attempt}{}: {error}{}",

@@ -32,6 +32,7 @@ mod control;
 mod counters;
 mod error;
 mod finalize;
+mod help;
 mod hooks;
 mod map;
 mod outdir;

@@ -12,6 +12,7 @@ use mr_store::OutputFile;
 use crate::Progress;
 use crate::counters::SliceCounters;
 use crate::error::Step;
+use crate::help::HelpLine;
 use crate::task::{SliceFiles, Task, TaskError, guest_error, write_failure};
 use crate::writer::{TextWriter, sync_dir, temp_name};
 
@@ -68,6 +69,16 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     // compressed shard, which cannot seek, inflate and discard everything before the cursor
     // again at every slice: quadratic in the shard's size.
     let mut reader = ShardReader::open(&spec.files, &shard, &cursor, spec.read_options())?;
+    // An idle thread of this process may map every other batch (see crate::help); not with
+    // `--limit` or `--sample`, whose record counts run across batches.
+    let env = task.env;
+    let help = env
+        .help
+        .as_ref()
+        .filter(|_| spec.limit.is_none() && spec.sample.is_none())
+        .map(|board| board.offer(task.job.id));
+    // The second batch in flight while a helper maps the first.
+    let mut second = (Vec::new(), mr_codec::Locations::default());
     loop {
         let slice = task.lease.slices;
         let span = tracing::debug_span!("slice", slice);
@@ -83,8 +94,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             task,
             &mut reader,
             &mut buffer,
-            &mut batch,
-            &mut locations,
+            (&mut batch, &mut locations),
+            help.as_ref().map(|line| (line, &mut second)),
             &mut files,
             &mut counters,
             &mut bad,
@@ -176,8 +187,8 @@ fn map_slice(
     task: &mut Task<'_>,
     reader: &mut ShardReader<'_>,
     buffer: &mut SpillBuffer,
-    batch: &mut Vec<u8>,
-    locations: &mut mr_codec::Locations,
+    (batch, locations): (&mut Vec<u8>, &mut mr_codec::Locations),
+    mut help: Option<(&HelpLine<'_>, &mut (Vec<u8>, mr_codec::Locations))>,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
     bad: &mut crate::bad::BadRecords,
@@ -244,21 +255,116 @@ fn map_slice(
             counters.add("bytes-in", stats.bytes);
             continue;
         }
+        // With a helper: it maps this batch while this thread reads and maps the next one,
+        // if the slice has room for another (see crate::help).
+        let room = bytes < limits.bytes && records < limits.records && !task.stopped();
+        if let Some((line, (next_batch, next_locations))) =
+            help.as_mut().filter(|(line, _)| room && line.attached())
+        {
+            let work = crate::help::Work {
+                batch: std::mem::take(batch),
+                locations: std::mem::take(locations),
+                identity: crate::task::identity(task.job, task.lease, Step::Map, slice),
+            };
+            match line.send(work) {
+                Ok(()) => {
+                    next_batch.clear();
+                    next_locations.clear();
+                    let max_bytes = spec.batch_bytes.min(limits.bytes - bytes);
+                    let max_records = limits.records - records;
+                    let next = if on_demand {
+                        reader.next_batch_located(
+                            next_batch,
+                            next_locations,
+                            max_bytes,
+                            max_records,
+                        )?
+                    } else {
+                        reader.next_batch(next_batch, max_bytes, max_records)?
+                    };
+                    // Its bad records are logged after the helper's batch, as without help.
+                    let next_bad = reader.take_bad();
+                    let mapped_here = (next.records > 0).then(|| {
+                        map_checked(task, next_batch, next_locations)
+                            .map(|mapped| (mapped, task.instance.take_counters()))
+                    });
+                    let Some(done) = line.receive() else {
+                        return Err(TaskError::Failed(crate::ExecError::HelperLost {
+                            job: spec.name.clone(),
+                            index: shard,
+                            slice,
+                        }));
+                    };
+                    *batch = done.batch;
+                    *locations = done.locations;
+                    let helped = done.result.map_err(drop).and_then(|(output, counts)| {
+                        check_output(spec, output)
+                            .map_err(drop)
+                            .map(|m| (m, counts))
+                    });
+                    let output =
+                        mapped_or_again(task, helped, batch, locations, counters, files, bad)?;
+                    finish_batch(
+                        task,
+                        stats,
+                        output,
+                        (batch, locations),
+                        &mut direct,
+                        buffer,
+                        &mut spills,
+                        files,
+                        counters,
+                    )?;
+                    bad.add(task, next_bad, counters, files)?;
+                    bytes += next.bytes;
+                    let Some(mapped_here) = mapped_here else {
+                        counters.add("bytes-in", next.bytes);
+                        continue;
+                    };
+                    records += next.records;
+                    let output = mapped_or_again(
+                        task,
+                        mapped_here.map_err(drop),
+                        next_batch,
+                        next_locations,
+                        counters,
+                        files,
+                        bad,
+                    )?;
+                    finish_batch(
+                        task,
+                        next,
+                        output,
+                        (next_batch, next_locations),
+                        &mut direct,
+                        buffer,
+                        &mut spills,
+                        files,
+                        counters,
+                    )?;
+                    continue;
+                }
+                // The helper has gone: map alone.
+                Err(work) => {
+                    let work = *work;
+                    *batch = work.batch;
+                    *locations = work.locations;
+                }
+            }
+        }
         let output = map_batch(task, batch, locations, counters, files, bad)?;
         counters.absorb(task.instance)?;
-        counters.add("records-in", stats.records);
-        counters.add("bytes-in", stats.bytes);
-        if let Some(writer) = &mut direct {
-            let before = writer.records;
-            writer.write_batch(&output.bytes).map_err(|e| {
-                let at = batch_location(batch, locations, None);
-                write_failure(task, Step::Map, at, e)
-            })?;
-            counters.add("map-output-records", writer.records - before);
-            continue;
-        }
-        counters.add("map-output-records", output.pairs);
-        shuffle_output(task, output, buffer, &mut spills, files, counters)?;
+        finish_batch(
+            task,
+            stats,
+            output,
+            (batch, locations),
+            &mut direct,
+            buffer,
+            &mut spills,
+            files,
+            counters,
+        )?;
     }
     if let Some(writer) = direct {
         let written = writer.commit()?;
@@ -271,6 +377,61 @@ fn map_slice(
         spill(task, spills, buffer, files, counters)?;
     }
     Ok(())
+}
+
+/// Counts a mapped batch and sends its output on: to the map-only writer, or into the shuffle.
+// The batch (for a write failure's location), the writer, the spill buffer and its count, the
+// slice's files and counters are each owned by `map_slice`.
+#[allow(clippy::too_many_arguments)]
+fn finish_batch(
+    task: &mut Task<'_>,
+    stats: mr_io::BatchStats,
+    output: Mapped,
+    (batch, locations): (&[u8], &mr_codec::Locations),
+    direct: &mut Option<TextWriter>,
+    buffer: &mut SpillBuffer,
+    spills: &mut u32,
+    files: &mut SliceFiles,
+    counters: &mut SliceCounters,
+) -> Result<(), TaskError> {
+    counters.add("records-in", stats.records);
+    counters.add("bytes-in", stats.bytes);
+    if let Some(writer) = direct {
+        let before = writer.records;
+        writer.write_batch(&output.bytes).map_err(|e| {
+            let at = batch_location(batch, locations, None);
+            write_failure(task, Step::Map, at, e)
+        })?;
+        counters.add("map-output-records", writer.records - before);
+        return Ok(());
+    }
+    counters.add("map-output-records", output.pairs);
+    shuffle_output(task, output, buffer, spills, files, counters)
+}
+
+/// A batch mapped ahead (by a helper, or by this thread while the helper mapped the batch
+/// before it) with its call's counters; a batch whose call failed is mapped again here, with
+/// the blame and skip rules of [`map_batch`], so a failure is reported as without a helper.
+fn mapped_or_again(
+    task: &mut Task<'_>,
+    ahead: Result<(Mapped, std::collections::HashMap<String, i64>), ()>,
+    batch: &[u8],
+    locations: &mut mr_codec::Locations,
+    counters: &mut SliceCounters,
+    files: &mut SliceFiles,
+    bad: &mut crate::bad::BadRecords,
+) -> Result<Mapped, TaskError> {
+    match ahead {
+        Ok((mapped, counts)) => {
+            counters.absorb_counts(counts)?;
+            Ok(mapped)
+        }
+        Err(()) => {
+            let mapped = map_batch(task, batch, locations, counters, files, bad)?;
+            counters.absorb(task.instance)?;
+            Ok(mapped)
+        }
+    }
 }
 
 /// One map call's output: a kv batch, validated, and how many pairs it holds.
@@ -424,7 +585,13 @@ fn map_checked(
         .inspect_err(|_| {
             drop(task.instance.take_counters());
         })?;
-    let spec = &task.job.spec;
+    check_output(&task.job.spec, bytes).inspect_err(|_| {
+        drop(task.instance.take_counters());
+    })
+}
+
+/// Checks a map call's output (see [`map_checked`]).
+fn check_output(spec: &crate::spec::JobSpec, bytes: Vec<u8>) -> Result<Mapped, GuestError> {
     if spec.reducers == 0 {
         return Ok(Mapped { bytes, pairs: 0 });
     }
@@ -445,7 +612,6 @@ fn map_checked(
                 }),
         };
         if let Some(message) = problem {
-            drop(task.instance.take_counters());
             return Err(GuestError::protocol(message));
         }
         pairs += 1;

@@ -35,6 +35,9 @@ pub(crate) struct TaskEnv {
     pub progress: Option<ProgressSink>,
     /// One worker thread's share of the shuffle's memory budget, in bytes.
     pub memory_share: usize,
+    /// Where map tasks offer idle threads batches to map (see [`crate::help`]); `None` with
+    /// `--no-split`.
+    pub help: Option<crate::help::Board>,
 }
 
 /// Everything a running task needs.

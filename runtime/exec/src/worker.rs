@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mr_engine::{Instance, LifecycleEvent, Runtime};
+use mr_engine::{Instance, LifecycleEvent, Runtime, TaskIdentity};
 use mr_store::{Acquired, JobStore, Lease, Phase, StoreError, StoreLocation, TaskKind};
 
 use crate::error::Step;
@@ -151,6 +151,7 @@ pub fn work(
         env: TaskEnv {
             progress,
             memory_share: usize::try_from(share).unwrap_or(usize::MAX),
+            help: options.split_stragglers.then(crate::help::Board::default),
         },
         jobs: Mutex::new(HashMap::new()),
         loading: Mutex::new(()),
@@ -293,11 +294,14 @@ impl Worker<'_> {
                 }
                 (None, Some(mut ms)) => {
                     // Nothing to take anywhere: ask a running map task to give some away.
-                    if self.options.split_stragglers
-                        && self.request_split(store.as_mut(), &waiting)?
-                    {
-                        // Answered at the end of its slice: look for the new task often.
-                        ms = ms.min(100);
+                    if self.options.split_stragglers {
+                        if self.request_split(store.as_mut(), &waiting)? {
+                            // Answered at the end of its slice: look for the new task often.
+                            ms = ms.min(100);
+                        } else if self.help(store.as_ref(), &mut instance, &waiting)? {
+                            // Helped a task to its end: look for work at once.
+                            continue;
+                        }
                     }
                     // Others hold the runnable tasks: poll, so a phase change or a freed lease
                     // is picked up quickly.
@@ -334,6 +338,39 @@ impl Worker<'_> {
             }
         }
         Ok(false)
+    }
+
+    /// Lends this thread's instance to a map task of one of `jobs` that offered help (see
+    /// [`crate::help`]) until that task ends; whether it helped.
+    fn help(
+        &self,
+        store: &dyn JobStore,
+        slot: &mut Option<(i64, Instance)>,
+        jobs: &[i64],
+    ) -> Result<bool, ExecError> {
+        let Some(board) = &self.env.help else {
+            return Ok(false);
+        };
+        let Some((id, work, done)) = board.take(jobs) else {
+            return Ok(false);
+        };
+        // Dropping the ends tells the task its helper has gone: it maps alone.
+        let Some(job) = self.job(id, store)? else {
+            return Ok(false);
+        };
+        let instance = match slot {
+            Some((held, instance)) if *held == id => instance,
+            _ => match Instance::new(&job.component, TaskIdentity::default()) {
+                Ok(instance) => &mut slot.insert((id, instance)).1,
+                Err(e) => {
+                    tracing::warn!(job = id, "cannot help a map task: {e}");
+                    return Ok(false);
+                }
+            },
+        };
+        let served = crate::help::serve(instance, &work, &done, || self.stopping());
+        tracing::debug!(job = id, batches = served, "helped a map task");
+        Ok(true)
     }
 
     /// Advances the pipelines this worker serves (see [`crate::advance`]) when it ran out of
