@@ -340,6 +340,7 @@ fn shards_of(index: usize, len: u64, groups: &[Group]) -> Vec<Shard> {
                 start: groups[g].at,
                 end: compressed_end.max(groups[g].at),
                 first_line: line,
+                relative: false,
                 keys: None,
                 members: Some(MemberRange {
                     member: groups[g].out_at,
