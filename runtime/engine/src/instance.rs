@@ -75,6 +75,9 @@ pub struct HostState {
     /// Where each record of the batch being mapped came from, for a 0.2.0 job's
     /// `context.record-location` (empty outside a `map` call and for 0.1.x jobs).
     pub(crate) locations: mr_codec::Locations,
+    /// Whether the job has called `context.record-location` in this instance (see
+    /// [`Instance::asked_locations`]).
+    pub(crate) asked_locations: bool,
     /// When the current call must end: `--call-timeout` after [`arm`] armed it, the moment its
     /// epoch deadline stands for. Waits in the host give up then (see `wait.rs`).
     pub(crate) deadline: Option<Instant>,
@@ -171,6 +174,7 @@ mod v2_host {
         }
 
         fn record_location(&mut self, index: u32) -> Option<String> {
+            self.asked_locations = true;
             self.locations.get(index as usize)
         }
     }
@@ -287,6 +291,7 @@ impl Instance {
             value_source: None,
             value_error: None,
             locations: mr_codec::Locations::default(),
+            asked_locations: false,
             deadline: None,
         };
         let mut store = Store::new(&job.runtime.engine, state);
@@ -559,6 +564,13 @@ impl Instance {
         let out = self.call_capped(func, (input,));
         std::mem::swap(&mut self.store.data_mut().locations, locations);
         self.finish(out)
+    }
+
+    /// Whether the job has asked for a record's location (`context.record-location`) in an
+    /// earlier call of this instance: it is then likely to ask again, so a caller may prepare
+    /// the locations before the next call rather than have them worked out during it.
+    pub fn asked_locations(&self) -> bool {
+        self.store.data().asked_locations
     }
 
     /// Whether the job takes its map input without keys and asks for locations on demand

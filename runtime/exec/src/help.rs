@@ -152,6 +152,11 @@ pub(crate) fn serve(
             Err(_) => return served,
         };
         instance.set_task(item.identity);
+        // As the task does (map.rs, `map_checked`): a job that asked for a location before
+        // will likely ask again, so the lines before the shard are counted outside the call.
+        if item.locations.has_relative_lines() && instance.asked_locations() {
+            let _ = item.locations.resolve();
+        }
         let result = instance
             .map_located(&item.batch, &mut item.locations)
             .map(|output| (output, instance.take_counters()));

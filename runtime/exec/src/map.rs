@@ -579,6 +579,13 @@ fn map_checked(
     input: &[u8],
     locations: &mut mr_codec::Locations,
 ) -> Result<Mapped, GuestError> {
+    // The lines before a shard that starts inside its file are counted when a location is
+    // first written. A job that asked for a location in an earlier call will likely ask again:
+    // count them now, so that the count does not run against the call's --call-timeout (an
+    // error is left for the location itself to report).
+    if locations.has_relative_lines() && task.instance.asked_locations() {
+        let _ = locations.resolve();
+    }
     let bytes = task
         .instance
         .map_located(input, locations)

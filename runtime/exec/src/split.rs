@@ -109,11 +109,17 @@ pub(crate) fn encode(
     let start = &plan.given[0];
     let file = &files[start.file].display;
     let detail = if start.members.is_none() && start.keys.is_none() && start.start > 0 {
+        // A cut's line is known only when its range numbers its lines in the file (a plan of
+        // an older version): splitting counts no lines.
+        let line = if start.relative {
+            String::new()
+        } else {
+            format!(" (line {})", start.first_line)
+        };
         format!(
-            "{} range(s) from {file} byte {} (line {})",
+            "{} range(s) from {file} byte {}{line}",
             plan.given.len(),
             start.start,
-            start.first_line
         )
     } else {
         format!("{} range(s) from {file}", plan.given.len())

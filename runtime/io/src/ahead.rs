@@ -130,6 +130,9 @@ fn inflate(
             }
         }
         left -= len as u64;
+        if failed.is_none() && left == 0 && limit.is_some() {
+            failed = check_past_limit(&mut reader);
+        }
         if failed.is_none() && len < want && limit.is_some() {
             // A stream with a planned length that ends short: the file is not what was
             // planned (the records past here would be lost without a word).
@@ -148,6 +151,23 @@ fn inflate(
         if ended {
             let _ = tx.send(Chunk::End);
             return;
+        }
+    }
+}
+
+/// At a planned end (a BGZF shard's last line end), reads one byte more and drops it: the
+/// decoder then finishes the member the end falls in or at the end of, checking its CRC-32 and
+/// size. The next shard starts at the member holding its first line, so a member that ends
+/// exactly at this shard's end is read by no other shard: without this its damage could pass
+/// unseen. (A member the end falls inside is read whole by the next shard.) Costs at most the
+/// start of the next member.
+fn check_past_limit(reader: &mut Box<dyn Read>) -> Option<std::io::Error> {
+    let mut one = [0u8; 1];
+    loop {
+        match reader.read(&mut one) {
+            Ok(_) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Some(e),
         }
     }
 }

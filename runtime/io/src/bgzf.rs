@@ -3,24 +3,26 @@
 //!
 //! A plain gzip stream cannot be cut: where a member ends is known only by inflating it. In a
 //! BGZF file the members can be walked from their headers alone, so the planner finds the
-//! member boundaries nearest each cut target (by compressed size) with two small reads per
-//! member, without inflating. The keys of text records are `path:line`, so every shard must
-//! know how many lines come before it: the groups of members between cuts are then inflated in
-//! parallel (one thread per core) to count their newlines and find each cut's first line start.
-//! Each shard owns the lines that start in its decompressed range; it starts reading at the
-//! member holding its first line start and, like a plain byte range, reads on past its last
-//! member into the next ones to finish its last line. Records, keys and the order within the
-//! file are therefore those of a one-shard read, for any shard count.
+//! member nearest each cut target (by compressed size) with two small reads per member, and
+//! inflates only a member or two there to find the first line start at or after it (the member
+//! before, to see whether it ends a line, then members until one holds a newline). Nothing else
+//! is inflated at planning: a shard that does not start the file numbers its lines from its
+//! first line ([`crate::FileRange::relative`]), and the lines before it are counted only when a
+//! location needs them (see [`crate::linecount`]). Each shard owns the lines that start in its
+//! decompressed range; it starts reading at the member holding its first line start and, like
+//! a plain byte range, reads on past its last member into the next ones to finish its last
+//! line (and one byte further, so the decoder checks the CRC-32 of a member that ends exactly
+//! at its end: see `ahead.rs`). Records, locations and the order within the file are therefore
+//! those of a one-shard read, for any shard count.
 //!
 //! Anything that does not walk cleanly (a member without `BC`, sizes that do not land exactly
 //! on the file's end, an object in object storage, whose headers would cost a request each)
-//! stays one shard, read by the ordinary decoder, which reports its damage; a group that fails
-//! to inflate fails the planning with the decoder's message (file, compressed and
-//! decompressed byte).
+//! stays one shard, read by the ordinary decoder, which reports its damage; a member that fails
+//! to inflate while planning fails the planning with the decoder's message (file, compressed
+//! and decompressed byte), and any other damaged member fails the shard that reads it.
 
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::compress::{Compression, decoder};
 use crate::reader::{Planned, ReadOptions, SharedCount};
@@ -82,18 +84,12 @@ pub(crate) fn block_size(head: &[u8]) -> Option<u64> {
     None
 }
 
-/// One group of members (from one cut to the next), inflated at planning.
-#[derive(Debug, Default, Clone, Copy)]
-struct Group {
-    /// Compressed offset of its first member, and decompressed offset (from the members'
-    /// ISIZE fields; the decoder checks each against what it inflated).
+/// One member: its compressed offset and the decompressed offset of its first byte (from the
+/// size fields of the members before it; the decoder checks each against what it inflates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Member {
     at: u64,
-    out_at: u64,
-    /// Decompressed bytes, newlines, the offset of the first newline, the last byte.
     out: u64,
-    newlines: u64,
-    first_newline: Option<u64>,
-    last: Option<u8>,
 }
 
 /// The shards of a BGZF line file `files[index]`, at most `shards`; `None` when it is not a
@@ -107,34 +103,141 @@ pub(crate) fn plan(
     if shards < 2 || file.object().is_some() || file.codec() != Compression::Gzip {
         return Ok(None);
     }
-    let Some(mut groups) = walk(file, u64::from(shards))? else {
+    let Some(members) = walk(file)? else {
         return Ok(None);
     };
-    if groups.len() < 2 {
-        return Ok(None);
-    }
-    inflate_groups(file, &mut groups)?;
-    // The decoder checked each member's size field against what it inflated; a group's total
-    // must then match where the next group's members said it starts.
-    for w in groups.windows(2) {
-        if w[0].out_at + w[0].out != w[1].out_at {
-            return Err(InputError::Corrupt {
-                path: file.display.clone(),
-                message: format!(
-                    "the BGZF members at compressed byte {} inflate to {} bytes, not the {} their size fields give",
-                    w[0].at,
-                    w[0].out,
-                    w[1].out_at - w[0].out_at
-                ),
-            });
+    // The members, then where the file ends (compressed and decompressed).
+    let total = members.last().map_or(0, |m| m.out);
+    let real = members.len() - 1;
+    let shards = u64::from(shards);
+    // Each shard starts at the first line start at or after the first member at or past its
+    // compressed target; (member it reads from, decompressed offset of its first line).
+    let mut cuts: Vec<(usize, u64)> = vec![(0, 0)];
+    for k in 1..shards {
+        let target = file.len * k / shards;
+        let m = members[..real].partition_point(|m| m.at < target);
+        if m == 0 || m >= real {
+            continue;
+        }
+        // A line that started before an earlier cut and runs past this member took it.
+        if cuts
+            .last()
+            .is_some_and(|&(_, start)| start >= members[m].out)
+        {
+            continue;
+        }
+        match line_start_from(file, &members, m)? {
+            Some(cut) => cuts.push(cut),
+            // No line starts past here: the rest belongs to the shard before.
+            None => break,
         }
     }
-    Ok(Some(shards_of(index, file.len, &groups)))
+    cuts.push((real, total));
+    let mut out = Vec::new();
+    for w in cuts.windows(2) {
+        let ((m, start), (next, end)) = (w[0], w[1]);
+        if start >= end {
+            continue;
+        }
+        out.push(Shard {
+            index: 0,
+            ranges: vec![FileRange {
+                file: index,
+                start: members[m].at,
+                end: members[next].at,
+                // Lines from the shard's first line: the lines before it are counted only if
+                // a location needs them (inflating the members before it, see linecount.rs).
+                first_line: 1,
+                relative: start > 0,
+                keys: None,
+                members: Some(MemberRange {
+                    member: members[m].out,
+                    start,
+                    end,
+                    last: end == total,
+                }),
+            }],
+        });
+    }
+    if out.len() < 2 {
+        return Ok(None);
+    }
+    Ok(Some(out))
 }
 
-/// Walks the member headers, returning the groups that start at the first member at or past
-/// each cut target (`len * k / shards`), with their compressed and decompressed offsets.
-fn walk(file: &InputFile, shards: u64) -> Result<Option<Vec<Group>>, InputError> {
+/// The first line start at or after member `m`'s first byte, as (the member to read it from,
+/// its decompressed offset); `None` when no line starts there or later. Inflates the last
+/// non-empty member before `m` (is its last byte a newline?), then members from `m` on until
+/// one holds a newline: a member or two for lines shorter than a member.
+fn line_start_from(
+    file: &InputFile,
+    members: &[Member],
+    m: usize,
+) -> Result<Option<(usize, u64)>, InputError> {
+    let real = members.len() - 1;
+    if let Some(k) = (0..m).rev().find(|&k| members[k + 1].out > members[k].out) {
+        let text = inflate(file, members, k)?;
+        if text.last() == Some(&b'\n') {
+            return Ok(Some((m, members[m].out)));
+        }
+    } else {
+        // Only empty members before: the file's first line starts here.
+        return Ok(Some((m, members[m].out)));
+    }
+    for j in m..real {
+        if members[j + 1].out == members[j].out {
+            continue;
+        }
+        let text = inflate(file, members, j)?;
+        if let Some(i) = memchr::memchr(b'\n', &text) {
+            let start = members[j].out + i as u64 + 1;
+            if start == members[real].out {
+                return Ok(None);
+            }
+            // A line that starts where the next member does is read from there.
+            let from = if start == members[j + 1].out {
+                j + 1
+            } else {
+                j
+            };
+            return Ok(Some((from, start)));
+        }
+    }
+    Ok(None)
+}
+
+/// Member `j` inflated alone, with the reading path's decoder: its CRC and size checks, its
+/// messages (file, compressed and decompressed byte).
+fn inflate(file: &InputFile, members: &[Member], j: usize) -> Result<Vec<u8>, InputError> {
+    let (at, end) = (members[j].at, members[j + 1].at);
+    let f = crate::source::open_range(file, at, end)?;
+    let planned = Planned {
+        file: file.clone(),
+        end,
+    };
+    let mut stream = decoder(
+        f,
+        SharedCount::default(),
+        planned,
+        Compression::Gzip,
+        ReadOptions::default(),
+        (at, members[j].out),
+    );
+    let mut text = Vec::with_capacity(MEMBER_TEXT_BYTES);
+    stream
+        .read_to_end(&mut text)
+        .map_err(|source| InputError::Io {
+            path: file.display.clone(),
+            offset: None,
+            source,
+        })?;
+    Ok(text)
+}
+
+/// Walks the member headers (two small reads per member, no inflating): every member's
+/// compressed and decompressed offsets, then the file's end; `None` when the file is not BGZF
+/// all through.
+fn walk(file: &InputFile) -> Result<Option<Vec<Member>>, InputError> {
     let io = |at: u64| {
         move |source| InputError::Io {
             path: file.display.clone(),
@@ -144,21 +247,10 @@ fn walk(file: &InputFile, shards: u64) -> Result<Option<Vec<Group>>, InputError>
     };
     let f = std::fs::File::open(&file.path).map_err(io(0))?;
     let len = file.len;
-    let mut groups = vec![Group::default()];
+    let mut members = Vec::new();
     let (mut at, mut out_at) = (0u64, 0u64);
-    let mut target = 1u64;
     let mut head = vec![0u8; 64];
     while at < len {
-        while target < shards && at >= len * target / shards {
-            if groups.last().is_some_and(|g| g.at != at) {
-                groups.push(Group {
-                    at,
-                    out_at,
-                    ..Group::default()
-                });
-            }
-            target += 1;
-        }
         let n = read_at(&f, &mut head[..64], at).map_err(io(at))?;
         let xlen = if n >= HEADER {
             usize::from(u16::from_le_bytes([head[10], head[11]]))
@@ -179,10 +271,12 @@ fn walk(file: &InputFile, shards: u64) -> Result<Option<Vec<Group>>, InputError>
         }
         let mut isize = [0u8; 4];
         f.read_exact_at(&mut isize, at + size - 4).map_err(io(at))?;
+        members.push(Member { at, out: out_at });
         out_at += u64::from(u32::from_le_bytes(isize));
         at += size;
     }
-    Ok(Some(groups))
+    members.push(Member { at, out: out_at });
+    Ok(Some(members))
 }
 
 /// Reads up to `buf.len()` bytes at `at` (fewer only at the end of the file).
@@ -197,160 +291,6 @@ fn read_at(f: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usize>
         }
     }
     Ok(n)
-}
-
-/// Inflates every group (in parallel, one thread per core) to count its lines, with the reading
-/// path's decoder: its CRC and size checks, its ratio cap and its messages.
-fn inflate_groups(file: &InputFile, groups: &mut [Group]) -> Result<(), InputError> {
-    let ends: Vec<u64> = groups
-        .iter()
-        .skip(1)
-        .map(|g| g.at)
-        .chain([file.len])
-        .collect();
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .min(groups.len());
-    let results: Vec<Vec<(usize, Result<Group, InputError>)>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= groups.len() {
-                            return done;
-                        }
-                        let result = count_group(file, groups[i], ends[i]);
-                        let failed = result.is_err();
-                        done.push((i, result));
-                        if failed {
-                            // Stop the others early: the planning fails anyway.
-                            next.store(groups.len(), Ordering::Relaxed);
-                            return done;
-                        }
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a counting thread panicked"))
-            .collect()
-    });
-    let mut first_error: Option<(usize, InputError)> = None;
-    for (i, result) in results.into_iter().flatten() {
-        match result {
-            Ok(g) => groups[i] = g,
-            Err(e) => {
-                if first_error.as_ref().is_none_or(|(j, _)| i < *j) {
-                    first_error = Some((i, e));
-                }
-            }
-        }
-    }
-    match first_error {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// Inflates the members `group.at..end`, counting newlines.
-fn count_group(file: &InputFile, mut group: Group, end: u64) -> Result<Group, InputError> {
-    let f = crate::source::open_range(file, group.at, end)?;
-    let planned = Planned {
-        file: file.clone(),
-        end,
-    };
-    let mut stream = decoder(
-        f,
-        SharedCount::default(),
-        planned,
-        Compression::Gzip,
-        ReadOptions::default(),
-        (group.at, group.out_at),
-    );
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                // The message has the compressed and decompressed offsets.
-                return Err(InputError::Io {
-                    path: file.display.clone(),
-                    offset: None,
-                    source,
-                });
-            }
-        };
-        let chunk = &buf[..n];
-        if group.first_newline.is_none()
-            && let Some(i) = memchr::memchr(b'\n', chunk)
-        {
-            group.first_newline = Some(group.out + i as u64);
-        }
-        group.newlines += memchr::memchr_iter(b'\n', chunk).count() as u64;
-        group.last = Some(chunk[n - 1]);
-        group.out += n as u64;
-    }
-    Ok(group)
-}
-
-/// The shards of the counted groups: each cut moves to the first line start at or after it
-/// (possibly in a later group, for a line longer than a group), and a cut that moves onto the
-/// next one leaves an empty shard, which is dropped.
-fn shards_of(index: usize, len: u64, groups: &[Group]) -> Vec<Shard> {
-    let total = groups.iter().map(|g| g.out).sum::<u64>();
-    let mut newlines_before = Vec::with_capacity(groups.len());
-    let mut n = 0;
-    for g in groups {
-        newlines_before.push(n);
-        n += g.newlines;
-    }
-    // Each cut: (group it starts reading at, decompressed offset of its first line start,
-    // that line's number).
-    let mut cuts: Vec<(usize, u64, u64)> = vec![(0, 0, 1)];
-    for i in 1..groups.len() {
-        let before = groups[..i].iter().rev().find_map(|g| g.last);
-        let cut = if before.is_none_or(|b| b == b'\n') {
-            (i, groups[i].out_at, newlines_before[i] + 1)
-        } else {
-            match (i..groups.len()).find_map(|h| groups[h].first_newline.map(|o| (h, o))) {
-                Some((h, o)) => (h, groups[h].out_at + o + 1, newlines_before[h] + 2),
-                None => (groups.len(), total, n + 1),
-            }
-        };
-        cuts.push(cut);
-    }
-    cuts.push((groups.len(), total, n + 1));
-    let mut shards = Vec::new();
-    for w in cuts.windows(2) {
-        let ((g, start, line), (next, end, _)) = (w[0], w[1]);
-        if start >= end {
-            continue;
-        }
-        let compressed_end = groups.get(next).map_or(len, |n| n.at);
-        shards.push(Shard {
-            index: 0,
-            ranges: vec![FileRange {
-                file: index,
-                start: groups[g].at,
-                end: compressed_end.max(groups[g].at),
-                first_line: line,
-                keys: None,
-                members: Some(MemberRange {
-                    member: groups[g].out_at,
-                    start,
-                    end,
-                    last: end == total,
-                }),
-            }],
-        });
-    }
-    shards
 }
 
 #[cfg(test)]
@@ -470,25 +410,61 @@ mod tests {
         }
     }
 
+    /// The compressed offsets of the members of `packed`.
+    fn member_offsets(packed: &[u8]) -> Vec<usize> {
+        let mut at = 0;
+        let mut members = Vec::new();
+        while at < packed.len() {
+            members.push(at);
+            at += block_size(&packed[at..at + 18]).unwrap() as usize;
+        }
+        members
+    }
+
+    #[test]
+    fn cuts_are_line_starts_found_near_the_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = text();
+        let packed = bgzf(&text, 997);
+        let offsets = member_offsets(&packed);
+        let files = vec![input(dir.path(), "k.txt.gz", &packed)];
+        for n in [2, 3, 5, 16] {
+            let plan = crate::plan(&files, n).unwrap();
+            let mut next = 0;
+            for (i, shard) in plan.iter().enumerate() {
+                let r = &shard.ranges[0];
+                let m = r.members.unwrap();
+                // Shards follow each other, each starting at a line start, read from the
+                // member holding it; only the first counts its lines from the file's start.
+                assert_eq!(m.start, next, "{n}: {plan:?}");
+                assert!(m.start == 0 || text[m.start as usize - 1] == b'\n');
+                assert!(m.member <= m.start && m.start - m.member < 997);
+                assert_eq!(r.start as usize, offsets[(m.member / 997) as usize]);
+                assert_eq!(r.relative, i > 0);
+                assert_eq!(r.first_line, 1);
+                next = m.end;
+            }
+            assert_eq!(next, text.len() as u64);
+        }
+    }
+
     #[test]
     fn a_corrupt_member_fails_naming_the_file_and_its_offset() {
         let dir = tempfile::tempdir().unwrap();
         let text = text();
         let good = bgzf(&text, 997);
-        // The deflate data of a member in the middle of the file.
-        let mut at = 0;
-        let mut members = Vec::new();
-        while at < good.len() {
-            members.push(at);
-            at += block_size(&good[at..at + 18]).unwrap() as usize;
-        }
-        let victim = members[members.len() / 2];
-        let mut bad = good.clone();
-        for b in &mut bad[victim + 20..victim + 40] {
-            *b ^= 0x55;
-        }
-        // Found at planning: the planner inflates every member to count lines.
-        let files = vec![input(dir.path(), "c.txt.gz", &bad)];
+        let members = member_offsets(&good);
+        let damage = |victim: usize| {
+            let mut bad = good.clone();
+            for b in &mut bad[victim + 20..victim + 40] {
+                *b ^= 0x55;
+            }
+            bad
+        };
+        // The member before a cut target is inflated at planning (does it end a line?): its
+        // damage fails the planning.
+        let target = members.partition_point(|&at| at < good.len() / 4);
+        let files = vec![input(dir.path(), "c.txt.gz", &damage(members[target - 1]))];
         let e = crate::plan(&files, 4).unwrap_err().to_string();
         assert!(
             e.starts_with(
@@ -496,10 +472,22 @@ mod tests {
             ),
             "{e}"
         );
+        // Planning inflates nothing else: a member damaged away from the cuts fails the shard
+        // reading it, naming the file and offset.
+        let victim = members[members.len() * 3 / 8];
+        let files = vec![input(dir.path(), "c.txt.gz", &damage(victim))];
+        let plan = crate::plan(&files, 4).unwrap();
+        let e = read_error(&files, &plan, ReadOptions::default());
+        assert!(e.starts_with("cannot read c.txt.gz at byte "), "{e}");
+        assert!(
+            e.contains("corrupt or truncated gzip data at compressed byte"),
+            "{e}"
+        );
         // Damaged after planning (same size): the shard reading that member fails.
+        let victim = members[members.len() / 2];
         let files = vec![input(dir.path(), "c.txt.gz", &good)];
         let plan = crate::plan(&files, 4).unwrap();
-        std::fs::write(&files[0].path, &bad).unwrap();
+        std::fs::write(&files[0].path, damage(victim)).unwrap();
         let e = read_error(&files, &plan, ReadOptions::default());
         let at: u64 = e
             .split("at compressed byte ")
@@ -510,6 +498,58 @@ mod tests {
         assert!(e.starts_with("cannot read c.txt.gz at byte "), "{e}");
         // The offset is in the file, at or past the damaged member's start.
         assert!(at <= (victim + 1100) as u64, "{e} (member at {victim})");
+    }
+
+    #[test]
+    fn a_shard_ending_where_a_member_ends_checks_that_members_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        // Lines of exactly a member's text: every member ends a line, so every cut is at a
+        // member boundary and the member before it is read by the shard before only.
+        let text: Vec<u8> = (0..200)
+            .flat_map(|i| {
+                let mut l = format!("{i:05} ").into_bytes();
+                l.resize(499, b'x');
+                l.push(b'\n');
+                l
+            })
+            .collect();
+        let good = bgzf(&text, 500);
+        let files = vec![input(dir.path(), "e.txt.gz", &good)];
+        let plan = crate::plan(&files, 2).unwrap();
+        assert_eq!(plan.len(), 2);
+        let second = &plan[1].ranges[0];
+        assert_eq!(
+            second.members.unwrap().member,
+            second.members.unwrap().start
+        );
+        // The CRC-32 of the member that ends the first shard, damaged after planning.
+        let members = member_offsets(&good);
+        let i = members
+            .iter()
+            .position(|&at| at as u64 == second.start)
+            .unwrap();
+        let crc = members[i] - 8;
+        let mut bad = good.clone();
+        bad[crc] ^= 0xff;
+        std::fs::write(&files[0].path, &bad).unwrap();
+        // The second shard reads cleanly (as long as no location needs the lines before it
+        // counted: that would inflate the damaged member too); the first fails.
+        let mut reader =
+            crate::ShardReader::open(&files, &plan[1], "", ReadOptions::default()).unwrap();
+        let mut locations = mr_codec::Locations::default();
+        let stats = reader
+            .next_batch_located(&mut Vec::new(), &mut locations, u64::MAX, u64::MAX)
+            .unwrap();
+        assert!(stats.records > 50, "{stats:?}");
+        let e = read_error(&files, &plan[..1], ReadOptions::default());
+        assert!(e.starts_with("cannot read e.txt.gz at byte "), "{e}");
+        let at: usize = e
+            .split("corrupt or truncated gzip data at compressed byte ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{e}"));
+        assert!(members[i - 1] < at && at <= members[i] + 18, "{e}");
     }
 
     #[test]
@@ -554,8 +594,7 @@ mod tests {
 
 #[cfg(test)]
 mod timing {
-    /// What planning a BGZF file costs: the header walk, and the inflation of its groups (all
-    /// threads, then one group on one thread).
+    /// What planning a BGZF file costs: the header walk, and finding a line start near each cut.
     /// `MR_BGZF=FILE cargo test --release -p mr-io bgzf_plan_time -- --ignored --nocapture`
     #[test]
     #[ignore]
@@ -571,18 +610,12 @@ mod timing {
             compression: crate::Compression::Gzip,
         };
         let t = std::time::Instant::now();
-        let groups = super::walk(&file, 8).unwrap().unwrap();
-        eprintln!("walk: {:?}, {} groups", t.elapsed(), groups.len());
-        let mut g = groups.clone();
+        let members = super::walk(&file).unwrap().unwrap();
+        eprintln!("walk: {:?}, {} members", t.elapsed(), members.len());
         let t = std::time::Instant::now();
-        super::inflate_groups(&file, &mut g).unwrap();
-        eprintln!("inflate: {:?}", t.elapsed());
-        let t = std::time::Instant::now();
-        let one = super::count_group(&file, groups[0], groups[1].at).unwrap();
-        eprintln!(
-            "one group of {} bytes, one thread: {:?}",
-            one.out,
-            t.elapsed()
-        );
+        let shards = super::plan(std::slice::from_ref(&file), 0, 8)
+            .unwrap()
+            .unwrap();
+        eprintln!("plan: {:?}, {} shards", t.elapsed(), shards.len());
     }
 }

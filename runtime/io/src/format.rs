@@ -109,6 +109,7 @@ pub(crate) fn one_range(file: usize, start: u64, end: u64) -> Shard {
             start,
             end,
             first_line: 1,
+            relative: false,
             keys: None,
             members: None,
         }],

@@ -38,6 +38,7 @@ impl InputFormat for Generate {
                     start: n * s / k,
                     end: n * (s + 1) / k,
                     first_line: 1,
+                    relative: false,
                     keys: None,
                     members: None,
                 }],

@@ -8,7 +8,8 @@
 //! - `reader`: the `RangeReader` trait every format implements, and the adapters formats share
 //!   (byte counting, decompression offsets and caps, capped line reading, JSON objects).
 //! - `compress`: the byte stream of a text input, decompressed by its extension; `sniff`: what a
-//!   file's first bytes say it is.
+//!   file's first bytes say it is; `linecount`: the lines before a range that starts inside its
+//!   file, counted only when a location needs them, and cached per process.
 //! - One module per format, owning both its planning and its reader: `lines` (lines and JSONL),
 //!   `csv`, `zip`, `sqlite`, `generate` (`random:`, `range:`).
 //! - `format`: [`Format`] and the one dispatcher from a format to its module; `shard`:
@@ -25,6 +26,7 @@ mod compress;
 mod csv;
 mod format;
 mod generate;
+mod linecount;
 mod lines;
 pub mod objects;
 mod reader;
@@ -210,8 +212,16 @@ pub struct FileRange {
     pub start: u64,
     /// One past the last byte (a line start or the file's end).
     pub end: u64,
-    /// Line number (1-based) of the line starting at `start`.
+    /// Line number (1-based) of the line starting at `start`: its number in the file, or, when
+    /// [`FileRange::relative`], its number counted from the range's start (1).
     pub first_line: u64,
+    /// Whether the range's line numbers (`first_line`, and the lines in its cursors) count from
+    /// its first line start (`start`, or `members.start` for BGZF) rather than from the file's
+    /// start: planning and straggler splits do not count the lines before a cut. The lines
+    /// before it are counted only when a location is needed (see `linecount.rs`). Absent
+    /// (false) in plans stored by older versions, whose `first_line` is absolute.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub relative: bool,
     /// For SQLite inputs, the key range (`start`/`end` are unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyRange>,

@@ -4,20 +4,24 @@
 //!
 //! **Planning.** Consecutive plain (uncompressed) line files are split together into byte
 //! ranges of near-equal size; every cut moves forward to just after a `\n`, so each line
-//! belongs to exactly one shard, and the lines before every cut are counted so records carry
+//! belongs to exactly one shard. The lines before a cut are not counted: a range that starts
+//! inside its file numbers its lines relative to its start, and the lines before it are counted
+//! only when a record's location is needed (see [`crate::linecount`]), so records still carry
 //! their true `path:line`. A shard may span several files; a file may span several shards. A
 //! compressed file cannot seek, so it is one shard, except a BGZF file, which is split at
 //! member boundaries (see [`crate::bgzf`]).
 
 use crate::compress::{Compression, member_stream, text_stream_counted};
 use crate::format::{Format, InputFormat, one_range};
+use crate::linecount::{LinesBefore, Point};
 use crate::reader::{
     BadRecord, LineError, RangeReader, ReadOptions, Step, line_key, parse_text_position, read_line,
     skip_line,
 };
 use crate::{FileRange, InputError, InputFile, Shard};
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
 
 /// The lines and JSONL formats.
 pub(crate) struct Lines;
@@ -71,6 +75,19 @@ impl InputFormat for Lines {
             None => (range.start, u64::MAX),
         };
         let (offset, line, _) = parse_text_position(file, inner, (start, range.first_line))?;
+        // A range that starts inside its file counts its lines from its start; the lines before
+        // it are counted only when a location is needed.
+        let base = range.relative.then(|| {
+            let point = match &range.members {
+                Some(m) => Point {
+                    at: range.start,
+                    member: m.member,
+                    out: m.start,
+                },
+                None => Point::plain(range.start),
+            };
+            LinesBefore::new(file, point, options)
+        });
         let (reader, compressed) = match &range.members {
             Some(members) => {
                 let (reader, compressed) = member_stream(file, range, members, offset, options)?;
@@ -85,6 +102,8 @@ impl InputFormat for Lines {
             display: file.display.clone(),
             offset,
             line,
+            shared: base.clone().map(|b| b as Arc<dyn mr_codec::LineBase>),
+            base,
             json: file.format == Format::Jsonl,
             cap: options.max_record_bytes,
             buf: Vec::new(),
@@ -127,7 +146,6 @@ fn plan_byte_ranges(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, Inpu
     let mut cut_iter = cuts.iter().peekable();
     for (fi, f) in files.iter().enumerate() {
         let mut pos = 0u64;
-        let mut line = 1u64;
         loop {
             let next_cut = match cut_iter.peek() {
                 Some(&&(cfi, off)) if cfi == fi => Some(off),
@@ -140,7 +158,9 @@ fn plan_byte_ranges(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, Inpu
                     file: fi,
                     start: pos,
                     end,
-                    first_line: line,
+                    // Lines from the range's start: the ones before it are not counted here.
+                    first_line: 1,
+                    relative: pos > 0,
                     keys: None,
                     members: None,
                 });
@@ -148,9 +168,6 @@ fn plan_byte_ranges(files: &[InputFile], shards: u32) -> Result<Vec<Shard>, Inpu
             match next_cut {
                 Some(off) => {
                     cut_iter.next();
-                    if end > pos {
-                        line += count_newlines(f, pos, end)?;
-                    }
                     pos = off;
                     if !out.last().expect("one shard").ranges.is_empty() {
                         out.push(Shard::default());
@@ -194,48 +211,21 @@ fn next_line_start(f: &InputFile, offset: u64) -> Result<u64, InputError> {
     }
 }
 
-/// Where a plain text range read from `from` (line `from_line`) can be cut near `target`: the
-/// first line start at or after it and its line number, if that is before `end`. For a running
-/// task's straggler split (see `ShardReader::plan_split`): the count reads `from..cut` once.
+/// Where a plain text range read from `from` can be cut near `target`: the first line start at
+/// or after it, if that is before `end`. For a running task's straggler split (see
+/// `ShardReader::plan_split`): a few bytes are read near `target`, and no line is counted (the
+/// part given away numbers its lines from the cut).
 pub(crate) fn cut_near(
     f: &InputFile,
-    (from, from_line): (u64, u64),
+    from: u64,
     target: u64,
     end: u64,
-) -> Result<Option<(u64, u64)>, InputError> {
+) -> Result<Option<u64>, InputError> {
     if target <= from || target >= end {
         return Ok(None);
     }
     let cut = next_line_start(f, target)?;
-    if cut >= end {
-        return Ok(None);
-    }
-    Ok(Some((cut, from_line + count_newlines(f, from, cut)?)))
-}
-
-/// Ranged GETs in flight while counting an object's lines at plan time.
-const OBJECT_COUNT_PARALLEL: usize = 8;
-
-/// Newlines in `start..end` of the file.
-fn count_newlines(f: &InputFile, start: u64, end: u64) -> Result<u64, InputError> {
-    if let Some(url) = f.object() {
-        // Several ranged GETs at once: this reads the whole range before anything runs.
-        return crate::source::location(f, url)?
-            .count_byte(start..end, b'\n', OBJECT_COUNT_PARALLEL)
-            .map_err(|e| crate::source::object_error(f, e));
-    }
-    let mut take = crate::source::open_range(f, start, end)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut count = 0u64;
-    let mut pos = start;
-    loop {
-        let n = take.read(&mut buf).map_err(io_err(f, pos))?;
-        if n == 0 {
-            return Ok(count);
-        }
-        count += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-        pos += n as u64;
-    }
+    Ok((cut < end).then_some(cut))
 }
 
 /// Lines (optionally validated as JSON) of a byte stream; also reads the lines of zip members.
@@ -248,7 +238,12 @@ pub(crate) struct LinesReader {
     /// Key prefix: `path` or `archive/member`.
     pub(crate) display: String,
     pub(crate) offset: u64,
+    /// The next line's number: in the file, or, with `base`, counted from the range's start.
     pub(crate) line: u64,
+    /// For a range numbered from its start: the lines before it, counted when first needed (a
+    /// key, a bad record's location), and the same as the base of the locations it notes.
+    pub(crate) base: Option<Arc<LinesBefore>>,
+    pub(crate) shared: Option<Arc<dyn mr_codec::LineBase>>,
     pub(crate) json: bool,
     pub(crate) cap: usize,
     pub(crate) buf: Vec<u8>,
@@ -256,8 +251,17 @@ pub(crate) struct LinesReader {
 }
 
 impl LinesReader {
-    fn location(&self, line: u64, offset: u64) -> String {
-        format!("{}:{line} (byte {offset})", self.display)
+    /// `line` (of this reader's numbering) in the file.
+    fn absolute(&self, line: u64) -> Result<u64, InputError> {
+        match &self.base {
+            None => Ok(line),
+            Some(base) => Ok(base.get()? + line),
+        }
+    }
+
+    fn location(&self, line: u64, offset: u64) -> Result<String, InputError> {
+        let line = self.absolute(line)?;
+        Ok(format!("{}:{line} (byte {offset})", self.display))
     }
 
     fn io_error(&self, source: std::io::Error) -> InputError {
@@ -308,7 +312,7 @@ impl LinesReader {
                 Err(LineError::Io(source)) => return Err(self.io_error(source)),
                 Err(LineError::TooLong) => {
                     // Skip the rest of the line without buffering it.
-                    let location = self.location(self.line, self.offset);
+                    let location = self.location(self.line, self.offset)?;
                     let rest = skip_line(&mut self.reader).map_err(|e| self.io_error(e))?;
                     let n = self.buf.len() as u64 + rest;
                     self.offset += n;
@@ -343,16 +347,20 @@ impl LinesReader {
                         .map(|e| format!("invalid JSON: {e}")),
                 };
                 if let Some(reason) = problem {
-                    let location = self.location(line, offset);
+                    let location = self.location(line, offset)?;
                     return Ok(Step::Bad(BadRecord { location, reason }, n as u64));
                 }
             }
             match locations {
                 Some(locations) => {
-                    locations.push_line(&self.display, line);
+                    match &self.shared {
+                        None => locations.push_line(&self.display, line),
+                        Some(base) => locations.push_relative_line(&self.display, base, line),
+                    }
                     mr_codec::put_kv(out, b"", value);
                 }
                 None => {
+                    let line = self.absolute(line)?;
                     line_key(&mut self.key, &self.display, line);
                     mr_codec::put_kv(out, &self.key, value);
                 }
@@ -393,6 +401,91 @@ mod tests {
                 assert_eq!(got, expected, "{n} shards, {k} records per slice");
             }
         }
+    }
+
+    #[test]
+    fn planning_counts_no_lines_and_reading_counts_them_only_for_locations() {
+        use crate::linecount::{TEST_LOCK, counted};
+        use crate::testing::read_resumed_located;
+        let _one = TEST_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        let files = vec![input(dir.path(), "r.txt", text.as_bytes())];
+        let plan = crate::plan(&files, 4).unwrap();
+        assert_eq!(plan.len(), 4);
+        let ranges: Vec<_> = plan.iter().map(|s| &s.ranges[0]).collect();
+        assert!(!ranges[0].relative && ranges[0].first_line == 1);
+        assert!(ranges[1..].iter().all(|r| r.relative && r.first_line == 1));
+        assert!(counted(&files[0]).is_empty(), "planning counted lines");
+        // A 0.2.0 read notes relative lines: nothing is counted until a location is written.
+        let mut buf = Vec::new();
+        let mut locations = mr_codec::Locations::default();
+        let mut reader =
+            crate::ShardReader::open(&files, &plan[2], "", ReadOptions::default()).unwrap();
+        reader
+            .next_batch_located(&mut buf, &mut locations, u64::MAX, 10)
+            .unwrap();
+        assert!(locations.has_relative_lines());
+        assert!(counted(&files[0]).is_empty(), "reading counted lines");
+        let before = text[..ranges[2].start as usize].matches('\n').count();
+        assert_eq!(locations.get(0), Some(format!("r.txt:{}", before + 1)));
+        assert_eq!(counted(&files[0]), [ranges[2].start]);
+        // Every location, keyed (0.1.x) or noted (0.2.0), is the file's own line number.
+        let expected: Vec<(String, String)> = (0..2000)
+            .map(|i| (format!("r.txt:{}", i + 1), format!("line {i}")))
+            .collect();
+        for k in [1, 7, u64::MAX] {
+            let (keyed, _) = read_resumed(&files, &plan, k, ReadOptions::default()).unwrap();
+            assert_eq!(keyed, expected);
+            let (located, _) =
+                read_resumed_located(&files, &plan, k, ReadOptions::default()).unwrap();
+            assert_eq!(located, expected);
+        }
+    }
+
+    #[test]
+    fn plans_stored_by_older_versions_read_as_they_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let files = vec![input(dir.path(), "o.txt", text.as_bytes())];
+        let at = text.find("line 40\n").unwrap();
+        // An older version's plan: the cut's line counted, no `relative` field; and its cursor
+        // (OFFSET:LINE, the line in the file).
+        let json = format!(
+            r#"[{{"index":0,"ranges":[{{"file":0,"start":0,"end":{at},"first_line":1}}]}},{{"index":1,"ranges":[{{"file":0,"start":{at},"end":{},"first_line":41}}]}}]"#,
+            text.len()
+        );
+        let old: Vec<crate::Shard> = serde_json::from_str(&json).unwrap();
+        assert!(old.iter().all(|s| !s.ranges[0].relative));
+        let expected: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("o.txt:{}", i + 1), format!("line {i}")))
+            .collect();
+        for k in [1, 3, u64::MAX] {
+            let (got, _) = read_resumed(&files, &old, k, ReadOptions::default()).unwrap();
+            assert_eq!(got, expected);
+        }
+        let line_50 = text.find("line 50\n").unwrap();
+        let mut reader = crate::ShardReader::open(
+            &files,
+            &old[1],
+            &format!("0:{line_50}:51"),
+            ReadOptions::default(),
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        reader.next_batch(&mut buf, u64::MAX, 1).unwrap();
+        let (key, _) = mr_codec::kvs(&buf).next().unwrap().unwrap();
+        assert_eq!(key, b"o.txt:51");
+        // A new plan says `relative` only where it holds, and reads the same.
+        let new = crate::plan(&files, 2).unwrap();
+        let stored = serde_json::to_string(&new).unwrap();
+        assert_eq!(stored.matches("\"relative\":true").count(), 1, "{stored}");
+        let back: Vec<crate::Shard> = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, new);
+        let (got, _) = read_resumed(&files, &back, 3, ReadOptions::default()).unwrap();
+        assert_eq!(got, expected);
     }
 
     #[test]

@@ -250,12 +250,11 @@ fn is_plain(files: &[InputFile], range: &FileRange) -> bool {
         && crate::lines::Lines::byte_splittable(&files[range.file])
 }
 
-/// A position in a shard: a range and a byte offset in its file, with the line number there.
+/// A position in a shard: a range and a byte offset in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct At {
     range: usize,
     offset: u64,
-    line: u64,
 }
 
 /// Where a reader at `range`:`inner` is, if that range is plain text.
@@ -271,16 +270,12 @@ fn plain_position(
     if inner == Some("end") || !is_plain(files, r) {
         return Ok(None);
     }
-    let (offset, line, _) = crate::reader::parse_text_position(
+    let (offset, _, _) = crate::reader::parse_text_position(
         &files[r.file],
         inner.unwrap_or(""),
         (r.start, r.first_line),
     )?;
-    Ok(Some(At {
-        range,
-        offset,
-        line,
-    }))
+    Ok(Some(At { range, offset }))
 }
 
 /// Bytes of plain text from `at` up to the first range that is not plain (or the end).
@@ -330,7 +325,6 @@ impl ShardReader<'_> {
                     at = At {
                         range: next,
                         offset: n.start,
-                        line: n.first_line,
                     };
                     if left == 0 {
                         return Ok(Some(at));
@@ -341,18 +335,16 @@ impl ShardReader<'_> {
         }
         let r = &self.ranges[at.range];
         let target = at.offset + left;
-        match crate::lines::cut_near(&self.files[r.file], (at.offset, at.line), target, r.end)? {
-            Some((offset, line)) => Ok(Some(At {
+        match crate::lines::cut_near(&self.files[r.file], at.offset, target, r.end)? {
+            Some(offset) => Ok(Some(At {
                 range: at.range,
                 offset,
-                line,
             })),
             // The record ends the range: the slice ends where the next range starts.
             None => match self.ranges.get(at.range + 1) {
                 Some(n) if is_plain(self.files, n) => Ok(Some(At {
                     range: at.range + 1,
                     offset: n.start,
-                    line: n.first_line,
                 })),
                 _ => Ok(None),
             },
@@ -365,7 +357,8 @@ impl ShardReader<'_> {
     /// same slices, and so in the same batches, as without the split: every slice's output,
     /// and every counter, is the same either way. Slice ends are worked out only through plain
     /// text (seekable files whose bytes are all records' bytes; a few bytes are read near each
-    /// end to find its line start), so a reader inside a compressed file, a zip member or a
+    /// end to find its line start, and no line is counted: the given part numbers its lines
+    /// from the cut, see [`FileRange::relative`]), so a reader inside a compressed file, a zip member or a
     /// table is not split, nor is what follows one. `None` when less than `min_bytes` of plain
     /// text is left or no slice end falls inside it. The reader is not changed:
     /// [`ShardReader::apply_split`] does that once the split is committed.
@@ -436,8 +429,11 @@ impl ShardReader<'_> {
             let mut kept = self.ranges[..=j].to_vec();
             kept[j].end = cut.offset;
             let mut given = self.ranges[j..].to_vec();
+            // The given part numbers its lines from the cut (nothing is counted here); the
+            // lines before the cut are counted if and when a location is needed.
             given[0].start = cut.offset;
-            given[0].first_line = cut.line;
+            given[0].first_line = 1;
+            given[0].relative = true;
             (kept, given)
         };
         Ok(Some(SplitPlan {
@@ -534,20 +530,36 @@ mod tests {
             start: 0,
             end: files[i].len,
             first_line: 1,
+            relative: false,
             keys: None,
             members: None,
         };
-        // A shard starting mid-file, as planning cuts them.
-        let mut first = whole(0);
-        first.start = text.find("line 100\n").unwrap() as u64;
-        first.first_line = 101;
-        let shard = Shard {
-            index: 0,
-            ranges: [first].into_iter().chain((1..6).map(whole)).collect(),
-        };
+        // A shard starting mid-file, as older versions planned them (the line numbered in the
+        // file); the parts split off number theirs from their cuts.
+        let mut old = whole(0);
+        old.start = text.find("line 100\n").unwrap() as u64;
+        old.first_line = 101;
+        // And as planning cuts them now, numbered from their start.
+        let mut new = old.clone();
+        new.first_line = 1;
+        new.relative = true;
         let options = ReadOptions::default();
         let mut splits = 0;
-        for slice in [1000, 4096, 7777, 40_000] {
+        for (first, slice) in [
+            (&old, 1000),
+            (&old, 4096),
+            (&new, 7777),
+            (&new, 40_000),
+            (&new, 1000),
+            (&old, 7777),
+        ] {
+            let shard = Shard {
+                index: 0,
+                ranges: [first.clone()]
+                    .into_iter()
+                    .chain((1..6).map(whole))
+                    .collect(),
+            };
             let unsplit = slices(
                 &mut ShardReader::open(&files, &shard, "", options).unwrap(),
                 slice,

@@ -340,6 +340,8 @@ impl ZipReader {
                 display: self.name(&self.members[i]),
                 offset,
                 line,
+                base: None,
+                shared: None,
                 json: false,
                 cap: self.options.max_record_bytes,
                 buf: Vec::new(),

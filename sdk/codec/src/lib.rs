@@ -17,7 +17,7 @@
 use std::fmt;
 
 mod locations;
-pub use locations::Locations;
+pub use locations::{LineBase, Locations};
 
 /// Group flag: more values of this group follow in the reducer's value stream.
 pub const GROUP_MORE: u8 = 1;
