@@ -232,11 +232,13 @@ fn map_slice(
             max_records = max_records.min(left);
         }
         let max_bytes = spec.batch_bytes.min(limits.bytes - bytes);
-        let mut stats = if on_demand {
-            reader.next_batch_located(batch, locations, max_bytes, max_records)?
-        } else {
-            reader.next_batch(batch, max_bytes, max_records)?
-        };
+        let mut stats = read_batch(
+            reader,
+            on_demand,
+            (batch, locations),
+            max_bytes,
+            max_records,
+        )?;
         bad.add(task, reader.take_bad(), counters, files)?;
         if stats.records == 0 {
             if reader.is_finished() {
@@ -272,16 +274,13 @@ fn map_slice(
                     next_locations.clear();
                     let max_bytes = spec.batch_bytes.min(limits.bytes - bytes);
                     let max_records = limits.records - records;
-                    let next = if on_demand {
-                        reader.next_batch_located(
-                            next_batch,
-                            next_locations,
-                            max_bytes,
-                            max_records,
-                        )?
-                    } else {
-                        reader.next_batch(next_batch, max_bytes, max_records)?
-                    };
+                    let next = read_batch(
+                        reader,
+                        on_demand,
+                        (next_batch, next_locations),
+                        max_bytes,
+                        max_records,
+                    )?;
                     // Its bad records are logged after the helper's batch, as without help.
                     let next_bad = reader.take_bad();
                     let mapped_here = (next.records > 0).then(|| {
@@ -297,10 +296,8 @@ fn map_slice(
                     };
                     *batch = done.batch;
                     *locations = done.locations;
-                    let helped = done.result.map_err(drop).and_then(|(output, counts)| {
-                        check_output(spec, output)
-                            .map_err(drop)
-                            .map(|m| (m, counts))
+                    let helped = done.result.and_then(|(output, counts)| {
+                        check_output(spec, output).map(|m| (m, counts))
                     });
                     let output =
                         mapped_or_again(task, helped, batch, locations, counters, files, bad)?;
@@ -324,7 +321,7 @@ fn map_slice(
                     records += next.records;
                     let output = mapped_or_again(
                         task,
-                        mapped_here.map_err(drop),
+                        mapped_here,
                         next_batch,
                         next_locations,
                         counters,
@@ -352,7 +349,7 @@ fn map_slice(
                 }
             }
         }
-        let output = map_batch(task, batch, locations, counters, files, bad)?;
+        let output = map_batch(task, batch, locations, counters, files, bad, None)?;
         counters.absorb(task.instance)?;
         finish_batch(
             task,
@@ -377,6 +374,22 @@ fn map_slice(
         spill(task, spills, buffer, files, counters)?;
     }
     Ok(())
+}
+
+/// Reads the next batch into `batch`, with a location table for a job that asks for
+/// locations on demand (contract 0.2.0).
+fn read_batch(
+    reader: &mut ShardReader<'_>,
+    on_demand: bool,
+    (batch, locations): (&mut Vec<u8>, &mut mr_codec::Locations),
+    max_bytes: u64,
+    max_records: u64,
+) -> Result<mr_io::BatchStats, mr_io::InputError> {
+    if on_demand {
+        reader.next_batch_located(batch, locations, max_bytes, max_records)
+    } else {
+        reader.next_batch(batch, max_bytes, max_records)
+    }
 }
 
 /// Counts a mapped batch and sends its output on: to the map-only writer, or into the shuffle.
@@ -410,11 +423,11 @@ fn finish_batch(
 }
 
 /// A batch mapped ahead (by a helper, or by this thread while the helper mapped the batch
-/// before it) with its call's counters; a batch whose call failed is mapped again here, with
-/// the blame and skip rules of [`map_batch`], so a failure is reported as without a helper.
+/// before it) with its call's counters; a batch whose call failed goes through the blame and
+/// skip rules of [`map_batch`] from that failure, so it is reported as without a helper.
 fn mapped_or_again(
     task: &mut Task<'_>,
-    ahead: Result<(Mapped, std::collections::HashMap<String, i64>), ()>,
+    ahead: Result<(Mapped, std::collections::HashMap<String, i64>), GuestError>,
     batch: &[u8],
     locations: &mut mr_codec::Locations,
     counters: &mut SliceCounters,
@@ -426,8 +439,8 @@ fn mapped_or_again(
             counters.absorb_counts(counts)?;
             Ok(mapped)
         }
-        Err(()) => {
-            let mapped = map_batch(task, batch, locations, counters, files, bad)?;
+        Err(failed) => {
+            let mapped = map_batch(task, batch, locations, counters, files, bad, Some(failed))?;
             counters.absorb(task.instance)?;
             Ok(mapped)
         }
@@ -482,6 +495,12 @@ fn shuffle_output(
 /// input record) and the rest of the batch is mapped again, as often as records fail and the
 /// allowance lasts; without an allowance the attempt fails and is not retried. Other failures
 /// fail the attempt, to be retried.
+///
+/// `failed`: how the batch's first call failed when it was made ahead of time (by a map helper,
+/// or while the helper mapped the batch before): the blame starts from it, so the batch makes
+/// the same calls as an unhelped one (a timeout is not run again).
+// The batch, its locations, the slice's counters, files and bad-record log are `map_slice`'s.
+#[allow(clippy::too_many_arguments)]
 fn map_batch(
     task: &mut Task<'_>,
     batch: &[u8],
@@ -489,6 +508,7 @@ fn map_batch(
     counters: &mut SliceCounters,
     files: &mut SliceFiles,
     bad: &mut crate::bad::BadRecords,
+    mut failed: Option<GuestError>,
 ) -> Result<Mapped, TaskError> {
     let mut current: Option<(Vec<u8>, mr_codec::Locations)> = None;
     loop {
@@ -496,9 +516,12 @@ fn map_batch(
             Some((input, locations)) => (&input[..], locations),
             None => (batch, &mut *locations),
         };
-        let error = match map_checked(task, input, input_locations) {
-            Ok(mapped) => return Ok(mapped),
-            Err(e) => e,
+        let error = match failed.take() {
+            Some(e) => e,
+            None => match map_checked(task, input, input_locations) {
+                Ok(mapped) => return Ok(mapped),
+                Err(e) => e,
+            },
         };
         let blame = blame(task, input, input_locations, error);
         let skip = match (blame.index, &blame.location) {
