@@ -13,8 +13,8 @@
 //! Nothing about the output changes: the batches are those of an unhelped run, each is mapped
 //! by one call, and the task buffers, spills, counts and logs bad records in the same order. A
 //! batch whose call fails on the helper goes through the task's usual blame and retry rules
-//! from that failure (`map_batch`), so a failure is reported exactly as without a helper, after
-//! the same calls (a timeout, say, is not run again). What a helper
+//! (`map_batch`, see `mapped_or_again` for which failures it calls again), so a failure is
+//! reported exactly as without a helper. What a helper
 //! does not take over: the reading, the shuffle and the commit, all still on the task's thread,
 //! under the task's lease.
 //!

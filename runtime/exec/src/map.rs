@@ -424,7 +424,7 @@ fn finish_batch(
 
 /// A batch mapped ahead (by a helper, or by this thread while the helper mapped the batch
 /// before it) with its call's counters; a batch whose call failed goes through the blame and
-/// skip rules of [`map_batch`] from that failure, so it is reported as without a helper.
+/// skip rules of [`map_batch`], so it is reported as without a helper.
 fn mapped_or_again(
     task: &mut Task<'_>,
     ahead: Result<(Mapped, std::collections::HashMap<String, i64>), GuestError>,
@@ -440,7 +440,17 @@ fn mapped_or_again(
             Ok(mapped)
         }
         Err(failed) => {
-            let mapped = map_batch(task, batch, locations, counters, files, bad, Some(failed))?;
+            // A timeout or a counter cap is blamed on the batch without another call: take it
+            // as it is (mapping it again would take the timeout twice). Any other failure is
+            // judged by calls on this thread's instance, from a first call of its own, so a
+            // guest whose state lives in its instance is judged as in an unhelped run.
+            use mr_engine::{GuestErrorKind, TrapKind};
+            let failed = matches!(
+                failed.kind,
+                GuestErrorKind::Trap(TrapKind::Timeout | TrapKind::CounterLimit)
+            )
+            .then_some(failed);
+            let mapped = map_batch(task, batch, locations, counters, files, bad, failed)?;
             counters.absorb(task.instance)?;
             Ok(mapped)
         }
