@@ -46,7 +46,7 @@ pub struct JobArgs {
     /// Discard what the output directory (and the store, for this output) holds, and start over.
     #[arg(long)]
     overwrite: bool,
-    /// Input bytes handed to the guest per map call [default: 1M].
+    /// Input bytes handed to the guest per map call [default: 4M].
     #[arg(long, value_parser = parse_size)]
     batch_size: Option<u64>,
     /// A map slice (the unit of commit and retry) ends after this many input bytes

@@ -31,7 +31,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Input bytes per map call in runFiles, as `mr-host run`'s default --batch-size. */
-export const FILE_BATCH_BYTES = 1 << 20;
+export const FILE_BATCH_BYTES = 4 << 20;
 
 /**
  * The job failed (or the harness refused a parameter): its message (with the stack) and, for
@@ -239,7 +239,7 @@ export class Harness {
   /**
    * Reads text files (or directories, recursively, hidden files skipped) as `mr-host run --input`
    * does, one record per line keyed `path:line`, and runs the job's phases over them as its
-   * component would: map in 1 MiB batches (with the in-batch combine and the combiner again over
+   * component would: map in 4 MiB batches (with the in-batch combine and the combiner again over
    * each batch's output when the job has combine), then reduce. The records are what
    * `mr-host run --reducers 1` writes: sorted by key (in input order for a map-only job). Gzip,
    * zip, JSONL and CSV inputs are read as plain lines. An unreadable file throws its fs error.

@@ -124,7 +124,7 @@ pub trait Exported: Job {
 
 /// Input bytes per map call in [`Harness::run_files`], as `mr-host run`'s default
 /// `--batch-size`.
-const FILE_BATCH_BYTES: usize = 1 << 20;
+const FILE_BATCH_BYTES: usize = 4 << 20;
 
 /// Runs jobs natively. Each run creates a fresh job value with `Default`.
 #[derive(Debug, Clone, Default)]
@@ -167,7 +167,7 @@ impl Harness {
 
     /// Reads text files (or directories, recursively, hidden files skipped) as `mr-host run
     /// --input` does, one record per line keyed `path:line`, and runs the phases the job's
-    /// [`export_job!`](crate::export_job) exports over them: map (in 1 MiB batches with in-map
+    /// [`export_job!`](crate::export_job) exports over them: map (in 4 MiB batches with in-map
     /// combining when it exports `combine`, the combiner again over each batch's output) and
     /// reduce. The output is what `mr-host run --reducers 1` writes: sorted by key (in input
     /// order for a map-only job). Gzip, zip, JSONL and CSV inputs are read as plain lines.

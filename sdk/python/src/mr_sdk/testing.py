@@ -32,7 +32,7 @@ from ._job import JobTarget, LoadedJob, load_job
 
 #: Input bytes per map call in :meth:`Harness.run_files`, as ``mr-host run``'s default
 #: ``--batch-size``.
-FILE_BATCH_BYTES = 1 << 20
+FILE_BATCH_BYTES = 4 << 20
 
 Records = list[tuple[bytes, bytes]]
 
@@ -148,7 +148,7 @@ class Harness:
     def run_files(self, job: JobTarget, paths: Sequence[Union[str, "os.PathLike[str]"]]) -> Output:
         """Reads text files (or directories, recursively, hidden files skipped) as ``mr-host run
         --input`` does, one record per line keyed ``path:line``, and runs the job's phases over
-        them as its component would: map in 1 MiB batches (with the in-batch combine and the
+        them as its component would: map in 4 MiB batches (with the in-batch combine and the
         combiner again over each batch's output when the job has ``combine``), then reduce.
         The records are what ``mr-host run --reducers 1`` writes: sorted by key (in input order
         for a map-only job). Gzip, zip, JSONL and CSV inputs are read as plain lines."""
