@@ -57,6 +57,14 @@ struct Slot {
 /// The bit of [`Slot::entry`] that says the slot holds a running sum.
 const HAS_SUM: u32 = 1 << 31;
 
+impl Slot {
+    /// The index of the slot's entry.
+    #[inline(always)]
+    fn entry_index(&self) -> usize {
+        (self.entry & !HAS_SUM) as usize
+    }
+}
+
 /// A key's length as a slot holds it.
 #[inline(always)]
 fn slot_len(key: &[u8]) -> u16 {
@@ -121,9 +129,6 @@ struct Entry {
     /// Framed (length-prefixed) values not yet combined.
     values: Vec<u8>,
     count: u32,
-    /// The running sum of values given with `Emitter::add`, not yet among `values` (held in the
-    /// slot while the batch is mapped; moved here when the table is drained).
-    sum: Option<u64>,
     /// `count` at which this entry is combined next.
     combine_at: u32,
 }
@@ -171,7 +176,7 @@ impl CombineTable {
     pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
         self.emits += 1;
         let at = self.slot_of(key);
-        let i = (self.slots[at].entry & !HAS_SUM) as usize;
+        let i = self.slots[at].entry_index();
         self.push_value(i, value);
     }
 
@@ -199,7 +204,7 @@ impl CombineTable {
     fn overflow(&mut self, at: usize, n: u64) {
         let slot = &mut self.slots[at];
         let full = std::mem::replace(&mut slot.sum, n);
-        let i = (slot.entry & !HAS_SUM) as usize;
+        let i = slot.entry_index();
         let mut digits = [0u8; 20];
         self.push_value(i, crate::format_u64(full, &mut digits));
     }
@@ -249,7 +254,7 @@ impl CombineTable {
     /// Whether a longer key that matched a slot on its first 16 bytes is the slot's key.
     #[inline(never)]
     fn same_key(&self, slot: &Slot, key: &[u8]) -> bool {
-        let e = &self.entries[(slot.entry & !HAS_SUM) as usize];
+        let e = &self.entries[slot.entry_index()];
         &self.keys[e.key_at as usize..(e.key_at + e.key_len) as usize] == key
     }
 
@@ -266,6 +271,8 @@ impl CombineTable {
             at = (at + 1) & mask;
         }
         let i = self.used;
+        // Below HAS_SUM: a batch's keys stay below 4 GiB, and 2^31 distinct keys would not.
+        assert!(i < HAS_SUM as usize, "a map batch has 2^31 distinct keys");
         if i == self.entries.len() {
             self.entries.push(Entry::default());
         }
@@ -278,7 +285,6 @@ impl CombineTable {
         e.slot = at as u32;
         e.values.clear();
         e.count = 0;
-        e.sum = None;
         e.combine_at = COMBINE_AT;
         self.slots[at] = Slot {
             head: head(key),
@@ -344,11 +350,10 @@ impl CombineTable {
     fn drain<J: Combiner>(&mut self, job: &mut J, out: &mut Vec<u8>) -> Result<(), Error> {
         for i in 0..self.used {
             let e = &mut self.entries[i];
+            // A running sum (in the slot) joins the entry's values as one more value.
             let slot = &self.slots[e.slot as usize];
             if slot.entry & HAS_SUM != 0 {
-                e.sum = Some(slot.sum);
-            }
-            if let Some(sum) = e.sum.take() {
+                let sum = slot.sum;
                 let mut digits = [0u8; 20];
                 mr_codec::put_value(&mut e.values, crate::format_u64(sum, &mut digits));
                 e.count += 1;
