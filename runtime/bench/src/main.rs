@@ -863,8 +863,34 @@ fn log_tail(log: &Path) -> String {
     }
 }
 
+/// A cargo command without the variables cargo sets for the crate it runs (mr-bench itself, or
+/// its test): some build scripts ask to rerun when `CARGO_MANIFEST_DIR` or `CARGO_PKG_NAME`
+/// change (ring's does, through cc), so inherited values made a build of mr-host from
+/// mr-bench's test recompile ring, rustls, reqwest, object_store and every crate above them,
+/// and the next plain `cargo test` recompile them back.
 fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_for_the_running_crate) {
+            cargo.env_remove(name);
+        }
+    }
+    cargo
+}
+
+/// Whether cargo sets this variable to describe the crate it builds or runs (see "Environment
+/// variables Cargo sets for crates" in the Cargo Book), as opposed to one that configures cargo.
+fn set_for_the_running_crate(name: &str) -> bool {
+    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_EXE_"];
+    const NAMES: [&str; 6] = [
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
 }
 
 /// Builds mr-host with this binary's profile; returns the binary next to this one.
@@ -1130,4 +1156,36 @@ fn human_size(bytes: u64) -> String {
         }
     }
     bytes.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_for_the_running_crate;
+
+    #[test]
+    fn the_running_crates_variables_are_dropped_and_cargos_own_settings_kept() {
+        for dropped in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_EXE_mr-bench",
+            "CARGO_TARGET_TMPDIR",
+            "OUT_DIR",
+        ] {
+            assert!(set_for_the_running_crate(dropped), "{dropped}");
+        }
+        for kept in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_DEBUG",
+            "CARGO_BUILD_JOBS",
+            "RUSTFLAGS",
+            "PATH",
+        ] {
+            assert!(!set_for_the_running_crate(kept), "{kept}");
+        }
+    }
 }

@@ -8,13 +8,18 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The features mr-bench builds mr-host with here. mr-bench rebuilds target/PROFILE/mr-host,
+/// the very file the end-to-end tests run (CARGO_BIN_EXE_mr-host) when the whole workspace is
+/// tested at once. Built without the crash-injection points they need, it made their kill tests
+/// fail later in the same `cargo test --workspace`; so it gets them. It also gets the `testing`
+/// features mr-cli's dev-dependencies turn on: with exactly the test build's features, cargo
+/// finds that build fresh instead of recompiling mr-io, mr-store and the four crates above them
+/// (a minute or two of the CI run).
+const HOST_FEATURES: &str = "failpoints,mr-store/testing,mr-io/testing";
+
 fn bench(data: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mr-bench"))
-        // mr-bench rebuilds target/PROFILE/mr-host, the very file the end-to-end tests run
-        // (CARGO_BIN_EXE_mr-host) when the whole workspace is tested at once. Built without
-        // the crash-injection points they need, it made their kill tests fail later in the
-        // same `cargo test --workspace`; so here it is built with them.
-        .env("MR_BENCH_HOST_FEATURES", "failpoints")
+        .env("MR_BENCH_HOST_FEATURES", HOST_FEATURES)
         .args([
             "--size",
             "2M",
@@ -87,7 +92,7 @@ fn runs_both_workloads_checks_outputs_and_catches_a_difference() {
 fn distributed_runs_every_setup_and_compares_their_outputs() {
     let data = tempfile::tempdir().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_mr-bench"))
-        .env("MR_BENCH_HOST_FEATURES", "failpoints")
+        .env("MR_BENCH_HOST_FEATURES", HOST_FEATURES)
         .args(["distributed", "--size", "4M", "--commits", "20", "--data"])
         .arg(data.path())
         .output()
