@@ -32,7 +32,7 @@ pub struct GzipArgs {
     /// Also the JSON Lines version of the text (plain, BGZF, one gzip member).
     #[arg(long)]
     jsonl: bool,
-    /// Runs of each input; the table shows the median wall time.
+    /// Runs of each input, in rounds of one run per input; the table shows the median wall time.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// The mr-host binary [default: build it].
@@ -61,20 +61,34 @@ pub fn run(args: GzipArgs, host: PathBuf, wordcount: PathBuf) -> Result<bool> {
         create_once(&bgzf, |out| write_bgzf(&plain, out))?;
         let single = stem.with_extension(format!("{ext}.gz"));
         create_once(&single, |out| write_gzip(&plain, out))?;
-        let mut reference: Option<(f64, Vec<u8>)> = None;
-        for (label, input) in [
+        let inputs = [
             ("plain", &plain),
             ("BGZF (split)", &bgzf),
             ("gzip, one member", &single),
-        ] {
-            let out = data.join(format!(
+        ];
+        let out_of = |label: &str| {
+            data.join(format!(
                 "gzip-out/{ext}-{}",
                 label.replace([' ', ',', '(', ')'], "")
-            ));
-            let mut runs = Vec::new();
-            for _ in 0..args.repeat.max(1) {
-                runs.push(run_mr(&host, &wordcount, input, &out, args.workers)?);
+            ))
+        };
+        // Rounds of one run per input, as in the stragglers benchmark: the machine's speed
+        // drifts over minutes, and interleaving spreads the drift over every input alike.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); inputs.len()];
+        for _ in 0..args.repeat.max(1) {
+            for (i, (label, input)) in inputs.iter().enumerate() {
+                runs[i].push(run_mr(
+                    &host,
+                    &wordcount,
+                    input,
+                    &out_of(label),
+                    args.workers,
+                )?);
             }
+        }
+        let mut reference: Option<(f64, Vec<u8>)> = None;
+        for ((label, input), mut runs) in inputs.into_iter().zip(runs) {
+            let out = out_of(label);
             runs.sort_by(|a, b| a.0.total_cmp(&b.0));
             let (wall, cpu) = runs[runs.len() / 2];
             let output = parts(&out)?;

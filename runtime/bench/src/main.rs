@@ -116,7 +116,8 @@ struct BenchArgs {
     /// Distinct group-by keys [default: 10M per GiB of --size].
     #[arg(long)]
     keys: Option<u64>,
-    /// Runs per system; the table shows the run with the median wall time.
+    /// Runs per system, in rounds of one run per system (the machine's drift then falls on
+    /// every system alike); the table shows the run with the median wall time.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     /// Seconds before a run is killed (and reported as failed).
@@ -428,54 +429,67 @@ fn run_workload(
         output: PathBuf,
         layout: Layout,
     }
-    let mut done = Vec::new();
-    for system in System::ALL
+    let systems: Vec<System> = System::ALL
         .into_iter()
         .filter(|s| args.systems.contains(s) && s.runs(workload))
-    {
-        let plan = plan(setup, system, workload, input, &out_dir);
-        let log = logs.join(format!("{}-{}.log", workload.name(), system.name()));
-        let mut runs = Vec::new();
-        let mut error = plan.unavailable.clone();
-        if error.is_none() {
-            for round in 0..args.repeat {
-                warm_up(input)?;
-                remove_output(&plan.output)?;
-                let mut command = plan.command();
-                let log_file = File::create(&log)?;
-                command
-                    .stdin(Stdio::null())
-                    .stdout(log_file.try_clone()?)
-                    .stderr(log_file);
-                measure::reap_leftovers();
-                let usage = measure::run(&mut command, timeout)
-                    .with_context(|| format!("cannot run {}", plan.program))?;
-                eprintln!(
-                    "mr-bench: {} {} run {}/{}: {:.2} s wall, {:.2} s CPU, {:.0} MiB",
-                    workload.name(),
-                    system.name(),
-                    round + 1,
-                    args.repeat,
-                    usage.wall.as_secs_f64(),
-                    usage.cpu().as_secs_f64(),
-                    usage.max_rss as f64 / (1 << 20) as f64
-                );
-                if usage.timed_out || !usage.status.success() {
-                    let why = if usage.timed_out {
-                        format!("killed after the {} s timeout", args.timeout)
-                    } else {
-                        format!("exited with {}", usage.status)
-                    };
-                    error = Some(format!(
-                        "{why}: {} (log: {})",
-                        log_tail(&log),
-                        log.display()
-                    ));
-                    break;
-                }
-                runs.push(usage);
+        .collect();
+    let plans: Vec<Plan> = systems
+        .iter()
+        .map(|&system| plan(setup, system, workload, input, &out_dir))
+        .collect();
+    let log_of = |system: System| logs.join(format!("{}-{}.log", workload.name(), system.name()));
+    // Rounds of one run per system, not all runs of one system in a row: this machine's speed
+    // drifts by up to 40% over minutes, and two `--repeat 3` runs of the same word count build
+    // gave 1.57 x and 2.00 x native when each system's runs came in a block. Interleaving spreads
+    // the drift over every system alike. A system that fails is not run again.
+    let mut runs: Vec<Vec<measure::Usage>> = vec![Vec::new(); plans.len()];
+    let mut errors: Vec<Option<String>> = plans.iter().map(|p| p.unavailable.clone()).collect();
+    for round in 0..args.repeat {
+        for (i, plan) in plans.iter().enumerate() {
+            if errors[i].is_some() {
+                continue;
             }
+            let log = log_of(systems[i]);
+            warm_up(input)?;
+            remove_output(&plan.output)?;
+            let mut command = plan.command();
+            let log_file = File::create(&log)?;
+            command
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone()?)
+                .stderr(log_file);
+            measure::reap_leftovers();
+            let usage = measure::run(&mut command, timeout)
+                .with_context(|| format!("cannot run {}", plan.program))?;
+            eprintln!(
+                "mr-bench: {} {} run {}/{}: {:.2} s wall, {:.2} s CPU, {:.0} MiB",
+                workload.name(),
+                systems[i].name(),
+                round + 1,
+                args.repeat,
+                usage.wall.as_secs_f64(),
+                usage.cpu().as_secs_f64(),
+                usage.max_rss as f64 / (1 << 20) as f64
+            );
+            if usage.timed_out || !usage.status.success() {
+                let why = if usage.timed_out {
+                    format!("killed after the {} s timeout", args.timeout)
+                } else {
+                    format!("exited with {}", usage.status)
+                };
+                errors[i] = Some(format!(
+                    "{why}: {} (log: {})",
+                    log_tail(&log),
+                    log.display()
+                ));
+                continue;
+            }
+            runs[i].push(usage);
         }
+    }
+    let mut done = Vec::new();
+    for (((system, plan), mut runs), error) in systems.into_iter().zip(plans).zip(runs).zip(errors)
+    {
         let usage = (error.is_none()).then(|| {
             runs.sort_by_key(|u| u.wall);
             runs[(runs.len() - 1) / 2]
@@ -483,7 +497,7 @@ fn run_workload(
         if error.is_none() && args.tamper == Some(system) {
             tamper(&plan.output)?;
         }
-        let label = version_label(system, &log, &plan.label);
+        let label = version_label(system, &log_of(system), &plan.label);
         done.push(Done {
             system,
             label,
@@ -1115,8 +1129,9 @@ fn machine_context(setup: &Setup, keys: u64) -> String {
         "one run per system".to_owned()
     } else {
         format!(
-            "the run with the median wall time of {} per system",
-            setup.args.repeat
+            "the run with the median wall time of {} per system, run in {} rounds of one run \
+             per system each",
+            setup.args.repeat, setup.args.repeat
         )
     };
     format!(

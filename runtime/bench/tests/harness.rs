@@ -72,10 +72,30 @@ fn runs_both_workloads_checks_outputs_and_catches_a_difference() {
     assert!(inputs.join("corpus-2097152.txt").is_file());
     assert!(inputs.join("groupby-2097152-19531.txt").is_file());
 
-    // One extra line in mr's output: the table says so and the command fails.
-    let run = bench(data.path(), &["--only", "wordcount", "--tamper", "mr"]);
+    // One extra line in mr's output: the table says so and the command fails. Two runs each,
+    // in rounds: every system's first run before any system's second.
+    let run = bench(
+        data.path(),
+        &["--only", "wordcount", "--tamper", "mr", "--repeat", "2"],
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(1), "{stdout}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let order: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("mr-bench: wordcount "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "native run 1/2",
+            "mr run 1/2",
+            "native run 2/2",
+            "mr run 2/2"
+        ],
+        "{stderr}"
+    );
     let mr_row = stdout
         .lines()
         .find(|l| l.starts_with("mr (Rust guest"))
