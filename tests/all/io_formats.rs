@@ -821,10 +821,12 @@ fn a_gzip_input_appended_to_during_the_run_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let input = d.join("log.gz");
-    std::fs::write(&input, gzip(text(200_000).as_bytes())).unwrap();
+    // 31 MB inflated, in slices of 50,000 records (1.6 MB): when the first slice commits, the
+    // reader has inflated that slice and up to 10 MiB ahead of it (the inflater's queue), so
+    // it is still reading the file when the file grows. (With 6 MB, the read-ahead had read
+    // the whole file before the append, and the run rightly finished on what was planned.)
+    std::fs::write(&input, gzip(text(1_000_000).as_bytes())).unwrap();
     let out = d.join("out");
-    // Small slices: each one reopens the stream at its cursor, so the run is still reading
-    // when the file grows.
     let mut child = mr_host()
         .args(args(
             &guest("wordcount"),
@@ -832,7 +834,7 @@ fn a_gzip_input_appended_to_during_the_run_is_refused() {
             &out,
             &[
                 "--slice-records",
-                "20000",
+                "50000",
                 "--max-attempts",
                 "1",
                 "--workers",
