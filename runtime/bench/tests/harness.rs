@@ -12,9 +12,9 @@ use std::process::{Command, Output};
 /// the very file the end-to-end tests run (CARGO_BIN_EXE_mr-host) when the whole workspace is
 /// tested at once. Built without the crash-injection points they need, it made their kill tests
 /// fail later in the same `cargo test --workspace`; so it gets them. It also gets the `testing`
-/// features mr-cli's dev-dependencies turn on: with exactly the test build's features, cargo
-/// finds that build fresh instead of recompiling mr-io, mr-store and the four crates above them
-/// (a minute or two of the CI run).
+/// features mr-cli's dev-dependencies turn on, so that mr-io and mr-store can be the test
+/// build's own instead of being compiled again. mr-cli itself still is: its dev-dependencies
+/// also change the features of crates such as flate2, which a `cargo build` cannot ask for.
 const HOST_FEATURES: &str = "failpoints,mr-store/testing,mr-io/testing";
 
 fn bench(data: &Path, extra: &[&str]) -> Output {
