@@ -203,6 +203,20 @@ fn a_gzip_stream_is_mapped_by_two_threads_with_the_same_output_and_failures() {
     let at = at + text[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
     text.splice(at..at, b"poison here\n".iter().copied());
     let marked_line = text[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+    // Lines over a 1 KiB record cap, for the bad-input case: one every 997 lines, and a block
+    // of them larger than a batch (batches of nothing but bad records).
+    let mut lines: Vec<Vec<u8>> = text
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let long = |i: usize| format!("{}\n", format!("long{i} ").repeat(200)).into_bytes();
+    for (i, line) in lines.iter_mut().enumerate() {
+        if i % 997 == 500 || (200_000..200_300).contains(&i) {
+            *line = long(i);
+        }
+    }
+    let long_lines = lines.iter().filter(|l| l.len() > 1024).count();
+    let text: Vec<u8> = lines.concat();
     let input = dir.path().join("words.txt.gz");
     std::fs::write(&input, gzip(&text)).unwrap();
     let job = guest("wordcount");
@@ -265,6 +279,24 @@ fn a_gzip_stream_is_mapped_by_two_threads_with_the_same_output_and_failures() {
         bad.contains(&format!("words.txt.gz:{marked_line}")) && bad.contains("poison"),
         "{bad}"
     );
+
+    // Bad input records (lines over the record cap), some filling whole batches: logged and
+    // counted in the same order, whichever thread maps the batches around them.
+    let cap = ["--max-record-bytes", "1K", "--max-bad-records", "100000"];
+    let (alone, _, output) = run(&job, "cap-alone", &[&cap[..], &["--no-split"]].concat());
+    assert!(output.status.success(), "{output:?}");
+    let (with_help, helped, output) = run(&job, "cap-helped", &cap);
+    assert!(output.status.success(), "{output:?}");
+    assert!(helped > 0, "the idle thread mapped no batch");
+    let files = output_files(&with_help);
+    assert!(
+        files == output_files(&alone),
+        "a helped run's output (_MANIFEST, _bad_records included) differs"
+    );
+    let logged = String::from_utf8_lossy(&files["_bad_records"])
+        .lines()
+        .count();
+    assert_eq!(logged, long_lines, "every long line logged once");
 
     // Without an allowance the job fails, naming the record, as without a helper.
     let fail = ["--param", "panic-on=poison"];

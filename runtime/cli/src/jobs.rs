@@ -195,7 +195,7 @@ pub struct WorkerArgs {
     /// asks the map task with the most unread input to give about half of it to a new task
     /// (cut in plain text, where a later slice would start anyway), so one slow shard does not
     /// leave the other workers idle; where input cannot be split (a gzip member, a zip member,
-    /// a table), the idle thread maps every other batch for the task instead. --no-split turns
+    /// a table), the idle thread maps batches for the task instead. --no-split turns
     /// both off. The output, _MANIFEST included, is the same either way.
     #[arg(long)]
     no_split: bool,

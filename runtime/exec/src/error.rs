@@ -246,7 +246,7 @@ pub enum ExecError {
     /// The thread mapping batches for a map task (see `help.rs`) ended without handing one
     /// back: a bug in the host; the attempt is retried.
     #[error(
-        "job `{job}`, map shard {index}, slice {slice}: the helper thread mapping every other batch ended without answering (a host bug; the attempt is retried; --no-split turns helpers off)"
+        "job `{job}`, map shard {index}, slice {slice}: the helper thread mapping batches for it ended without answering (a host bug; the attempt is retried; --no-split turns helpers off)"
     )]
     HelperLost {
         /// The job's name.

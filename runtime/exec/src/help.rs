@@ -1,5 +1,5 @@
 //! Map helpers: a worker thread with nothing to do lends its guest instance to a running map
-//! task of the same process, which then maps two batches at a time.
+//! task of the same process, which then maps its batches on two threads.
 //!
 //! Straggler splitting (see [`crate::split`]) gives an idle worker a task of its own, but only
 //! where the unread input can be cut without reading it: plain text. A compressed stream (one
@@ -7,8 +7,11 @@
 //! over one big `.gz` file is one task on one core however many workers there are, with the
 //! stream inflated ahead on another thread. Mapping is most of the work, though, and a map call
 //! is a pure function of its batch (the contract: no state crosses calls). So the task keeps
-//! reading, and an idle thread of the same process maps every other batch on its own instance
-//! while the task maps the next one; the task takes the outputs back in input order.
+//! reading, and an idle thread of the same process maps batches on its own instance while the
+//! task maps others; the task takes the outputs back in input order. The task keeps up to four
+//! batches in flight, two of them queued at the helper so that it never waits for the task,
+//! and waits for the helper only when it may read no further (`map.rs`, `map_helped`): which
+//! thread maps a batch depends on their speeds, what is done with it does not.
 //!
 //! Nothing about the output changes: the batches are those of an unhelped run, each is mapped
 //! by one call, and the task buffers, spills, counts and logs bad records in the same order. A
@@ -25,7 +28,7 @@
 //! alone again.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,6 +109,9 @@ impl Board {
     }
 }
 
+/// The helper went away (its process is stopping) with batches of the task's still unanswered.
+pub(crate) struct HelperGone;
+
 /// A map task's side of its offer.
 pub(crate) struct HelpLine<'a> {
     board: &'a Board,
@@ -125,9 +131,18 @@ impl HelpLine<'_> {
         self.work.send(work).map_err(|e| Box::new(e.0))
     }
 
-    /// The helper's answer to the batch sent last; `None` when it went away without one.
-    pub(crate) fn receive(&self) -> Option<Done> {
-        self.done.recv().ok()
+    /// The helper's answer to the oldest batch it holds (answers come in the order sent):
+    /// waiting for it, or, without `wait`, only if it is there already (`Ok(None)` when not
+    /// yet). `Err` when the helper went away without one.
+    pub(crate) fn answer(&self, wait: bool) -> Result<Option<Done>, HelperGone> {
+        if wait {
+            return self.done.recv().map(Some).map_err(|_| HelperGone);
+        }
+        match self.done.try_recv() {
+            Ok(done) => Ok(Some(done)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(HelperGone),
+        }
     }
 }
 

@@ -69,7 +69,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
     // compressed shard, which cannot seek, inflate and discard everything before the cursor
     // again at every slice: quadratic in the shard's size.
     let mut reader = ShardReader::open(&spec.files, &shard, &cursor, spec.read_options())?;
-    // An idle thread of this process may map every other batch (see crate::help); not with
+    // An idle thread of this process may map batches for it (see crate::help); not with
     // `--limit` or `--sample`, whose record counts run across batches.
     let env = task.env;
     let help = env
@@ -77,8 +77,8 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
         .as_ref()
         .filter(|_| spec.limit.is_none() && spec.sample.is_none())
         .map(|board| board.offer(task.job.id));
-    // The second batch in flight while a helper maps the first.
-    let mut second = (Vec::new(), mr_codec::Locations::default());
+    // Batch buffers for the batches in flight while a helper maps (see `map_helped`).
+    let mut spare = Vec::new();
     loop {
         let slice = task.lease.slices;
         let span = tracing::debug_span!("slice", slice);
@@ -95,7 +95,7 @@ pub(crate) fn run(task: &mut Task<'_>) -> Result<(), TaskError> {
             &mut reader,
             &mut buffer,
             (&mut batch, &mut locations),
-            help.as_ref().map(|line| (line, &mut second)),
+            help.as_ref().map(|line| (line, &mut spare)),
             &mut files,
             &mut counters,
             &mut bad,
@@ -188,7 +188,7 @@ fn map_slice(
     reader: &mut ShardReader<'_>,
     buffer: &mut SpillBuffer,
     (batch, locations): (&mut Vec<u8>, &mut mr_codec::Locations),
-    mut help: Option<(&HelpLine<'_>, &mut (Vec<u8>, mr_codec::Locations))>,
+    mut help: Option<(&HelpLine<'_>, &mut Vec<BatchBuffers>)>,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
     bad: &mut crate::bad::BadRecords,
@@ -196,11 +196,8 @@ fn map_slice(
 ) -> Result<(), TaskError> {
     let on_demand = task.instance.locations_on_demand();
     let spec = &task.job.spec;
-    let limits = spec.slice;
-    let started = Instant::now();
-    let time_bound = (limits.seconds > 0).then(|| Duration::from_secs(limits.seconds));
     let (shard, slice, attempt) = (task.lease.idx, task.lease.slices, task.lease.attempt);
-    let mut direct = if spec.reducers == 0 {
+    let direct = if spec.reducers == 0 {
         let path = task
             .job
             .work_dir
@@ -210,33 +207,43 @@ fn map_slice(
     } else {
         None
     };
-    let mut spills = 0u32;
-    let (mut bytes, mut records) = (0u64, 0u64);
-    while bytes < limits.bytes && records < limits.records {
-        if time_bound.is_some_and(|t| started.elapsed() >= t) {
-            break;
-        }
-        // A lost lease ends the slice early; its commit will then be refused by the store (the
-        // fence decides, not this flag).
-        if task.stopped() {
-            break;
-        }
+    let mut sink = SliceSink {
+        direct,
+        buffer,
+        spills: 0,
+    };
+    let mut read = SliceRead::new(spec.slice);
+    while read.room(task) {
         if subset.reached {
+            break;
+        }
+        // With a helper attached, the rest of the slice is mapped on two threads (see
+        // crate::help); `--limit` and `--sample` never get one.
+        if let Some((line, spare)) = help.as_mut().filter(|(line, _)| line.attached()) {
+            map_helped(
+                task,
+                reader,
+                (line, spare),
+                &mut read,
+                &mut sink,
+                files,
+                counters,
+                bad,
+            )?;
             break;
         }
         batch.clear();
         locations.clear();
         // Without sampling, `--limit` bounds what is read, so the cursor stays exact.
-        let mut max_records = limits.records - records;
+        let mut max_records = read.max_records();
         if let (Some(left), None) = (subset.remaining, subset.threshold) {
             max_records = max_records.min(left);
         }
-        let max_bytes = spec.batch_bytes.min(limits.bytes - bytes);
         let mut stats = read_batch(
             reader,
             on_demand,
             (batch, locations),
-            max_bytes,
+            read.max_bytes(spec.batch_bytes),
             max_records,
         )?;
         bad.add(task, reader.take_bad(), counters, files)?;
@@ -245,109 +252,17 @@ fn map_slice(
                 break;
             }
             // Only bad records in this batch: count their bytes and go on.
-            bytes += stats.bytes;
+            read.bytes += stats.bytes;
             counters.add("bytes-in", stats.bytes);
             continue;
         }
-        bytes += stats.bytes;
-        records += stats.records;
+        read.bytes += stats.bytes;
+        read.records += stats.records;
         // `--sample` and `--limit`: the records the job sees (records-in counts only them).
         stats.records = subset.apply(batch, locations, stats.records)?;
         if stats.records == 0 {
             counters.add("bytes-in", stats.bytes);
             continue;
-        }
-        // With a helper: it maps this batch while this thread reads and maps the next one,
-        // if the slice has room for another (see crate::help).
-        let room = bytes < limits.bytes && records < limits.records && !task.stopped();
-        if let Some((line, (next_batch, next_locations))) =
-            help.as_mut().filter(|(line, _)| room && line.attached())
-        {
-            let work = crate::help::Work {
-                batch: std::mem::take(batch),
-                locations: std::mem::take(locations),
-                identity: crate::task::identity(task.job, task.lease, Step::Map, slice),
-            };
-            match line.send(work) {
-                Ok(()) => {
-                    next_batch.clear();
-                    next_locations.clear();
-                    let max_bytes = spec.batch_bytes.min(limits.bytes - bytes);
-                    let max_records = limits.records - records;
-                    let next = read_batch(
-                        reader,
-                        on_demand,
-                        (next_batch, next_locations),
-                        max_bytes,
-                        max_records,
-                    )?;
-                    // Its bad records are logged after the helper's batch, as without help.
-                    let next_bad = reader.take_bad();
-                    let mapped_here = (next.records > 0).then(|| {
-                        map_checked(task, next_batch, next_locations)
-                            .map(|mapped| (mapped, task.instance.take_counters()))
-                    });
-                    let Some(done) = line.receive() else {
-                        return Err(TaskError::Failed(crate::ExecError::HelperLost {
-                            job: spec.name.clone(),
-                            index: shard,
-                            slice,
-                        }));
-                    };
-                    *batch = done.batch;
-                    *locations = done.locations;
-                    let helped = done.result.and_then(|(output, counts)| {
-                        check_output(spec, output).map(|m| (m, counts))
-                    });
-                    let output =
-                        mapped_or_again(task, helped, batch, locations, counters, files, bad)?;
-                    finish_batch(
-                        task,
-                        stats,
-                        output,
-                        (batch, locations),
-                        &mut direct,
-                        buffer,
-                        &mut spills,
-                        files,
-                        counters,
-                    )?;
-                    bad.add(task, next_bad, counters, files)?;
-                    bytes += next.bytes;
-                    let Some(mapped_here) = mapped_here else {
-                        counters.add("bytes-in", next.bytes);
-                        continue;
-                    };
-                    records += next.records;
-                    let output = mapped_or_again(
-                        task,
-                        mapped_here,
-                        next_batch,
-                        next_locations,
-                        counters,
-                        files,
-                        bad,
-                    )?;
-                    finish_batch(
-                        task,
-                        next,
-                        output,
-                        (next_batch, next_locations),
-                        &mut direct,
-                        buffer,
-                        &mut spills,
-                        files,
-                        counters,
-                    )?;
-                    continue;
-                }
-                // The helper has gone: map alone.
-                Err(work) => {
-                    let work = *work;
-                    *batch = work.batch;
-                    *locations = work.locations;
-                }
-            }
         }
         let output = map_batch(task, batch, locations, counters, files, bad, None)?;
         counters.absorb(task.instance)?;
@@ -356,24 +271,265 @@ fn map_slice(
             stats,
             output,
             (batch, locations),
-            &mut direct,
-            buffer,
-            &mut spills,
+            &mut sink,
             files,
             counters,
         )?;
     }
-    if let Some(writer) = direct {
+    if let Some(writer) = sink.direct {
         let written = writer.commit()?;
         counters.add("output-records", written.records);
         counters.add("output-bytes", written.bytes);
         files.push_written(task, written, shard);
         return Ok(());
     }
-    if !buffer.is_empty() {
-        spill(task, spills, buffer, files, counters)?;
+    if !sink.buffer.is_empty() {
+        spill(task, sink.spills, sink.buffer, files, counters)?;
     }
     Ok(())
+}
+
+/// A batch and its location table, kept for reuse.
+pub(crate) type BatchBuffers = (Vec<u8>, mr_codec::Locations);
+
+/// Batches a task with a helper keeps in flight (read, not yet finished): two at the helper
+/// (one it maps, one waiting, so it never waits for this thread) and up to two mapped here.
+/// With fewer, one thread waits for the other every time the two are out of step.
+const IN_FLIGHT: usize = 4;
+/// Of which at most this many at the helper.
+const AT_HELPER: usize = 2;
+
+/// How much of a slice has been read, against its bounds.
+struct SliceRead {
+    limits: crate::spec::SliceLimits,
+    started: Instant,
+    time_bound: Option<Duration>,
+    bytes: u64,
+    records: u64,
+}
+
+impl SliceRead {
+    fn new(limits: crate::spec::SliceLimits) -> Self {
+        SliceRead {
+            limits,
+            started: Instant::now(),
+            time_bound: (limits.seconds > 0).then(|| Duration::from_secs(limits.seconds)),
+            bytes: 0,
+            records: 0,
+        }
+    }
+
+    /// Whether the slice may read another batch: no bound reached, and the lease not lost (a
+    /// lost lease ends the slice early; its commit will then be refused by the store: the
+    /// fence decides, not this flag).
+    fn room(&self, task: &Task<'_>) -> bool {
+        self.bytes < self.limits.bytes
+            && self.records < self.limits.records
+            && self.time_bound.is_none_or(|t| self.started.elapsed() < t)
+            && !task.stopped()
+    }
+
+    fn max_bytes(&self, batch_bytes: u64) -> u64 {
+        batch_bytes.min(self.limits.bytes - self.bytes)
+    }
+
+    fn max_records(&self) -> u64 {
+        self.limits.records - self.records
+    }
+}
+
+/// A batch read while a helper is attached, waiting to be finished in input order.
+struct Flight {
+    stats: mr_io::BatchStats,
+    /// The bad records the reader found in it, logged just before it is finished, as they are
+    /// without a helper (after every batch before it).
+    bad: Vec<mr_io::BadRecord>,
+    mapped: Mapping,
+}
+
+enum Mapping {
+    /// Nothing to map (only bad records); the input bytes it counts.
+    Nothing { bytes_in: u64 },
+    /// At the helper: its answer comes back on the help line, in the order sent.
+    AtHelper,
+    /// Mapped on this thread, with the call's counters.
+    Here {
+        buffers: BatchBuffers,
+        result: Result<(Mapped, std::collections::HashMap<String, i64>), GuestError>,
+    },
+}
+
+/// The rest of a slice with a helper attached (see crate::help): batches are read ahead, up to
+/// [`IN_FLIGHT`], each sent to the helper while it holds fewer than [`AT_HELPER`] and mapped
+/// here otherwise, and finished in input order as soon as it and every batch before it are
+/// mapped. This thread waits for the helper only when it may read no further, so both stay
+/// busy whichever is slower (a compressed file's inflater shares their two cores, and takes
+/// turns with either). The batches are those an unhelped slice reads, finished in the same
+/// order: counters, bad records, spills and the map-only writer see the same sequence.
+// The reader, the slice's progress, sink, files, counters and bad-record log are each owned
+// by `map_slice`.
+#[allow(clippy::too_many_arguments)]
+fn map_helped(
+    task: &mut Task<'_>,
+    reader: &mut ShardReader<'_>,
+    (line, spare): (&HelpLine<'_>, &mut Vec<BatchBuffers>),
+    read: &mut SliceRead,
+    sink: &mut SliceSink<'_>,
+    files: &mut SliceFiles,
+    counters: &mut SliceCounters,
+    bad: &mut crate::bad::BadRecords,
+) -> Result<(), TaskError> {
+    let on_demand = task.instance.locations_on_demand();
+    let batch_bytes = task.job.spec.batch_bytes;
+    let mut flights: std::collections::VecDeque<Flight> =
+        std::collections::VecDeque::with_capacity(IN_FLIGHT);
+    let (mut at_helper, mut helper_gone, mut ended) = (0, false, false);
+    loop {
+        let can_read = !ended && flights.len() < IN_FLIGHT && read.room(task);
+        // Finish the oldest batch if it is mapped; wait for it only when there is nothing
+        // else to do.
+        if let Some(front) = flights.front() {
+            let answer = match front.mapped {
+                Mapping::AtHelper => match line.answer(!can_read) {
+                    Ok(None) => None,
+                    Ok(Some(done)) => Some(Some(done)),
+                    Err(crate::help::HelperGone) => return Err(helper_lost(task)),
+                },
+                _ => Some(None),
+            };
+            if let Some(done) = answer {
+                if done.is_some() {
+                    at_helper -= 1;
+                }
+                let flight = flights.pop_front().expect("the front batch");
+                finish_flight(task, flight, done, spare, sink, files, counters, bad)?;
+                continue;
+            }
+        } else if !can_read {
+            return Ok(());
+        }
+        let (mut batch, mut locations) = spare.pop().unwrap_or_default();
+        batch.clear();
+        locations.clear();
+        let stats = read_batch(
+            reader,
+            on_demand,
+            (&mut batch, &mut locations),
+            read.max_bytes(batch_bytes),
+            read.max_records(),
+        )?;
+        let found_bad = reader.take_bad();
+        if stats.records == 0 {
+            // As without a helper: a read at the end counts no bytes, one of only bad records
+            // counts its bytes.
+            let bytes_in = if reader.is_finished() {
+                ended = true;
+                0
+            } else {
+                stats.bytes
+            };
+            read.bytes += bytes_in;
+            spare.push((batch, locations));
+            flights.push_back(Flight {
+                stats,
+                bad: found_bad,
+                mapped: Mapping::Nothing { bytes_in },
+            });
+            continue;
+        }
+        read.bytes += stats.bytes;
+        read.records += stats.records;
+        // The slice's last batch goes to the helper only if it is idle: otherwise this
+        // thread maps it while the helper maps its last, and the two finish together.
+        let last = !read.room(task);
+        if !helper_gone && at_helper < AT_HELPER && !(last && at_helper > 0) {
+            let work = crate::help::Work {
+                batch,
+                locations,
+                identity: crate::task::identity(task.job, task.lease, Step::Map, task.lease.slices),
+            };
+            match line.send(work) {
+                Ok(()) => {
+                    at_helper += 1;
+                    flights.push_back(Flight {
+                        stats,
+                        bad: found_bad,
+                        mapped: Mapping::AtHelper,
+                    });
+                    continue;
+                }
+                // The helper has gone: map here (what it still holds is lost with it).
+                Err(work) => {
+                    helper_gone = true;
+                    (batch, locations) = (work.batch, work.locations);
+                }
+            }
+        }
+        let result = map_checked(task, &batch, &mut locations)
+            .map(|mapped| (mapped, task.instance.take_counters()));
+        flights.push_back(Flight {
+            stats,
+            bad: found_bad,
+            mapped: Mapping::Here {
+                buffers: (batch, locations),
+                result,
+            },
+        });
+    }
+}
+
+/// Finishes a batch of [`map_helped`], in input order: its bad records, then its output (a
+/// failed call goes through the usual blame and skip rules), then its buffers back for reuse.
+// The slice's sink, files, counters and bad-record log are `map_slice`'s.
+#[allow(clippy::too_many_arguments)]
+fn finish_flight(
+    task: &mut Task<'_>,
+    flight: Flight,
+    answer: Option<crate::help::Done>,
+    spare: &mut Vec<BatchBuffers>,
+    sink: &mut SliceSink<'_>,
+    files: &mut SliceFiles,
+    counters: &mut SliceCounters,
+    bad: &mut crate::bad::BadRecords,
+) -> Result<(), TaskError> {
+    bad.add(task, flight.bad, counters, files)?;
+    let ((batch, mut locations), result) = match (flight.mapped, answer) {
+        (Mapping::Nothing { bytes_in }, _) => {
+            counters.add("bytes-in", bytes_in);
+            return Ok(());
+        }
+        (Mapping::Here { buffers, result }, _) => (buffers, result),
+        (Mapping::AtHelper, Some(done)) => {
+            let spec = &task.job.spec;
+            let result = done
+                .result
+                .and_then(|(output, counts)| check_output(spec, output).map(|m| (m, counts)));
+            ((done.batch, done.locations), result)
+        }
+        (Mapping::AtHelper, None) => {
+            unreachable!("a batch at the helper is finished with its answer")
+        }
+    };
+    let output = mapped_or_again(task, result, &batch, &mut locations, counters, files, bad)?;
+    finish_batch(
+        task,
+        flight.stats,
+        output,
+        (&batch, &locations),
+        sink,
+        files,
+        counters,
+    )?;
+    spare.push((batch, locations));
+    Ok(())
+}
+
+fn helper_lost(task: &Task<'_>) -> TaskError {
+    TaskError::Failed(crate::ExecError::HelperLost {
+        job: task.job.spec.name.clone(),
+        index: task.lease.idx,
+        slice: task.lease.slices,
+    })
 }
 
 /// Reads the next batch into `batch`, with a location table for a job that asks for
@@ -392,24 +548,27 @@ fn read_batch(
     }
 }
 
+/// Where a slice's mapped batches go: the map-only writer, or the worker's spill buffer and
+/// the runs spilled from it in this slice.
+struct SliceSink<'b> {
+    direct: Option<TextWriter>,
+    buffer: &'b mut SpillBuffer,
+    spills: u32,
+}
+
 /// Counts a mapped batch and sends its output on: to the map-only writer, or into the shuffle.
-// The batch (for a write failure's location), the writer, the spill buffer and its count, the
-// slice's files and counters are each owned by `map_slice`.
-#[allow(clippy::too_many_arguments)]
 fn finish_batch(
     task: &mut Task<'_>,
     stats: mr_io::BatchStats,
     output: Mapped,
     (batch, locations): (&[u8], &mr_codec::Locations),
-    direct: &mut Option<TextWriter>,
-    buffer: &mut SpillBuffer,
-    spills: &mut u32,
+    sink: &mut SliceSink<'_>,
     files: &mut SliceFiles,
     counters: &mut SliceCounters,
 ) -> Result<(), TaskError> {
     counters.add("records-in", stats.records);
     counters.add("bytes-in", stats.bytes);
-    if let Some(writer) = direct {
+    if let Some(writer) = &mut sink.direct {
         let before = writer.records;
         writer.write_batch(&output.bytes).map_err(|e| {
             let at = batch_location(batch, locations, None);
@@ -419,7 +578,7 @@ fn finish_batch(
         return Ok(());
     }
     counters.add("map-output-records", output.pairs);
-    shuffle_output(task, output, buffer, spills, files, counters)
+    shuffle_output(task, output, sink.buffer, &mut sink.spills, files, counters)
 }
 
 /// A batch mapped ahead (by a helper, or by this thread while the helper mapped the batch
