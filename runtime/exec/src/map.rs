@@ -352,11 +352,24 @@ enum Mapping {
     Nothing { bytes_in: u64 },
     /// At the helper: its answer comes back on the help line, in the order sent.
     AtHelper,
-    /// Mapped on this thread, with the call's counters.
-    Here {
+    /// Mapped, here or by the helper, with the call's counters: ready to finish.
+    Mapped {
         buffers: BatchBuffers,
         result: Result<(Mapped, std::collections::HashMap<String, i64>), GuestError>,
     },
+}
+
+impl Mapping {
+    /// The helper's answer to a batch, its output checked as this thread checks its own.
+    fn answered(spec: &crate::spec::JobSpec, done: crate::help::Done) -> Self {
+        let result = done
+            .result
+            .and_then(|(output, counts)| check_output(spec, output).map(|m| (m, counts)));
+        Mapping::Mapped {
+            buffers: (done.batch, done.locations),
+            result,
+        }
+    }
 }
 
 /// The rest of a slice with a helper attached (see crate::help): batches are read ahead, up to
@@ -383,26 +396,22 @@ fn map_helped(
     let batch_bytes = task.job.spec.batch_bytes;
     let mut flights: std::collections::VecDeque<Flight> =
         std::collections::VecDeque::with_capacity(IN_FLIGHT);
-    let (mut at_helper, mut helper_gone, mut ended) = (0, false, false);
+    let (mut helper_gone, mut ended) = (false, false);
     loop {
         let can_read = !ended && flights.len() < IN_FLIGHT && read.room(task);
-        // Finish the oldest batch if it is mapped; wait for it only when there is nothing
-        // else to do.
-        if let Some(front) = flights.front() {
-            let answer = match front.mapped {
-                Mapping::AtHelper => match line.answer(!can_read) {
-                    Ok(None) => None,
-                    Ok(Some(done)) => Some(Some(done)),
+        // Finish the oldest batch if it is mapped; wait for the helper's answer only when
+        // there is nothing else to do.
+        if let Some(front) = flights.front_mut() {
+            if matches!(front.mapped, Mapping::AtHelper) {
+                match line.answer(!can_read) {
+                    Ok(Some(done)) => front.mapped = Mapping::answered(&task.job.spec, done),
+                    Ok(None) => {}
                     Err(crate::help::HelperGone) => return Err(helper_lost(task)),
-                },
-                _ => Some(None),
-            };
-            if let Some(done) = answer {
-                if done.is_some() {
-                    at_helper -= 1;
                 }
+            }
+            if !matches!(front.mapped, Mapping::AtHelper) {
                 let flight = flights.pop_front().expect("the front batch");
-                finish_flight(task, flight, done, spare, sink, files, counters, bad)?;
+                finish_flight(task, flight, spare, sink, files, counters, bad)?;
                 continue;
             }
         } else if !can_read {
@@ -442,6 +451,10 @@ fn map_helped(
         // The slice's last batch goes to the helper only if it is idle: otherwise this
         // thread maps it while the helper maps its last, and the two finish together.
         let last = !read.room(task);
+        let at_helper = flights
+            .iter()
+            .filter(|f| matches!(f.mapped, Mapping::AtHelper))
+            .count();
         if !helper_gone && at_helper < AT_HELPER && !(last && at_helper > 0) {
             let work = crate::help::Work {
                 batch,
@@ -450,7 +463,6 @@ fn map_helped(
             };
             match line.send(work) {
                 Ok(()) => {
-                    at_helper += 1;
                     flights.push_back(Flight {
                         stats,
                         bad: found_bad,
@@ -470,7 +482,7 @@ fn map_helped(
         flights.push_back(Flight {
             stats,
             bad: found_bad,
-            mapped: Mapping::Here {
+            mapped: Mapping::Mapped {
                 buffers: (batch, locations),
                 result,
             },
@@ -478,14 +490,13 @@ fn map_helped(
     }
 }
 
-/// Finishes a batch of [`map_helped`], in input order: its bad records, then its output (a
+/// Finishes a mapped batch of [`map_helped`], in input order: its bad records, then its output (a
 /// failed call goes through the usual blame and skip rules), then its buffers back for reuse.
 // The slice's sink, files, counters and bad-record log are `map_slice`'s.
 #[allow(clippy::too_many_arguments)]
 fn finish_flight(
     task: &mut Task<'_>,
     flight: Flight,
-    answer: Option<crate::help::Done>,
     spare: &mut Vec<BatchBuffers>,
     sink: &mut SliceSink<'_>,
     files: &mut SliceFiles,
@@ -493,22 +504,13 @@ fn finish_flight(
     bad: &mut crate::bad::BadRecords,
 ) -> Result<(), TaskError> {
     bad.add(task, flight.bad, counters, files)?;
-    let ((batch, mut locations), result) = match (flight.mapped, answer) {
-        (Mapping::Nothing { bytes_in }, _) => {
+    let ((batch, mut locations), result) = match flight.mapped {
+        Mapping::Nothing { bytes_in } => {
             counters.add("bytes-in", bytes_in);
             return Ok(());
         }
-        (Mapping::Here { buffers, result }, _) => (buffers, result),
-        (Mapping::AtHelper, Some(done)) => {
-            let spec = &task.job.spec;
-            let result = done
-                .result
-                .and_then(|(output, counts)| check_output(spec, output).map(|m| (m, counts)));
-            ((done.batch, done.locations), result)
-        }
-        (Mapping::AtHelper, None) => {
-            unreachable!("a batch at the helper is finished with its answer")
-        }
+        Mapping::Mapped { buffers, result } => (buffers, result),
+        Mapping::AtHelper => unreachable!("finished only once mapped (see map_helped)"),
     };
     let output = mapped_or_again(task, result, &batch, &mut locations, counters, files, bad)?;
     finish_batch(
