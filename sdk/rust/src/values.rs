@@ -37,11 +37,20 @@ impl<'a> Values<'a> {
 
     /// The next value, or `None` after the last one.
     #[allow(clippy::should_implement_trait)] // lending: the value borrows from `self`
+    #[inline]
     pub fn next(&mut self) -> Option<&[u8]> {
         if let Some(value) = self.in_batch.next() {
             // The host validated the framing of the whole batch before handing it over.
             return Some(value.expect("value framing was validated"));
         }
+        self.next_streamed()
+    }
+
+    /// [`Values::next`] past the values in the batch: from the host's value stream. Kept out
+    /// of line so that the common case, a value in the batch, is inlined into the job's loop.
+    #[cold]
+    #[inline(never)]
+    fn next_streamed(&mut self) -> Option<&[u8]> {
         if self.fetched_pos >= self.fetched.len() {
             let source = self.rest?;
             self.fetched = source.next_batch(STREAM_BATCH_BYTES);
@@ -106,7 +115,9 @@ impl<'a> Values<'a> {
 #[inline]
 pub fn parse_u64(value: &[u8]) -> Result<u64> {
     // Fast path: up to 19 plain digits cannot overflow. Anything else (a sign, 20 digits, junk)
-    // takes the standard parser, which also produces the error.
+    // takes the standard parser, which also produces the error. Only the fast path is inlined
+    // into the caller: with the error's formatting in the same function, the compiler kept it
+    // out of line, and a group-by's combine and reduce spent more time calling it than parsing.
     if !value.is_empty() && value.len() <= 19 {
         let mut n = 0u64;
         let mut plain = true;
@@ -119,6 +130,13 @@ pub fn parse_u64(value: &[u8]) -> Result<u64> {
             return Ok(n);
         }
     }
+    parse_u64_slow(value)
+}
+
+/// [`parse_u64`] for everything but short plain digit strings: 20 digits, or an error.
+#[cold]
+#[inline(never)]
+fn parse_u64_slow(value: &[u8]) -> Result<u64> {
     std::str::from_utf8(value)
         .ok()
         .and_then(|s| s.parse().ok())
