@@ -19,11 +19,11 @@ use std::thread::JoinHandle;
 /// Bytes per buffer handed from the inflating thread to the reader.
 pub(crate) const CHUNK: usize = 1 << 20;
 /// Full buffers that may wait for the reader: 8 MiB, two of mr-host's default 4 MiB map
-/// batches. A task with a map helper reads batches in bursts (two were back to back when
-/// this was measured; it now reads ahead up to four in flight) and then maps for a while; with
-/// only 2 MiB queued, the second read waited for the inflater every round. 1 GiB word count from one gzip member, 2 workers, median of 3
-/// interleaved runs: text 9.79 s with 2 buffers, 9.40 s with 8; JSONL 10.78 s, 10.46 s (see
-/// docs/performance.md, "Gzip: the queue ahead").
+/// batches. A task with a map helper reads batches in bursts (two back to back when this was
+/// measured; it now reads ahead up to four in flight) and then maps for a while; with only
+/// 2 MiB queued, the second read waited for the inflater every round. 1 GiB word count from
+/// one gzip member, 2 workers, median of 3 interleaved runs: text 9.79 s with 2 buffers,
+/// 9.40 s with 8; JSONL 10.78 s, 10.46 s (see docs/performance.md, "Gzip: the queue ahead").
 pub(crate) const QUEUED: usize = 8;
 
 enum Chunk {
